@@ -1,0 +1,1 @@
+"""Categories, suppliers and warehouses: the named catalogue entries."""

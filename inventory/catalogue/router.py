@@ -1,0 +1,112 @@
+"""REST routes for categories, suppliers and warehouses: parse, call the service, shape.
+
+One factory builds the five routes of each entry kind, since they differ only
+in schemas and wording.
+"""
+
+from typing import Any
+
+from fastapi import APIRouter, Response, status
+from pydantic import BaseModel
+
+from inventory.catalogue import schemas
+from inventory.catalogue.service import CatalogueEntries, categories, suppliers, warehouses
+from inventory.deps import EntryId, PageDep, SessionDep
+from inventory.errors import problem_responses
+from inventory.kit.pagination import Page
+
+
+def catalogue_router(
+    entries: CatalogueEntries[Any],
+    *,
+    path: str,
+    create_schema: type[BaseModel],
+    update_schema: type[BaseModel],
+    read_schema: type[BaseModel],
+) -> APIRouter:
+    noun = entries.noun
+    plural = path.strip("/")
+    router = APIRouter(prefix=path, tags=[plural])
+    # Annotations built from arguments: FastAPI reads them at run time, mypy cannot.
+    Create: Any = create_schema
+    Update: Any = update_schema
+    Read: Any = read_schema
+
+    @router.get(
+        "",
+        response_model=Page[Read],
+        summary=f"List {plural}",
+        operation_id=f"list_{plural}",
+        responses=problem_responses(422),
+    )
+    async def list_entries(session: SessionDep, page: PageDep) -> Any:
+        items, next_cursor = await entries.list(session, limit=page.limit, cursor=page.cursor)
+        return {"items": items, "next_cursor": next_cursor}
+
+    @router.post(
+        "",
+        response_model=Read,
+        status_code=status.HTTP_201_CREATED,
+        summary=f"Create a {noun}",
+        operation_id=f"create_{noun}",
+        responses=problem_responses(409, 422),
+    )
+    async def create_entry(data: Create, session: SessionDep, response: Response) -> Any:
+        entry = await entries.create(session, data)
+        response.headers["Location"] = f"/api/v1{path}/{entry.id}"
+        return entry
+
+    @router.get(
+        "/{entry_id}",
+        response_model=Read,
+        summary=f"Get a {noun}",
+        operation_id=f"get_{noun}",
+        responses=problem_responses(404),
+    )
+    async def get_entry(entry_id: EntryId, session: SessionDep) -> Any:
+        return await entries.get(session, entry_id)
+
+    @router.patch(
+        "/{entry_id}",
+        response_model=Read,
+        summary=f"Update a {noun}",
+        operation_id=f"update_{noun}",
+        responses=problem_responses(404, 409, 422),
+    )
+    async def update_entry(entry_id: EntryId, data: Update, session: SessionDep) -> Any:
+        return await entries.update(session, entry_id, data)
+
+    @router.delete(
+        "/{entry_id}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        summary=f"Delete a {noun}",
+        operation_id=f"delete_{noun}",
+        responses=problem_responses(404, 409),
+    )
+    async def delete_entry(entry_id: EntryId, session: SessionDep) -> None:
+        await entries.delete(session, entry_id)
+
+    return router
+
+
+category_router = catalogue_router(
+    categories,
+    path="/categories",
+    create_schema=schemas.CategoryCreate,
+    update_schema=schemas.CategoryUpdate,
+    read_schema=schemas.CategoryRead,
+)
+supplier_router = catalogue_router(
+    suppliers,
+    path="/suppliers",
+    create_schema=schemas.SupplierCreate,
+    update_schema=schemas.SupplierUpdate,
+    read_schema=schemas.SupplierRead,
+)
+warehouse_router = catalogue_router(
+    warehouses,
+    path="/warehouses",
+    create_schema=schemas.WarehouseCreate,
+    update_schema=schemas.WarehouseUpdate,
+    read_schema=schemas.WarehouseRead,
+)

@@ -1,0 +1,74 @@
+"""Settings read from the environment (prefix ``INVENTORY_``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me-0123456789"  # noqa: S105
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; the first block is the SPEC's table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="INVENTORY_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    env: Environment = Environment.development
+    database_url: str = "sqlite+aiosqlite:///./inventory.db"
+    redis_url: str | None = None
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    access_token_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    admin_email: str | None = None
+    admin_password: SecretStr | None = None
+    broker_url: str | None = None
+    cors_origins: Annotated[list[str], NoDecode] = []
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    allowed_hosts: Annotated[list[str], NoDecode] = ["*"]
+
+    # Beyond the SPEC: database tuning and start-up behaviour.
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_wait_seconds: float = Field(default=30.0, ge=0)
+    """How long `inventory serve`/`migrate` wait for an unreachable database before giving up."""
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+
+    @field_validator("cors_origins", "allowed_hosts", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.env is Environment.production:
+            key = self.secret_key.get_secret_value()
+            if key == DEV_SECRET_KEY or len(key) < MIN_SECRET_KEY_LENGTH:
+                raise ValueError(
+                    "INVENTORY_SECRET_KEY must be set to a random value of at least "
+                    f"{MIN_SECRET_KEY_LENGTH} characters in production"
+                )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def load_settings() -> Settings:
+    """Settings from the process environment, read once."""
+    return Settings()

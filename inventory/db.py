@@ -1,0 +1,212 @@
+"""Database plumbing: declarative base, engine per URL, and the request's unit of work."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import MetaData, event, text
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import DateTime, TypeDecorator
+
+from inventory.config import Settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, on every engine.
+
+    SQLite has no time zone type and hands back naive values; PostgreSQL's
+    ``timestamptz`` is used as is.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    """One engine per process, chosen by the URL alone."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
+        return engine
+    connect_args: dict[str, Any] = {}
+    if url.get_driver_name() == "asyncpg":
+        connect_args = {"timeout": 5, "server_settings": {"application_name": "inventory"}}
+    return create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        pool_timeout=10,
+        connect_args=connect_args,
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+    """WAL, foreign keys, a busy timeout, and transactions SQLAlchemy controls.
+
+    pysqlite opens transactions on its own and breaks SAVEPOINT; the documented
+    fix is to switch its handling off and emit BEGIN from SQLAlchemy's event.
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # Objects stay readable after commit: responses are shaped after the
+    # service returns, and nothing should lazily reload then.
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+class UnitOfWork:
+    """The request's transaction: an AsyncSession created on first use, ended in one place.
+
+    A request that never touches the database (a cache hit, say) pays for no
+    session at all.
+    """
+
+    __slots__ = ("_factory", "_session")
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+        self._factory = factory
+        self._session: AsyncSession | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self._factory()
+        return self._session
+
+    async def commit(self) -> None:
+        if self._session is not None:
+            await self._session.commit()
+
+    async def close(self) -> None:
+        """Roll back anything uncommitted and hand the connection back."""
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+
+async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[UnitOfWork]:
+    """Commit when the caller finishes cleanly, roll back when it raises."""
+    uow = UnitOfWork(factory)
+    try:
+        yield uow
+        await uow.commit()
+    finally:
+        await uow.close()
+
+
+Violation = Literal["unique", "foreign_key", "check", "not_null", "other"]
+
+
+def violation_kind(error: IntegrityError) -> Violation:
+    """Which kind of constraint an IntegrityError broke, on SQLite and PostgreSQL."""
+    orig = error.orig
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(
+        getattr(orig, "__cause__", None), "sqlstate", None
+    )
+    by_sqlstate: dict[str, Violation] = {
+        "23505": "unique",
+        "23503": "foreign_key",
+        "23514": "check",
+        "23502": "not_null",
+    }
+    if sqlstate in by_sqlstate:
+        return by_sqlstate[sqlstate]
+    message = str(orig).upper()
+    for marker, kind in (
+        ("UNIQUE CONSTRAINT", "unique"),
+        ("FOREIGN KEY CONSTRAINT", "foreign_key"),
+        ("CHECK CONSTRAINT", "check"),
+        ("NOT NULL CONSTRAINT", "not_null"),
+    ):
+        if marker in message:
+            return kind  # type: ignore[return-value]
+    return "other"
+
+
+async def ping(engine: AsyncEngine, *, within_seconds: float) -> None:
+    """Run ``SELECT 1``; raise on failure or when it takes longer than ``within_seconds``."""
+    async with asyncio.timeout(within_seconds):
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database could not be reached within the allowed time."""
+
+
+async def wait_for_database(engine: AsyncEngine, wait_seconds: float) -> None:
+    """Retry a ping with backoff for at most ``wait_seconds``, then raise DatabaseUnavailable."""
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.25
+    while True:
+        try:
+            await ping(engine, within_seconds=5)
+            return
+        except Exception as exc:  # any failure to connect means "not yet"
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                url = engine.url.render_as_string(hide_password=True)
+                raise DatabaseUnavailable(
+                    f"database at {url} unreachable after {wait_seconds:g}s: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 2, 2.0)

@@ -1,0 +1,60 @@
+"""FastAPI dependencies, as ``Annotated`` aliases route signatures read with."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Path, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inventory.config import Settings
+from inventory.db import UnitOfWork, unit_of_work
+from inventory.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
+
+async def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
+    async for uow in unit_of_work(request.app.state.sessionmaker):
+        yield uow
+
+
+# scope="function": commit before the response is sent, so a failed commit
+# becomes an error response instead of a 2xx for work that was lost.
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work, scope="function")]
+
+
+async def get_session(uow: UnitOfWorkDep) -> AsyncSession:
+    return uow.session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    limit: int
+    cursor: str | None
+
+
+async def get_page_query(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None, Query(max_length=1024, description="`next_cursor` of the previous page")
+    ] = None,
+) -> PageQuery:
+    return PageQuery(limit=limit, cursor=cursor)
+
+
+PageDep = Annotated[PageQuery, Depends(get_page_query)]
+
+
+EntryId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The entry's id")]

@@ -1,0 +1,38 @@
+"""Liveness and readiness probes at the root of the service."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from inventory.db import ping
+from inventory.errors import problem, problem_responses
+
+READY_TIMEOUT_SECONDS = 2.0
+
+logger = logging.getLogger(__name__)
+router = APIRouter(tags=["service"])
+
+
+@router.get("/health", summary="Liveness: the process is serving")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready", summary="Readiness: the database answers", responses=problem_responses(503))
+async def ready(request: Request) -> Any:
+    try:
+        await ping(request.app.state.engine, within_seconds=READY_TIMEOUT_SECONDS)
+    except Exception as exc:  # every failure means "not ready"
+        logger.warning("readiness check failed: %s: %s", type(exc).__name__, exc)
+        return problem(
+            request,
+            503,
+            "The database is not reachable.",
+            code="not-ready",
+            checks={"database": "unreachable"},
+        )
+    return JSONResponse({"status": "ready", "checks": {"database": "ok"}})

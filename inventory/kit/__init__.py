@@ -1,0 +1,1 @@
+"""Shared plumbing for the domain packages: pagination and schema helpers."""

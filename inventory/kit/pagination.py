@@ -1,0 +1,106 @@
+"""Keyset pagination with opaque cursors, shared by every list in REST and GraphQL.
+
+A cursor is the sort key and id of the last row served, so pages stay stable
+while rows are inserted, and reading page N costs the same as page 1.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import Select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from inventory.errors import ValidationFailed, field_error
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+T = TypeVar("T")
+M = TypeVar("M")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class SortOrder:
+    """One way a list can be ordered; ``id`` always breaks ties."""
+
+    name: str
+    column: InstrumentedAttribute[Any]
+    id_column: InstrumentedAttribute[int]
+    value_kind: Literal["str", "int", "datetime"]
+    descending: bool = False
+
+
+class InvalidCursor(ValidationFailed):
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            "The cursor is not valid for this list.",
+            errors=[field_error(("query", "cursor"), reason, "value_error.cursor")],
+        )
+
+
+def encode_cursor(order: SortOrder, row: Any) -> str:
+    value = getattr(row, order.column.key)
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    raw = json.dumps([order.name, value, getattr(row, order.id_column.key)], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(order: SortOrder, cursor: str) -> tuple[Any, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        name, value, last_id = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, TypeError, binascii.Error, UnicodeError) as exc:
+        raise InvalidCursor("malformed cursor") from exc
+    if name != order.name:
+        raise InvalidCursor(f"cursor was issued for sort {name!r}, not {order.name!r}")
+    if not isinstance(last_id, int) or isinstance(last_id, bool):
+        raise InvalidCursor("malformed cursor")
+    try:
+        if order.value_kind == "datetime":
+            value = datetime.fromisoformat(value)
+            if value.tzinfo is None:
+                raise ValueError("naive timestamp")
+        elif order.value_kind == "int" and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ValueError("not an integer")
+        elif order.value_kind == "str" and not isinstance(value, str):
+            raise ValueError("not a string")
+    except (TypeError, ValueError) as exc:
+        raise InvalidCursor("malformed cursor") from exc
+    return value, last_id
+
+
+async def paginate(
+    session: AsyncSession,
+    stmt: Select[M],
+    order: SortOrder,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[M], str | None]:
+    """Run ``stmt`` for one page; return the rows and the cursor of the next page, if any."""
+    key = tuple_(order.column, order.id_column)
+    if cursor is not None:
+        value, last_id = decode_cursor(order, cursor)
+        stmt = stmt.where(key < (value, last_id) if order.descending else key > (value, last_id))
+    if order.descending:
+        stmt = stmt.order_by(order.column.desc(), order.id_column.desc())
+    else:
+        stmt = stmt.order_by(order.column.asc(), order.id_column.asc())
+    rows = list((await session.scalars(stmt.limit(limit + 1))).all())
+    if len(rows) > limit:
+        return rows[:limit], encode_cursor(order, rows[limit - 1])
+    return rows, None

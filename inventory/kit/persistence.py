@@ -1,0 +1,54 @@
+"""Writes that turn constraint violations into domain errors, atomically.
+
+Each write runs in a SAVEPOINT, so a refused write leaves the surrounding
+transaction usable and nothing half-applied, whichever front called it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from inventory.db import violation_kind
+from inventory.errors import Conflict, NotFound, PreconditionFailed
+from inventory.models.columns import IdMixin
+
+M = TypeVar("M", bound=IdMixin)
+
+
+async def get_or_404(session: AsyncSession, model: type[M], entry_id: int, noun: str) -> M:
+    entry = await session.get(model, entry_id)
+    if entry is None:
+        raise NotFound(f"{noun} {entry_id} does not exist")
+    return entry
+
+
+async def save(session: AsyncSession, entry: Any, *, duplicate: str) -> None:
+    """Insert or update ``entry`` now; a unique violation becomes Conflict(duplicate)."""
+    try:
+        async with session.begin_nested():
+            session.add(entry)
+            await session.flush()
+    except IntegrityError as exc:
+        if violation_kind(exc) == "unique":
+            raise Conflict(duplicate) from exc
+        raise Conflict("the change conflicts with other data; reload and try again") from exc
+    except StaleDataError as exc:
+        raise PreconditionFailed("the entry was changed by someone else; reload it") from exc
+
+
+async def delete_unreferenced(
+    session: AsyncSession, model: type[M], entry_id: int, noun: str, *, referenced_by: str
+) -> None:
+    """Delete one row; NotFound when absent, Conflict while other rows still refer to it."""
+    try:
+        async with session.begin_nested():
+            result = await session.execute(delete(model).where(model.id == entry_id))
+    except IntegrityError as exc:
+        raise Conflict(f"{noun} {entry_id} is still used by {referenced_by}") from exc
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        raise NotFound(f"{noun} {entry_id} does not exist")

@@ -1,0 +1,92 @@
+"""The application factory: settings, lifespan, middleware, error handlers and routers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel, Field
+
+import inventory
+from inventory.catalogue.router import category_router, supplier_router, warehouse_router
+from inventory.config import Settings, load_settings
+from inventory.db import create_engine, create_sessionmaker
+from inventory.errors import install_error_handlers
+from inventory.health import router as health_router
+from inventory.middleware import RequestIdMiddleware
+from inventory.products.router import router as product_router
+
+API_PREFIX = "/api/v1"
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, the body of every error response."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    request_id: str | None
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="For 422: each invalid field as {loc, msg, type}"
+    )
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    engine = create_engine(settings)
+    app.state.engine = engine
+    app.state.sessionmaker = create_sessionmaker(engine)
+    try:
+        yield
+    finally:
+        await engine.dispose()
+
+
+def api_router() -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX)
+    for domain_router in (category_router, supplier_router, warehouse_router, product_router):
+        router.include_router(domain_router)
+    return router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = FastAPIOffline(
+        title="Inventory service",
+        version=inventory.__version__,
+        description="Catalogue, warehouses and a stock ledger. Errors are problem+json.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(health_router)
+    app.include_router(api_router())
+    _document_problem_schema(app)
+    return app
+
+
+def _document_problem_schema(app: FastAPI) -> None:
+    """Add the Problem schema the routes' error responses refer to."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+                Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

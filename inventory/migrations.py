@@ -1,0 +1,58 @@
+"""Run Alembic from the service: upgrade/downgrade/inspect on an AsyncEngine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+ROOT = Path(__file__).resolve().parent.parent
+# Any constant works; it only has to be the same for every process of the service.
+_MIGRATION_LOCK_ID = 7_310_442_001
+
+
+def alembic_config() -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    return config
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Upgrade to ``revision``; concurrent callers on PostgreSQL take turns."""
+    await _run(engine, lambda cfg: command.upgrade(cfg, revision))
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    await _run(engine, lambda cfg: command.downgrade(cfg, revision))
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    def read(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(read)
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def _run(engine: AsyncEngine, action: object) -> None:
+    def run(connection: Connection) -> None:
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID}
+            )
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        action(config)  # type: ignore[operator]
+
+    async with engine.begin() as connection:
+        await connection.run_sync(run)

@@ -1,0 +1,19 @@
+"""All ORM tables, in one package so cross-referencing tables import cleanly and
+Alembic sees one metadata."""
+
+from inventory.models.catalogue import Category, Supplier, Warehouse
+from inventory.models.products import Product
+from inventory.models.stock import MovementKind, StockLevel, StockMovement
+from inventory.models.users import Role, User
+
+__all__ = [
+    "Category",
+    "MovementKind",
+    "Product",
+    "Role",
+    "StockLevel",
+    "StockMovement",
+    "Supplier",
+    "User",
+    "Warehouse",
+]

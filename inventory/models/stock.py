@@ -1,0 +1,82 @@
+"""Stock levels per product and warehouse, and the append-only movement ledger."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from inventory.db import Base, UTCDateTime, utcnow
+from inventory.models.columns import SQLITE_NO_ID_REUSE
+
+
+class MovementKind(StrEnum):
+    receipt = "receipt"
+    shipment = "shipment"
+    adjustment = "adjustment"
+    transfer_out = "transfer_out"
+    transfer_in = "transfer_in"
+
+
+class StockLevel(Base):
+    """Quantity on hand of one product in one warehouse; the sum of its movements."""
+
+    __tablename__ = "stock_levels"
+    __table_args__ = (
+        UniqueConstraint("product_id", "warehouse_id"),
+        CheckConstraint("quantity >= 0", name="quantity_not_negative"),
+        SQLITE_NO_ID_REUSE,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="RESTRICT"))
+    warehouse_id: Mapped[int] = mapped_column(
+        ForeignKey("warehouses.id", ondelete="RESTRICT"), index=True
+    )
+    quantity: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class StockMovement(Base):
+    """One ledger entry: a signed change of one level. Rows are never updated or deleted."""
+
+    __tablename__ = "stock_movements"
+    __table_args__ = (
+        CheckConstraint("quantity <> 0", name="quantity_not_zero"),
+        Index("ix_stock_movements_product_id_warehouse_id", "product_id", "warehouse_id"),
+        SQLITE_NO_ID_REUSE,
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="RESTRICT"))
+    warehouse_id: Mapped[int] = mapped_column(
+        ForeignKey("warehouses.id", ondelete="RESTRICT"), index=True
+    )
+    kind: Mapped[MovementKind] = mapped_column(
+        Enum(
+            MovementKind, name="movement_kind", native_enum=False, create_constraint=True, length=16
+        )
+    )
+    quantity: Mapped[int]
+    reference: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT"), index=True
+    )
+    # Both legs of a transfer share one id.
+    transfer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -1,0 +1,1 @@
+"""Products: the catalogue's items, with SKUs, prices and reorder levels."""

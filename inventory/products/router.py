@@ -1,0 +1,123 @@
+"""REST routes for products, with ETag / If-None-Match / If-Match handling."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+
+from inventory.deps import EntryId, PageDep, SessionDep
+from inventory.errors import problem_responses
+from inventory.kit.pagination import Page
+from inventory.kit.schemas import RefId
+from inventory.models import Product
+from inventory.products import service
+from inventory.products.schemas import ProductCreate, ProductRead, ProductSort, ProductUpdate
+
+router = APIRouter(prefix="/products", tags=["products"])
+
+
+def etag(product: Product) -> str:
+    return f'"{product.version}"'
+
+
+def _etag_versions(header: str) -> set[int]:
+    """Versions named by an If-Match / If-None-Match list; unparseable tags match nothing."""
+    versions = set()
+    for tag in header.split(","):
+        tag = tag.strip().removeprefix("W/")
+        if len(tag) >= 2 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
+            versions.add(int(tag[1:-1]))
+    return versions
+
+
+@router.get(
+    "", response_model=Page[ProductRead], summary="List products", responses=problem_responses(422)
+)
+async def list_products(
+    session: SessionDep,
+    page: PageDep,
+    q: Annotated[str | None, Query(max_length=200, description="SKU or name contains")] = None,
+    category_id: RefId | None = None,
+    supplier_id: RefId | None = None,
+    is_active: bool | None = None,
+    below_reorder: Annotated[
+        bool | None, Query(description="Total stock on hand below the reorder level")
+    ] = None,
+    sort: ProductSort = ProductSort.sku,
+) -> Page[ProductRead]:
+    flt = service.ProductFilter(q, category_id, supplier_id, is_active, below_reorder)
+    items, next_cursor = await service.list_products(
+        session, flt, sort=sort, limit=page.limit, cursor=page.cursor
+    )
+    return Page(items=[ProductRead.model_validate(p) for p in items], next_cursor=next_cursor)
+
+
+@router.post(
+    "",
+    response_model=ProductRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a product",
+    responses=problem_responses(409, 422),
+)
+async def create_product(data: ProductCreate, session: SessionDep, response: Response) -> Product:
+    product = await service.create_product(session, data)
+    response.headers["Location"] = f"/api/v1/products/{product.id}"
+    response.headers["ETag"] = etag(product)
+    return product
+
+
+@router.get(
+    "/{product_id}",
+    response_model=ProductRead,
+    summary="Get a product",
+    responses={304: {"description": "Not modified"}, **problem_responses(404)},
+)
+async def get_product(
+    product_id: EntryId,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+) -> Product | Response:
+    product = await service.get_product(session, product_id)
+    tag = etag(product)
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match and (
+        if_none_match.strip() == "*" or product.version in _etag_versions(if_none_match)
+    ):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
+    response.headers["ETag"] = tag
+    return product
+
+
+@router.patch(
+    "/{product_id}",
+    response_model=ProductRead,
+    summary="Update a product",
+    responses=problem_responses(404, 409, 412, 422),
+)
+async def update_product(
+    product_id: EntryId,
+    data: ProductUpdate,
+    session: SessionDep,
+    response: Response,
+    if_match: Annotated[
+        str | None, Header(description="ETag of the version this change is based on")
+    ] = None,
+) -> Product:
+    expected = None
+    if if_match is not None and if_match.strip() != "*":
+        expected = _etag_versions(if_match)
+    product = await service.update_product(session, product_id, data, expected_versions=expected)
+    response.headers["ETag"] = etag(product)
+    return product
+
+
+@router.delete(
+    "/{product_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a product",
+    responses=problem_responses(404, 409),
+)
+async def delete_product(product_id: EntryId, session: SessionDep) -> None:
+    await service.delete_product(session, product_id)

@@ -1,0 +1,82 @@
+"""Request and response schemas for products, and the SKU and price field types."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field, PlainSerializer, StringConstraints
+
+from inventory.kit.schemas import (
+    InputModel,
+    LongText,
+    Name,
+    NotNull,
+    OutputModel,
+    RefId,
+    upper_stripped,
+)
+
+Sku = Annotated[
+    str,
+    BeforeValidator(upper_stripped),
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Z0-9\-_.]+$"),
+]
+"""1-64 of ``A-Z0-9-_.``, stored upper-case: ``ab-1`` and ``AB-1`` are the same product."""
+
+UnitPrice = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=12, decimal_places=2, strict=False, allow_inf_nan=False),
+]
+"""A price as a JSON string (``"12.50"``) or number, at most two decimal places."""
+
+PriceOut = Annotated[
+    Decimal, PlainSerializer(lambda v: f"{v:.2f}", return_type=str, when_used="json")
+]
+Quantity = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+class ProductSort(StrEnum):
+    sku = "sku"
+    name = "name"
+    updated_at = "updated_at"
+    updated_at_desc = "-updated_at"
+
+
+class ProductCreate(InputModel):
+    sku: Sku
+    name: Name
+    description: LongText | None = None
+    category_id: RefId | None = None
+    supplier_id: RefId | None = None
+    unit_price: UnitPrice
+    reorder_level: Quantity = 0
+    is_active: bool = True
+
+
+class ProductUpdate(InputModel):
+    sku: Annotated[Sku | None, NotNull] = None
+    name: Annotated[Name | None, NotNull] = None
+    description: LongText | None = None
+    category_id: RefId | None = None
+    supplier_id: RefId | None = None
+    unit_price: Annotated[UnitPrice | None, NotNull] = None
+    reorder_level: Annotated[Quantity | None, NotNull] = None
+    is_active: Annotated[bool | None, NotNull] = None
+
+
+class ProductRead(OutputModel):
+    id: int
+    sku: str
+    name: str
+    description: str | None
+    category_id: int | None
+    supplier_id: int | None
+    unit_price: PriceOut
+    reorder_level: int
+    is_active: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime

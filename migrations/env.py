@@ -1,0 +1,50 @@
+"""Alembic environment: runs migrations on a connection handed in, or on the settings' URL.
+
+`inventory.migrations` hands in a connection (so migrations share the caller's
+event loop and lock); the ``alembic`` command line gets a fresh async engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+import inventory.models  # noqa: F401 - registers every table on the metadata
+from inventory.config import load_settings
+from inventory.db import Base, create_engine
+
+target_metadata = Base.metadata
+
+
+def run_migrations(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        compare_type=True,
+        render_as_batch=connection.dialect.name == "sqlite",
+        transaction_per_migration=False,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_with_new_engine() -> None:
+    engine = create_engine(load_settings())
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(run_migrations)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline (--sql) migrations are not supported; run against a database")
+
+shared: Connection | None = context.config.attributes.get("connection")
+if shared is not None:
+    run_migrations(shared)
+else:
+    asyncio.run(run_with_new_engine())

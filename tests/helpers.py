@@ -1,0 +1,55 @@
+"""Assertions and request helpers shared by the API tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+API = "/api/v1"
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The response is an RFC 9457 problem with ``status``, carrying the request id."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert {"type", "title", "status", "detail", "instance", "request_id"} <= body.keys()
+    assert body["status"] == status
+    assert body["instance"] == response.request.url.path
+    assert body["request_id"] == response.headers["x-request-id"]
+    assert "Traceback" not in response.text
+    return body
+
+
+def error_locs(response: httpx.Response) -> list[list[Any]]:
+    body = assert_problem(response, 422)
+    return [error["loc"] for error in body["errors"]]
+
+
+async def create(client: httpx.AsyncClient, path: str, **fields: Any) -> dict[str, Any]:
+    response = await client.post(f"{API}{path}", json=fields)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def create_product(client: httpx.AsyncClient, sku: str, **fields: Any) -> dict[str, Any]:
+    fields.setdefault("name", f"Product {sku}")
+    fields.setdefault("unit_price", "1.00")
+    return await create(client, "/products", sku=sku, **fields)
+
+
+async def collect_pages(client: httpx.AsyncClient, url: str, **params: Any) -> list[dict[str, Any]]:
+    """Follow ``next_cursor`` to the end and return every item."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        query = dict(params) | ({"cursor": cursor} if cursor else {})
+        response = await client.get(url, params=query)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        items.extend(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
