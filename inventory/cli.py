@@ -1,0 +1,124 @@
+"""The ``inventory`` command: serve, migrate and seed the service."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Annotated, TypeVar
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from inventory import demo, migrations
+from inventory.config import Settings, load_settings
+from inventory.db import (
+    DatabaseUnavailable,
+    create_engine,
+    create_sessionmaker,
+    unit_of_work,
+    wait_for_database,
+)
+
+app = typer.Typer(help="Inventory service command line.", no_args_is_help=True)
+err = Console(stderr=True)
+out = Console()
+
+T = TypeVar("T")
+
+
+def _run(work: Callable[[Settings, AsyncEngine], Awaitable[T]]) -> T:
+    """Run ``work`` against a database that is up; exit 1 with one clear line otherwise."""
+    try:
+        settings = load_settings()
+    except ValueError as exc:
+        err.print(f"[red]invalid configuration:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+    async def main() -> T:
+        engine = create_engine(settings)
+        try:
+            await wait_for_database(engine, settings.db_wait_seconds)
+            return await work(settings, engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except DatabaseUnavailable as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+async def _migrate(settings: Settings, engine: AsyncEngine) -> str | None:
+    await migrations.upgrade(engine)
+    return await migrations.current_revision(engine)
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the database schema to the latest revision (alembic upgrade head)."""
+    revision = _run(_migrate)
+    out.print(f"database is at revision {revision}")
+
+
+@app.command()
+def seed(
+    demo_data: Annotated[
+        bool, typer.Option("--demo", help="Load the demo catalogue into an empty database.")
+    ] = False,
+) -> None:
+    """Load data into the database."""
+    if not demo_data:
+        err.print("nothing to seed: pass --demo")
+        raise typer.Exit(2)
+
+    async def work(settings: Settings, engine: AsyncEngine) -> None:
+        if await migrations.current_revision(engine) != migrations.head_revision():
+            err.print("[red]error:[/red] the database is not migrated; run `inventory migrate`")
+            raise typer.Exit(1)
+        async for uow in unit_of_work(create_sessionmaker(engine)):
+            existing = await demo.product_count(uow.session)
+            if existing:
+                out.print(f"database already has {existing} products; demo data not loaded")
+                return
+            with Progress(
+                TextColumn("loading demo catalogue"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                disable=not err.is_terminal,
+            ) as progress:
+                task = progress.add_task("products", total=demo.DEMO_PRODUCT_COUNT)
+                count = await demo.seed_demo(uow.session, partial(progress.advance, task))
+        out.print(f"loaded {count} demo products")
+
+    _run(work)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+    migrate_first: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="Upgrade the schema before serving.")
+    ] = True,
+) -> None:
+    """Serve the API; waits for the database and migrates it first."""
+    if migrate_first:
+        _run(_migrate)
+    uvicorn.run(
+        "inventory.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=None if reload else workers,
+        reload=reload,
+        proxy_headers=True,
+    )

@@ -1,0 +1,170 @@
+"""A realistic demo catalogue, created through the service layer like any other data."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inventory.catalogue import service as catalogue
+from inventory.catalogue.schemas import CategoryCreate, SupplierCreate, WarehouseCreate
+from inventory.models import Product
+from inventory.products.schemas import ProductCreate
+from inventory.products.service import create_product
+
+PRODUCTS_PER_CATEGORY = 40
+
+# category -> (SKU prefix, description, item name templates with one {size} each)
+CATALOGUE: dict[str, tuple[str, str, list[str]]] = {
+    "Fasteners": (
+        "FAS",
+        "Bolts, screws, nuts and anchors",
+        [
+            "Hex Bolt M{size}",
+            "Wood Screw {size}mm",
+            "Flat Washer M{size}",
+            "Nylon Lock Nut M{size}",
+            "Wall Anchor {size}mm",
+        ],
+    ),
+    "Electrical": (
+        "ELE",
+        "Cable, lighting and power accessories",
+        [
+            "Cable Tie {size}mm",
+            "Copper Wire {size}m",
+            "LED Bulb E27 {size}W",
+            "Extension Lead {size}m",
+            "Cartridge Fuse {size}A",
+        ],
+    ),
+    "Plumbing": (
+        "PLU",
+        "Pipes, fittings and valves",
+        [
+            "PVC Pipe {size}mm",
+            "Brass Elbow {size}mm",
+            "Ball Valve {size}mm",
+            "PTFE Tape {size}m",
+            "Compression Coupler {size}mm",
+        ],
+    ),
+    "Hand Tools": (
+        "TOO",
+        "Tools for the workshop and the site",
+        [
+            "Claw Hammer {size}g",
+            "Adjustable Wrench {size}mm",
+            "Tape Measure {size}m",
+            "Hacksaw Blade {size}TPI",
+            "Chisel {size}mm",
+        ],
+    ),
+    "Safety": (
+        "SAF",
+        "Personal protective equipment",
+        [
+            "Nitrile Gloves size {size}",
+            "Hi-Vis Vest size {size}",
+            "Safety Boots EU {size}",
+            "Ear Defenders {size}dB",
+            "Dust Mask pack of {size}",
+        ],
+    ),
+    "Packaging": (
+        "PAC",
+        "Boxes, tape and protective wrap",
+        [
+            "Cardboard Box {size}cm",
+            "Packing Tape {size}m",
+            "Bubble Wrap {size}m",
+            "Stretch Film {size}mm",
+            "Mailing Bag {size}cm",
+        ],
+    ),
+    "Cleaning": (
+        "CLE",
+        "Janitorial supplies",
+        [
+            "Degreaser {size}L",
+            "Bin Bags {size}L",
+            "Microfibre Cloth pack of {size}",
+            "Floor Cleaner {size}L",
+            "Hand Soap {size}ml",
+        ],
+    ),
+    "Office": (
+        "OFF",
+        "Stationery and office consumables",
+        [
+            "Label Roll {size}mm",
+            "Ballpoint Pens pack of {size}",
+            "A4 Paper {size}gsm",
+            "Ring Binder {size}mm",
+            "Sticky Notes pack of {size}",
+        ],
+    ),
+}
+SIZES = [2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 25, 32, 40, 50, 63, 75, 100, 150, 200, 250]
+SUPPLIERS = [
+    ("Northwind Industrial", "orders@northwind.example", "+44 20 7946 0101"),
+    ("Acme Trade Supply", "sales@acme-trade.example", "+1 555 0100"),
+    ("Baltic Hardware", "info@baltic-hw.example", "+49 30 901820"),
+    ("Harbour Packaging", "hello@harbourpack.example", "+61 2 5550 1234"),
+    ("Summit Safety", "support@summitsafety.example", "+1 555 0199"),
+    ("Meridian Electrical", "trade@meridian-elec.example", "+33 1 70 18 99 00"),
+]
+WAREHOUSES = [
+    ("MAIN", "Main distribution centre", "1 Dock Road, Riverside"),
+    ("EAST", "East depot", "14 Station Lane, Eastfield"),
+    ("WEST", "West depot", "Unit 7, Western Trading Estate"),
+]
+
+DEMO_PRODUCT_COUNT = PRODUCTS_PER_CATEGORY * len(CATALOGUE)
+
+
+async def product_count(session: AsyncSession) -> int:
+    return (await session.scalar(select(func.count()).select_from(Product))) or 0
+
+
+async def seed_demo(session: AsyncSession, on_product: Callable[[], None] = lambda: None) -> int:
+    """Create the demo catalogue in ``session``'s transaction; return the products made."""
+    rng = random.Random(20261126)
+    for code, name, address in WAREHOUSES:
+        await catalogue.warehouses.create(
+            session, WarehouseCreate(code=code, name=name, address=address)
+        )
+    supplier_ids = []
+    for name, email, phone in SUPPLIERS:
+        supplier = await catalogue.suppliers.create(
+            session, SupplierCreate(name=name, email=email, phone=phone)
+        )
+        supplier_ids.append(supplier.id)
+
+    created = 0
+    for category_name, (prefix, description, templates) in CATALOGUE.items():
+        category = await catalogue.categories.create(
+            session, CategoryCreate(name=category_name, description=description)
+        )
+        names = [template.format(size=size) for size in SIZES for template in templates]
+        for number, name in enumerate(rng.sample(names, PRODUCTS_PER_CATEGORY), start=1):
+            price = Decimal(rng.randint(25, 25_000)) / 100
+            await create_product(
+                session,
+                ProductCreate(
+                    sku=f"{prefix}-{number:04d}",
+                    name=name,
+                    description=f"{name} ({category_name.lower()})",
+                    category_id=category.id,
+                    supplier_id=rng.choice(supplier_ids),
+                    unit_price=price,
+                    reorder_level=rng.choice([0, 5, 10, 20, 50, 100]),
+                    is_active=rng.random() > 0.05,
+                ),
+            )
+            created += 1
+            on_product()
+    return created
