@@ -1,0 +1,138 @@
+"""The ``inventory`` command, run as a user would run it: a real process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from inventory.config import Settings
+from inventory.db import create_engine
+from inventory.demo import DEMO_PRODUCT_COUNT
+from inventory.models import Category, Product, Warehouse
+
+INVENTORY = str(Path(sys.executable).with_name("inventory"))
+
+
+def run(*args: str, database_url: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("INVENTORY_")}
+    environment |= {"INVENTORY_DATABASE_URL": database_url, **env}
+    return subprocess.run(  # noqa: S603 - our own console script
+        [INVENTORY, *args], env=environment, capture_output=True, text=True, timeout=120
+    )
+
+
+async def _count(url: str, model: type) -> int:
+    engine = create_engine(Settings(database_url=url))
+    try:
+        async with engine.connect() as connection:
+            return (await connection.scalar(select(func.count()).select_from(model))) or 0
+    finally:
+        await engine.dispose()
+
+
+async def test_migrate_then_seed_demo_once(databases):
+    url = await databases.create()
+    migrated = run("migrate", database_url=url)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "revision 0001" in migrated.stdout
+
+    seeded = run("seed", "--demo", database_url=url)
+    assert seeded.returncode == 0, seeded.stderr
+    assert f"loaded {DEMO_PRODUCT_COUNT} demo products" in seeded.stdout
+    assert await _count(url, Product) == DEMO_PRODUCT_COUNT >= 200
+    assert await _count(url, Category) >= 5
+    assert await _count(url, Warehouse) >= 2
+
+    again = run("seed", "--demo", database_url=url)
+    assert again.returncode == 0
+    assert "already has" in again.stdout
+    assert await _count(url, Product) == DEMO_PRODUCT_COUNT
+
+
+async def test_seed_refuses_an_unmigrated_database(databases):
+    result = run("seed", "--demo", database_url=await databases.create())
+    assert result.returncode == 1
+    assert "inventory migrate" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["serve", "--port", "1"]])
+def test_unreachable_database_exits_with_one_clear_line(command):
+    result = run(
+        *command,
+        database_url="postgresql+asyncpg://postgres@127.0.0.1:1/inventory",
+        INVENTORY_DB_WAIT_SECONDS="1",
+    )
+    assert result.returncode == 1
+    assert "unreachable after 1s" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_invalid_configuration_is_reported_without_traceback():
+    result = run(
+        "migrate",
+        database_url="sqlite+aiosqlite:///unused.db",
+        INVENTORY_ENV="production",
+    )
+    assert result.returncode == 1
+    assert "INVENTORY_SECRET_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_seed_without_demo_flag_is_a_usage_error(tmp_path):
+    result = run("seed", database_url=f"sqlite+aiosqlite:///{tmp_path}/x.db")
+    assert result.returncode == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_serving(server: subprocess.Popen[str], base: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            if httpx.get(f"{base}/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    output = server.stdout.read() if server.stdout and server.poll() is not None else ""
+    pytest.fail(f"server did not come up: {output}")
+
+
+def test_serve_migrates_and_serves_docs_and_api(tmp_path):
+    port = _free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("INVENTORY_")}
+    environment["INVENTORY_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/served.db"
+    with subprocess.Popen(  # noqa: S603 - our own console script
+        [INVENTORY, "serve", "--port", str(port)],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as server:
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_until_serving(server, base)
+            assert httpx.get(f"{base}/ready").json()["status"] == "ready"
+            docs = httpx.get(f"{base}/docs")
+            assert docs.status_code == 200
+            assert "swagger-ui-bundle.js" in docs.text
+            assert "cdn" not in docs.text.lower()
+            bundle = httpx.get(f"{base}/static-offline-docs/swagger-ui-bundle.js")
+            assert bundle.status_code == 200
+            assert "/api/v1/products" in httpx.get(f"{base}/openapi.json").json()["paths"]
+            products = httpx.get(f"{base}/api/v1/products").json()
+            assert products == {"items": [], "next_cursor": None}
+        finally:
+            server.terminate()
+            server.wait(timeout=30)

@@ -1,0 +1,81 @@
+"""Settings: the SPEC's variables, .env support, and production refusing unsafe defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from inventory.config import DEV_SECRET_KEY, Environment, Settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(__import__("os").environ):
+        if name.startswith("INVENTORY_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_defaults_match_the_spec():
+    settings = Settings()
+    assert settings.env is Environment.development
+    assert settings.database_url == "sqlite+aiosqlite:///./inventory.db"
+    assert settings.redis_url is None
+    assert settings.broker_url is None
+    assert settings.access_token_minutes == 30
+    assert settings.admin_email is None
+    assert settings.admin_password is None
+    assert settings.cors_origins == []
+    assert settings.max_upload_bytes == 20 * 1024 * 1024
+    assert settings.allowed_hosts == ["*"]
+
+
+def test_environment_variables_with_prefix(monkeypatch):
+    monkeypatch.setenv("INVENTORY_DATABASE_URL", "postgresql+asyncpg://u@db/inv")
+    monkeypatch.setenv("INVENTORY_CORS_ORIGINS", "https://a.example, https://b.example")
+    monkeypatch.setenv("INVENTORY_ALLOWED_HOSTS", "api.example,localhost")
+    monkeypatch.setenv("INVENTORY_ACCESS_TOKEN_MINUTES", "15")
+    monkeypatch.setenv("DATABASE_URL", "ignored-without-prefix")
+    settings = Settings()
+    assert settings.database_url == "postgresql+asyncpg://u@db/inv"
+    assert settings.cors_origins == ["https://a.example", "https://b.example"]
+    assert settings.allowed_hosts == ["api.example", "localhost"]
+    assert settings.access_token_minutes == 15
+
+
+def test_dotenv_file_is_read(tmp_path):
+    (tmp_path / ".env").write_text("INVENTORY_MAX_UPLOAD_BYTES=1024\nINVENTORY_ENV=test\n")
+    settings = Settings()
+    assert settings.max_upload_bytes == 1024
+    assert settings.env is Environment.test
+
+
+def test_secret_key_is_not_shown_in_repr():
+    assert DEV_SECRET_KEY not in repr(Settings())
+
+
+@pytest.mark.parametrize("key", [None, DEV_SECRET_KEY, "short-key"])
+def test_production_refuses_missing_default_or_weak_secret(monkeypatch, key):
+    monkeypatch.setenv("INVENTORY_ENV", "production")
+    if key is not None:
+        monkeypatch.setenv("INVENTORY_SECRET_KEY", key)
+    with pytest.raises(ValidationError, match="INVENTORY_SECRET_KEY"):
+        Settings()
+
+
+def test_production_accepts_a_strong_secret(monkeypatch):
+    monkeypatch.setenv("INVENTORY_ENV", "production")
+    monkeypatch.setenv("INVENTORY_SECRET_KEY", "k" * 48)
+    assert Settings().env is Environment.production
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("INVENTORY_ENV", "staging"), ("INVENTORY_ACCESS_TOKEN_MINUTES", "0")],
+)
+def test_invalid_values_are_refused(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        Settings()

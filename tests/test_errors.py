@@ -1,0 +1,117 @@
+"""Every failure is problem+json with a request id, and no internals reach the client."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from inventory.config import Settings
+from inventory.deps import SessionDep, UnitOfWorkDep
+from inventory.main import create_app
+from inventory.models import Category
+from tests.helpers import API, assert_problem
+
+
+@pytest.fixture
+async def probe_app(settings: Settings, client: httpx.AsyncClient):
+    """The real app plus a few routes that misbehave on purpose."""
+    app = create_app(settings)
+    opened: list[int] = []
+
+    @app.get("/_test/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals: password=hunter2")
+
+    @app.post("/_test/commit-fails", status_code=201)
+    async def commit_fails(session: SessionDep) -> dict[str, str]:
+        # Two rows with one unique name and no flush: the failure surfaces at commit.
+        session.add_all([Category(name="Twice"), Category(name="Twice")])
+        return {"status": "created"}
+
+    @app.get("/_test/no-database")
+    async def no_database(uow: UnitOfWorkDep) -> dict[str, bool]:
+        return {"ok": True}
+
+    async with app.router.lifespan_context(app):
+        factory = app.state.sessionmaker
+
+        def counting_factory():
+            opened.append(1)
+            return factory()
+
+        app.state.sessionmaker = counting_factory
+        app.state.opened = opened
+        yield app
+
+
+@pytest.fixture
+async def probe(probe_app: FastAPI):
+    transport = httpx.ASGITransport(app=probe_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+async def test_unhandled_error_is_generic_500_problem(probe):
+    response = await probe.get("/_test/boom")
+    body = assert_problem(response, 500)
+    assert body["detail"] == "An unexpected error occurred."
+    assert "hunter2" not in response.text
+    assert "RuntimeError" not in response.text
+
+
+async def test_failed_commit_is_an_error_not_a_success(probe, client):
+    response = await probe.post("/_test/commit-fails")
+    assert response.status_code == 500
+    assert_problem(response, 500)
+    assert (await client.get(f"{API}/categories")).json()["items"] == []
+
+
+async def test_request_that_never_uses_the_database_opens_no_session(probe, probe_app):
+    response = await probe.get("/_test/no-database")
+    assert response.json() == {"ok": True}
+    assert probe_app.state.opened == []
+    await probe.get(f"{API}/categories")
+    assert probe_app.state.opened == [1]
+
+
+async def test_unknown_route_is_404_problem(client):
+    body = assert_problem(await client.get("/api/v1/nothing-here"), 404)
+    assert body["type"] == "about:blank"
+    assert body["title"] == "Not Found"
+
+
+async def test_wrong_method_is_405_problem_with_allow(client):
+    response = await client.put(f"{API}/categories")
+    assert_problem(response, 405)
+    assert "GET" in response.headers["allow"]
+
+
+async def test_request_id_is_echoed_when_sane(client):
+    response = await client.get("/health", headers={"X-Request-ID": "abc-123.DEF:9"})
+    assert response.headers["x-request-id"] == "abc-123.DEF:9"
+    problem = await client.get(f"{API}/products/999", headers={"X-Request-ID": "trace-42"})
+    assert problem.headers["x-request-id"] == "trace-42"
+    assert problem.json()["request_id"] == "trace-42"
+
+
+@pytest.mark.parametrize("sent", ["x" * 129, "has space", "new\\nline", ""])
+async def test_unsafe_request_id_is_replaced(client, sent):
+    response = await client.get("/health", headers={"X-Request-ID": sent})
+    assert response.headers["x-request-id"] != sent
+    assert len(response.headers["x-request-id"]) == 32
+
+
+async def test_every_response_has_a_fresh_request_id(client):
+    first = await client.get("/health")
+    second = await client.get("/health")
+    assert first.headers["x-request-id"] != second.headers["x-request-id"]
+
+
+async def test_validation_errors_do_not_echo_input(client):
+    response = await client.post(f"{API}/categories", json={"name": 5, "secret": "hunter2"})
+    body = assert_problem(response, 422)
+    assert body["type"] == "urn:inventory:problem:validation-failed"
+    assert "hunter2" not in response.text
+    for error in body["errors"]:
+        assert set(error) == {"loc", "msg", "type"}
