@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -103,13 +104,43 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        immediate = connection.get_execution_options().get(_SQLITE_IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+_SQLITE_IMMEDIATE = "inventory_sqlite_begin_immediate"
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     # Objects stay readable after commit: responses are shaped after the
     # service returns, and nothing should lazily reload then.
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+@dataclass(frozen=True)
+class Database:
+    """The engine and the two kinds of session a unit of work can open.
+
+    On SQLite a transaction that reads and then writes fails at once with
+    "database is locked" when another writer committed in between; writers
+    therefore start with BEGIN IMMEDIATE and queue for the lock up front, while
+    readers keep WAL's non-blocking snapshots. On PostgreSQL both are the same.
+    """
+
+    engine: AsyncEngine
+    read_sessions: async_sessionmaker[AsyncSession]
+    write_sessions: async_sessionmaker[AsyncSession]
+
+    def sessions(self, *, write: bool) -> async_sessionmaker[AsyncSession]:
+        return self.write_sessions if write else self.read_sessions
+
+
+def open_database(settings: Settings) -> Database:
+    engine = create_engine(settings)
+    writer = engine
+    if engine.dialect.name == "sqlite":
+        writer = engine.execution_options(**{_SQLITE_IMMEDIATE: True})
+    return Database(engine, create_sessionmaker(engine), create_sessionmaker(writer))
 
 
 class UnitOfWork:

@@ -10,7 +10,7 @@ from fastapi import Depends, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory.config import Settings
-from inventory.db import UnitOfWork, unit_of_work
+from inventory.db import Database, UnitOfWork, unit_of_work
 from inventory.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 
@@ -22,8 +22,13 @@ async def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def get_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
-    async for uow in unit_of_work(request.app.state.sessionmaker):
+    database: Database = request.app.state.db
+    sessions = database.sessions(write=request.method not in _READ_METHODS)
+    async for uow in unit_of_work(sessions):
         yield uow
 
 

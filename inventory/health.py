@@ -25,7 +25,7 @@ async def health() -> dict[str, str]:
 @router.get("/ready", summary="Readiness: the database answers", responses=problem_responses(503))
 async def ready(request: Request) -> Any:
     try:
-        await ping(request.app.state.engine, within_seconds=READY_TIMEOUT_SECONDS)
+        await ping(request.app.state.db.engine, within_seconds=READY_TIMEOUT_SECONDS)
     except Exception as exc:  # every failure means "not ready"
         logger.warning("readiness check failed: %s: %s", type(exc).__name__, exc)
         return problem(

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 import inventory
 from inventory.catalogue.router import category_router, supplier_router, warehouse_router
 from inventory.config import Settings, load_settings
-from inventory.db import create_engine, create_sessionmaker
+from inventory.db import open_database
 from inventory.errors import install_error_handlers
 from inventory.health import router as health_router
 from inventory.middleware import RequestIdMiddleware
@@ -40,13 +40,12 @@ class Problem(BaseModel):
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    engine = create_engine(settings)
-    app.state.engine = engine
-    app.state.sessionmaker = create_sessionmaker(engine)
+    database = open_database(settings)
+    app.state.db = database
     try:
         yield
     finally:
-        await engine.dispose()
+        await database.engine.dispose()
 
 
 def api_router() -> APIRouter:

@@ -113,7 +113,7 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture
 async def engine(app: FastAPI) -> AsyncEngine:
-    engine: AsyncEngine = app.state.engine
+    engine: AsyncEngine = app.state.db.engine
     return engine
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from inventory.config import Settings
+from inventory.db import Database
 from inventory.deps import SessionDep, UnitOfWorkDep
 from inventory.main import create_app
 from inventory.models import Category
@@ -34,13 +37,20 @@ async def probe_app(settings: Settings, client: httpx.AsyncClient):
         return {"ok": True}
 
     async with app.router.lifespan_context(app):
-        factory = app.state.sessionmaker
+        database: Database = app.state.db
 
-        def counting_factory():
-            opened.append(1)
-            return factory()
+        def counting(factory: Any) -> Any:
+            def open_session() -> Any:
+                opened.append(1)
+                return factory()
 
-        app.state.sessionmaker = counting_factory
+            return open_session
+
+        app.state.db = Database(
+            database.engine,
+            counting(database.read_sessions),
+            counting(database.write_sessions),
+        )
         app.state.opened = opened
         yield app
 

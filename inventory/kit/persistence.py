@@ -20,8 +20,11 @@ from inventory.models.columns import IdMixin
 M = TypeVar("M", bound=IdMixin)
 
 
-async def get_or_404(session: AsyncSession, model: type[M], entry_id: int, noun: str) -> M:
-    entry = await session.get(model, entry_id)
+async def get_or_404(
+    session: AsyncSession, model: type[M], entry_id: int, noun: str, *, for_update: bool = False
+) -> M:
+    """The entry with ``entry_id``, or NotFound; ``for_update`` locks its row until commit."""
+    entry = await session.get(model, entry_id, with_for_update=for_update)
     if entry is None:
         raise NotFound(f"{noun} {entry_id} does not exist")
     return entry

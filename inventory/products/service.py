@@ -92,8 +92,12 @@ async def update_product(
     *,
     expected_versions: Collection[int] | None = None,
 ) -> Product:
-    """Apply the fields that were sent; refuse when the product is not at an expected version."""
-    product = await get_product(session, product_id)
+    """Apply the fields that were sent; refuse when the product is not at an expected version.
+
+    The row is locked while it is read, so concurrent updates without a
+    precondition apply one after another instead of failing on a stale version.
+    """
+    product = await get_or_404(session, Product, product_id, NOUN, for_update=True)
     if expected_versions is not None and product.version not in expected_versions:
         raise PreconditionFailed(
             f"product {product_id} is at version {product.version}; reload it and retry"
