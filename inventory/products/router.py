@@ -42,7 +42,7 @@ async def list_products(
     supplier_id: RefId | None = None,
     is_active: bool | None = None,
     below_reorder: Annotated[
-        bool | None, Query(description="Total stock on hand below the reorder level")
+        bool | None, Query(description="Total stock on hand at or below the reorder level")
     ] = None,
     sort: ProductSort = ProductSort.sku,
 ) -> Page[ProductRead]:

@@ -57,7 +57,7 @@ def filtered(stmt: Select[Product], flt: ProductFilter) -> Select[Product]:
     if flt.is_active is not None:
         stmt = stmt.where(Product.is_active.is_(flt.is_active))
     if flt.below_reorder is not None:
-        below = on_hand_total() < Product.reorder_level
+        below = on_hand_total() <= Product.reorder_level
         stmt = stmt.where(below if flt.below_reorder else ~below)
     return stmt
 

@@ -6,7 +6,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from inventory.models import StockLevel
 from tests.helpers import API, assert_problem, collect_pages, create, create_product, error_locs
 
 PRODUCTS = f"{API}/products"
@@ -259,10 +261,28 @@ async def test_filters(client, catalogue):
     ]
 
 
-async def test_below_reorder_compares_total_stock_with_reorder_level(client, catalogue):
-    # No stock recorded yet: everything with a positive reorder level is below it.
-    assert await _skus(client, below_reorder="true") == ["GLV-1", "HAM-1"]
-    assert await _skus(client, below_reorder="false") == ["GLV-2", "HAM-2", "SAW-1"]
+async def test_below_reorder_compares_total_stock_with_reorder_level(client, catalogue, engine):
+    main = await create(client, "/warehouses", code="MAIN", name="Main")
+    east = await create(client, "/warehouses", code="EAST", name="East")
+    on_hand = {  # sku -> quantities per warehouse; reorder levels: HAM-1 5, GLV-1 10, others 0
+        "HAM-1": [3, 2],  # 5: at its level -> below
+        "GLV-1": [6, 5],  # 11 > 10
+        "GLV-2": [1, 0],  # 1 > 0
+        "SAW-1": [0, 0],  # 0: at its level -> below
+    }
+    # Levels are written directly until the stock ledger service exists.
+    async with AsyncSession(engine) as session, session.begin():
+        for sku, quantities in on_hand.items():
+            for warehouse, quantity in zip((main, east), quantities, strict=True):
+                session.add(
+                    StockLevel(
+                        product_id=catalogue["products"][sku]["id"],
+                        warehouse_id=warehouse["id"],
+                        quantity=quantity,
+                    )
+                )
+    assert await _skus(client, below_reorder="true") == ["HAM-1", "HAM-2", "SAW-1"]
+    assert await _skus(client, below_reorder="false") == ["GLV-1", "GLV-2"]
 
 
 @pytest.mark.parametrize(
