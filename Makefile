@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml requirements.lock
 run: install
 	$(BIN)/inventory migrate
 	$(BIN)/inventory seed --demo
-	$(BIN)/inventory serve --host 127.0.0.1 --port 8000
+	$(BIN)/inventory serve --host 127.0.0.1 --port 8000 --no-migrate
 
 test: install
 	$(BIN)/pytest

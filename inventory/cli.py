@@ -80,7 +80,7 @@ def seed(
         if await migrations.current_revision(engine) != migrations.head_revision():
             err.print("[red]error:[/red] the database is not migrated; run `inventory migrate`")
             raise typer.Exit(1)
-        async for uow in unit_of_work(create_sessionmaker(engine)):  # one writer: no contention
+        async with unit_of_work(create_sessionmaker(engine)) as uow:
             existing = await demo.product_count(uow.session)
             if existing:
                 out.print(f"database already has {existing} products; demo data not loaded")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -68,7 +69,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     """One engine per process, chosen by the URL alone."""
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url)
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
     connect_args: dict[str, Any] = {}
@@ -173,8 +174,9 @@ class UnitOfWork:
             await session.close()
 
 
+@asynccontextmanager
 async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[UnitOfWork]:
-    """Commit when the caller finishes cleanly, roll back when it raises."""
+    """Commit when the block finishes cleanly, roll back when it raises."""
     uow = UnitOfWork(factory)
     try:
         yield uow

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory.config import Settings
 from inventory.db import Database, UnitOfWork, unit_of_work
 from inventory.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from inventory.kit.schemas import MAX_ID
 
 
 async def get_settings(request: Request) -> Settings:
@@ -28,20 +28,14 @@ _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 async def get_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
     database: Database = request.app.state.db
     sessions = database.sessions(write=request.method not in _READ_METHODS)
-    async for uow in unit_of_work(sessions):
+    async with unit_of_work(sessions) as uow:
         yield uow
 
 
 # scope="function": commit before the response is sent, so a failed commit
-# becomes an error response instead of a 2xx for work that was lost.
+# becomes an error response instead of a 2xx for work that was lost. Routes
+# reach the session as ``uow.session``, created on first use only.
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work, scope="function")]
-
-
-async def get_session(uow: UnitOfWorkDep) -> AsyncSession:
-    return uow.session
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
 @dataclass(frozen=True)
@@ -62,4 +56,4 @@ async def get_page_query(
 PageDep = Annotated[PageQuery, Depends(get_page_query)]
 
 
-EntryId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The entry's id")]
+EntryId = Annotated[int, Path(ge=1, le=MAX_ID, description="The entry's id")]

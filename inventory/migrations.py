@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -44,7 +45,7 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-async def _run(engine: AsyncEngine, action: object) -> None:
+async def _run(engine: AsyncEngine, action: Callable[[Config], None]) -> None:
     def run(connection: Connection) -> None:
         if connection.dialect.name == "postgresql":
             connection.execute(
@@ -52,7 +53,7 @@ async def _run(engine: AsyncEngine, action: object) -> None:
             )
         config = alembic_config()
         config.attributes["connection"] = connection
-        action(config)  # type: ignore[operator]
+        action(config)
 
     async with engine.begin() as connection:
         await connection.run_sync(run)

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from inventory.config import Settings
 from inventory.db import Database
-from inventory.deps import SessionDep, UnitOfWorkDep
+from inventory.deps import UnitOfWorkDep
 from inventory.main import create_app
 from inventory.models import Category
 from tests.helpers import API, assert_problem
@@ -27,9 +27,9 @@ async def probe_app(settings: Settings, client: httpx.AsyncClient):
         raise RuntimeError("secret internals: password=hunter2")
 
     @app.post("/_test/commit-fails", status_code=201)
-    async def commit_fails(session: SessionDep) -> dict[str, str]:
+    async def commit_fails(uow: UnitOfWorkDep) -> dict[str, str]:
         # Two rows with one unique name and no flush: the failure surfaces at commit.
-        session.add_all([Category(name="Twice"), Category(name="Twice")])
+        uow.session.add_all([Category(name="Twice"), Category(name="Twice")])
         return {"status": "created"}
 
     @app.get("/_test/no-database")
@@ -125,3 +125,68 @@ async def test_validation_errors_do_not_echo_input(client):
     assert "hunter2" not in response.text
     for error in body["errors"]:
         assert set(error) == {"loc", "msg", "type"}
+
+
+@pytest.fixture
+async def restricted(settings: Settings):
+    app = create_app(
+        settings.model_copy(
+            update={
+                "allowed_hosts": ["api.example", "*.internal.example"],
+                "cors_origins": ["https://shop.example"],
+            }
+        )
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api.example") as http:
+            yield http
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("api.example", True),
+        ("api.example:8443", True),
+        ("API.EXAMPLE", True),
+        ("db.internal.example", True),
+        ("internal.example", False),
+        ("evil.example", False),
+        ("api.example.evil", False),
+        ("[::1]:8000", False),
+    ],
+)
+async def test_allowed_hosts(restricted, host, allowed):
+    response = await restricted.get("/health", headers={"Host": host})
+    if allowed:
+        assert response.status_code == 200
+    else:
+        body = assert_problem(response, 400)
+        assert "Host" in body["detail"]
+
+
+async def test_cors_allows_configured_origin_only(restricted):
+    preflight = await restricted.options(
+        f"{API}/products",
+        headers={"Origin": "https://shop.example", "Access-Control-Request-Method": "PATCH"},
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://shop.example"
+    simple = await restricted.get("/health", headers={"Origin": "https://shop.example"})
+    assert simple.headers["access-control-allow-origin"] == "https://shop.example"
+    assert "x-request-id" in simple.headers["access-control-expose-headers"].lower()
+    other = await restricted.get("/health", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
+
+
+async def test_no_cors_headers_by_default(client):
+    response = await client.get("/health", headers={"Origin": "https://shop.example"})
+    assert "access-control-allow-origin" not in response.headers
+
+
+async def test_connection_is_returned_as_soon_as_an_error_response_is_sent(client, app):
+    await client.post(f"{API}/categories", json={"name": "Once"})
+    pool = app.state.db.engine.pool
+    response = await client.post(f"{API}/categories", json={"name": "Once"})
+    assert response.status_code == 409
+    assert pool.checkedout() == 0

@@ -42,7 +42,7 @@ async def _ready_status(database_url: str) -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             # The guard only keeps a regression from hanging the suite.
-            async with asyncio.timeout(15):
+            async with asyncio.timeout(5):
                 assert (await http.get("/health")).status_code == 200
                 return await http.get("/ready")
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from inventory.catalogue import schemas
 from inventory.catalogue.service import CatalogueEntries, categories, suppliers, warehouses
-from inventory.deps import EntryId, PageDep, SessionDep
+from inventory.deps import EntryId, PageDep, UnitOfWorkDep
 from inventory.errors import problem_responses
 from inventory.kit.pagination import Page
 
@@ -39,8 +39,8 @@ def catalogue_router(
         operation_id=f"list_{plural}",
         responses=problem_responses(422),
     )
-    async def list_entries(session: SessionDep, page: PageDep) -> Any:
-        items, next_cursor = await entries.list(session, limit=page.limit, cursor=page.cursor)
+    async def list_entries(uow: UnitOfWorkDep, page: PageDep) -> Any:
+        items, next_cursor = await entries.list(uow.session, limit=page.limit, cursor=page.cursor)
         return {"items": items, "next_cursor": next_cursor}
 
     @router.post(
@@ -51,8 +51,8 @@ def catalogue_router(
         operation_id=f"create_{noun}",
         responses=problem_responses(409, 422),
     )
-    async def create_entry(data: Create, session: SessionDep, response: Response) -> Any:
-        entry = await entries.create(session, data)
+    async def create_entry(data: Create, uow: UnitOfWorkDep, response: Response) -> Any:
+        entry = await entries.create(uow.session, data)
         response.headers["Location"] = f"/api/v1{path}/{entry.id}"
         return entry
 
@@ -63,8 +63,8 @@ def catalogue_router(
         operation_id=f"get_{noun}",
         responses=problem_responses(404),
     )
-    async def get_entry(entry_id: EntryId, session: SessionDep) -> Any:
-        return await entries.get(session, entry_id)
+    async def get_entry(entry_id: EntryId, uow: UnitOfWorkDep) -> Any:
+        return await entries.get(uow.session, entry_id)
 
     @router.patch(
         "/{entry_id}",
@@ -73,8 +73,8 @@ def catalogue_router(
         operation_id=f"update_{noun}",
         responses=problem_responses(404, 409, 422),
     )
-    async def update_entry(entry_id: EntryId, data: Update, session: SessionDep) -> Any:
-        return await entries.update(session, entry_id, data)
+    async def update_entry(entry_id: EntryId, data: Update, uow: UnitOfWorkDep) -> Any:
+        return await entries.update(uow.session, entry_id, data)
 
     @router.delete(
         "/{entry_id}",
@@ -83,8 +83,8 @@ def catalogue_router(
         operation_id=f"delete_{noun}",
         responses=problem_responses(404, 409),
     )
-    async def delete_entry(entry_id: EntryId, session: SessionDep) -> None:
-        await entries.delete(session, entry_id)
+    async def delete_entry(entry_id: EntryId, uow: UnitOfWorkDep) -> None:
+        await entries.delete(uow.session, entry_id)
 
     return router
 

@@ -14,14 +14,14 @@ from inventory.kit.schemas import (
     Name,
     NotNull,
     OutputModel,
-    upper_stripped,
+    ascii_upper,
 )
 
 CategoryName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Phone = Annotated[str, StringConstraints(max_length=50)]
 WarehouseCode = Annotated[
     str,
-    BeforeValidator(upper_stripped),
+    BeforeValidator(ascii_upper),
     StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Z0-9][A-Z0-9_\-]*$"),
 ]
 

@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from inventory.errors import ValidationFailed, field_error
+from inventory.kit.schemas import MAX_ID
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -67,18 +68,21 @@ def decode_cursor(order: SortOrder, cursor: str) -> tuple[Any, int]:
         raise InvalidCursor("malformed cursor") from exc
     if name != order.name:
         raise InvalidCursor(f"cursor was issued for sort {name!r}, not {order.name!r}")
-    if not isinstance(last_id, int) or isinstance(last_id, bool):
+    if not isinstance(last_id, int) or isinstance(last_id, bool) or not 1 <= last_id <= MAX_ID:
         raise InvalidCursor("malformed cursor")
     try:
         if order.value_kind == "datetime":
             value = datetime.fromisoformat(value)
             if value.tzinfo is None:
                 raise ValueError("naive timestamp")
-        elif order.value_kind == "int" and (not isinstance(value, int) or isinstance(value, bool)):
-            raise ValueError("not an integer")
-        elif order.value_kind == "str" and not isinstance(value, str):
+            value = value.astimezone(UTC)
+        elif order.value_kind == "int" and (
+            not isinstance(value, int) or isinstance(value, bool) or abs(value) > MAX_ID
+        ):
+            raise ValueError("not an integer in range")
+        elif order.value_kind == "str" and (not isinstance(value, str) or "\x00" in value):
             raise ValueError("not a string")
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidCursor("malformed cursor") from exc
     return value, last_id
 

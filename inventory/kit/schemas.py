@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+MAX_ID = 2**31 - 1
+"""Ids are 32-bit integer columns; a larger one can never exist."""
+
+NO_NUL = r"^[^\x00]*$"
+"""PostgreSQL text cannot hold NUL, so no string input may contain one."""
 
 
 class InputModel(BaseModel):
@@ -15,6 +28,13 @@ class InputModel(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_characters(cls, value: object) -> object:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class OutputModel(BaseModel):
@@ -27,9 +47,13 @@ def _not_null(value: object) -> object:
     return value
 
 
-def upper_stripped(value: object) -> object:
-    """Normalise codes before they are checked: `` ab-1 `` is ``AB-1``."""
-    return value.strip().upper() if isinstance(value, str) else value
+def ascii_upper(value: object) -> object:
+    """Upper-case an ASCII code before it is checked: ``ab-1`` is ``AB-1``.
+
+    Non-ASCII text is left alone for the pattern to refuse, rather than
+    folded (``"straße".upper()`` would be ``"STRASSE"``).
+    """
+    return value.upper() if isinstance(value, str) and value.isascii() else value
 
 
 NotNull = AfterValidator(_not_null)
@@ -42,5 +66,5 @@ Email = Annotated[
     StringConstraints(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", to_lower=True),
 ]
 
-RefId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+RefId = Annotated[int, Field(ge=1, le=MAX_ID)]
 """The id of another entry, within the range of the id columns."""

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
-from inventory.deps import EntryId, PageDep, SessionDep
+from inventory.deps import EntryId, PageDep, UnitOfWorkDep
 from inventory.errors import problem_responses
 from inventory.kit.pagination import Page
-from inventory.kit.schemas import RefId
+from inventory.kit.schemas import NO_NUL, RefId
 from inventory.models import Product
 from inventory.products import service
 from inventory.products.schemas import ProductCreate, ProductRead, ProductSort, ProductUpdate
@@ -17,17 +18,24 @@ from inventory.products.schemas import ProductCreate, ProductRead, ProductSort, 
 router = APIRouter(prefix="/products", tags=["products"])
 
 
+_ETAG = re.compile(r'(W/)?"([0-9]{1,10})"')
+
+
 def etag(product: Product) -> str:
     return f'"{product.version}"'
 
 
-def _etag_versions(header: str) -> set[int]:
-    """Versions named by an If-Match / If-None-Match list; unparseable tags match nothing."""
+def _etag_versions(header: str, *, weak_matches: bool) -> set[int]:
+    """Versions named by an If-Match / If-None-Match list; unparseable tags match nothing.
+
+    If-None-Match compares weakly (``W/"3"`` matches version 3); If-Match
+    compares strongly, so a weak tag there never matches (RFC 9110).
+    """
     versions = set()
     for tag in header.split(","):
-        tag = tag.strip().removeprefix("W/")
-        if len(tag) >= 2 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
-            versions.add(int(tag[1:-1]))
+        match = _ETAG.fullmatch(tag.strip())
+        if match and (weak_matches or not match.group(1)):
+            versions.add(int(match.group(2)))
     return versions
 
 
@@ -35,9 +43,11 @@ def _etag_versions(header: str) -> set[int]:
     "", response_model=Page[ProductRead], summary="List products", responses=problem_responses(422)
 )
 async def list_products(
-    session: SessionDep,
+    uow: UnitOfWorkDep,
     page: PageDep,
-    q: Annotated[str | None, Query(max_length=200, description="SKU or name contains")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, pattern=NO_NUL, description="SKU or name contains")
+    ] = None,
     category_id: RefId | None = None,
     supplier_id: RefId | None = None,
     is_active: bool | None = None,
@@ -48,7 +58,7 @@ async def list_products(
 ) -> Page[ProductRead]:
     flt = service.ProductFilter(q, category_id, supplier_id, is_active, below_reorder)
     items, next_cursor = await service.list_products(
-        session, flt, sort=sort, limit=page.limit, cursor=page.cursor
+        uow.session, flt, sort=sort, limit=page.limit, cursor=page.cursor
     )
     return Page(items=[ProductRead.model_validate(p) for p in items], next_cursor=next_cursor)
 
@@ -60,8 +70,8 @@ async def list_products(
     summary="Create a product",
     responses=problem_responses(409, 422),
 )
-async def create_product(data: ProductCreate, session: SessionDep, response: Response) -> Product:
-    product = await service.create_product(session, data)
+async def create_product(data: ProductCreate, uow: UnitOfWorkDep, response: Response) -> Product:
+    product = await service.create_product(uow.session, data)
     response.headers["Location"] = f"/api/v1/products/{product.id}"
     response.headers["ETag"] = etag(product)
     return product
@@ -75,15 +85,16 @@ async def create_product(data: ProductCreate, session: SessionDep, response: Res
 )
 async def get_product(
     product_id: EntryId,
-    session: SessionDep,
+    uow: UnitOfWorkDep,
     request: Request,
     response: Response,
 ) -> Product | Response:
-    product = await service.get_product(session, product_id)
+    product = await service.get_product(uow.session, product_id)
     tag = etag(product)
     if_none_match = request.headers.get("if-none-match")
     if if_none_match and (
-        if_none_match.strip() == "*" or product.version in _etag_versions(if_none_match)
+        if_none_match.strip() == "*"
+        or product.version in _etag_versions(if_none_match, weak_matches=True)
     ):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
     response.headers["ETag"] = tag
@@ -99,7 +110,7 @@ async def get_product(
 async def update_product(
     product_id: EntryId,
     data: ProductUpdate,
-    session: SessionDep,
+    uow: UnitOfWorkDep,
     response: Response,
     if_match: Annotated[
         str | None, Header(description="ETag of the version this change is based on")
@@ -107,8 +118,10 @@ async def update_product(
 ) -> Product:
     expected = None
     if if_match is not None and if_match.strip() != "*":
-        expected = _etag_versions(if_match)
-    product = await service.update_product(session, product_id, data, expected_versions=expected)
+        expected = _etag_versions(if_match, weak_matches=False)
+    product = await service.update_product(
+        uow.session, product_id, data, expected_versions=expected
+    )
     response.headers["ETag"] = etag(product)
     return product
 
@@ -119,5 +132,5 @@ async def update_product(
     summary="Delete a product",
     responses=problem_responses(404, 409),
 )
-async def delete_product(product_id: EntryId, session: SessionDep) -> None:
-    await service.delete_product(session, product_id)
+async def delete_product(product_id: EntryId, uow: UnitOfWorkDep) -> None:
+    await service.delete_product(uow.session, product_id)

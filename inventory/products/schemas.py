@@ -7,35 +7,44 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, PlainSerializer, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, StringConstraints
 
 from inventory.kit.schemas import (
+    MAX_ID,
     InputModel,
     LongText,
     Name,
     NotNull,
     OutputModel,
     RefId,
-    upper_stripped,
+    ascii_upper,
 )
 
 Sku = Annotated[
     str,
-    BeforeValidator(upper_stripped),
+    BeforeValidator(ascii_upper),
     StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Z0-9\-_.]+$"),
 ]
 """1-64 of ``A-Z0-9-_.``, stored upper-case: ``ab-1`` and ``AB-1`` are the same product."""
 
+
+def _to_cents(value: Decimal) -> Decimal:
+    # 0E+999999 passes the digit checks but no database stores it; -0 is 0.
+    return value.quantize(CENT) + 0
+
+
+CENT = Decimal("0.01")
 UnitPrice = Annotated[
     Decimal,
     Field(ge=0, max_digits=12, decimal_places=2, strict=False, allow_inf_nan=False),
+    AfterValidator(_to_cents),
 ]
 """A price as a JSON string (``"12.50"``) or number, at most two decimal places."""
 
 PriceOut = Annotated[
     Decimal, PlainSerializer(lambda v: f"{v:.2f}", return_type=str, when_used="json")
 ]
-Quantity = Annotated[int, Field(ge=0, le=2**31 - 1)]
+Quantity = Annotated[int, Field(ge=0, le=MAX_ID)]
 
 
 class ProductSort(StrEnum):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,21 +72,26 @@ async def test_duplicate_unique_field_is_409_and_writes_nothing(client, kind):
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "loc"),
     [
-        {},
-        {"unexpected": "field"},
-        {"id": 5},
-        {"name": ""},
-        {"name": 5},
-        {"name": "x" * 201},
+        ({"unexpected": "field"}, "unexpected"),
+        ({"id": 5}, "id"),
+        ({"name": ""}, "name"),
+        ({"name": "   "}, "name"),
+        ({"name": 5}, "name"),
+        ({"name": "x" * 201}, "name"),
+        ({"name": "nul\u0000byte"}, "name"),
     ],
 )
-async def test_invalid_create_bodies_are_422(client, kind, body):
-    payload = {**kind.minimal, **body} if body else {}
-    response = await client.post(f"{API}{kind.path}", json=payload)
-    assert error_locs(response)
+async def test_invalid_create_bodies_are_422(client, kind, body, loc):
+    response = await client.post(f"{API}{kind.path}", json={**kind.minimal, **body})
+    assert error_locs(response) == [["body", loc]]
     assert (await client.get(f"{API}{kind.path}")).json()["items"] == []
+
+
+async def test_missing_required_fields_are_422(client, kind):
+    response = await client.post(f"{API}{kind.path}", json={})
+    assert sorted(error_locs(response)) == sorted(["body", field] for field in kind.minimal)
 
 
 async def test_malformed_json_is_422(client, kind):
@@ -105,7 +112,8 @@ async def test_update_changes_only_sent_fields(client, kind):
     assert updated[kind.unique_field] == new_value
     for key, value in kind.full.items():
         assert updated[key] == value
-    assert updated["updated_at"] >= created["updated_at"]
+    assert updated["updated_at"] > created["updated_at"]
+    assert updated["created_at"] == created["created_at"]
 
 
 async def test_update_can_clear_optional_field(client, kind):
@@ -190,7 +198,25 @@ async def test_limit_out_of_range_is_422(client, kind, limit):
     assert error_locs(response) == [["query", "limit"]]
 
 
-@pytest.mark.parametrize("cursor", ["garbage", "!!!", "WyJza3UiLCJGQVMiLDFd", "e30"])
+def _cursor(*parts: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",
+        "!!!",
+        "e30",  # {}
+        _cursor("sku", "FAS", 1),  # issued for another sort
+        _cursor("name", "A", 10**30),
+        _cursor("name", "A", 0),
+        _cursor("name", "A", True),
+        _cursor("name", 5, 1),
+        _cursor("name", "nul\u0000", 1),
+        _cursor("code", "A", 2**31),
+    ],
+)
 async def test_bad_cursor_is_422(client, kind, cursor):
     response = await client.get(f"{API}{kind.path}", params={"cursor": cursor})
     assert error_locs(response) == [["query", "cursor"]]

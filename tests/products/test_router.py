@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import httpx
@@ -30,7 +31,10 @@ async def test_create_normalises_sku_and_returns_price_as_string(client):
     assert response.headers["location"] == f"{PRODUCTS}/{product['id']}"
 
 
-@pytest.mark.parametrize(("price", "stored"), [(19.99, "19.99"), (7, "7.00"), ("0", "0.00")])
+@pytest.mark.parametrize(
+    ("price", "stored"),
+    [(19.99, "19.99"), (7, "7.00"), ("0", "0.00"), ("-0", "0.00"), ("0E+999999", "0.00")],
+)
 async def test_price_accepts_numbers_and_strings(client, price, stored):
     product = await create_product(client, "P-1", unit_price=price)
     assert product["unit_price"] == stored
@@ -54,6 +58,11 @@ async def test_duplicate_sku_is_409_whatever_the_case(client):
         ({"sku": "has space"}, "sku"),
         ({"sku": "x" * 65}, "sku"),
         ({"sku": "ÄÖ"}, "sku"),
+        ({"sku": "straße"}, "sku"),
+        ({"sku": "\u0131"}, "sku"),  # dotless i, upper-cases to ASCII "I"
+        ({"sku": "A\u0000"}, "sku"),
+        ({"name": "nul\u0000"}, "name"),
+        ({"description": "nul\u0000"}, "description"),
         ({"sku": 12}, "sku"),
         ({"name": ""}, "name"),
         ({"unit_price": "-0.01"}, "unit_price"),
@@ -116,7 +125,9 @@ async def test_get_returns_etag_and_honours_if_none_match(client):
     assert (await client.get(url, headers={"If-None-Match": 'W/"1"'})).status_code == 304
     assert (await client.get(url, headers={"If-None-Match": '"7", "1"'})).status_code == 304
     assert (await client.get(url, headers={"If-None-Match": "*"})).status_code == 304
-    assert (await client.get(url, headers={"If-None-Match": '"2"'})).status_code == 200
+    for no_match in ('"2"', '"²"'.encode(), '"' + "9" * 5000 + '"', "junk", '"1'):
+        response = await client.get(url, headers={"If-None-Match": no_match})
+        assert response.status_code == 200, no_match
 
 
 async def test_patch_bumps_version_and_etag(client):
@@ -146,13 +157,15 @@ async def test_patch_with_current_if_match_succeeds(client):
     assert star.json()["version"] == 3
 
 
-@pytest.mark.parametrize("if_match", ['"0"', '"2"', "garbage", '"1x"'])
+@pytest.mark.parametrize(
+    "if_match", ['"0"', '"2"', "garbage", '"1x"', 'W/"2"', '"²"'.encode(), '"' + "9" * 5000 + '"']
+)
 async def test_patch_with_stale_or_bad_if_match_is_412_and_changes_nothing(client, if_match):
     product = await create_product(client, "S-1", name="Original")
     url = f"{PRODUCTS}/{product['id']}"
     await client.patch(url, json={"name": "Second"})  # now at version 2
     if if_match == '"2"':
-        if_match = '"1"'
+        if_match = '"1"'  # the version before the last change
     response = await client.patch(url, json={"name": "Lost update"}, headers={"If-Match": if_match})
     body = assert_problem(response, 412)
     assert "version 2" in body["detail"]
@@ -286,6 +299,20 @@ async def test_below_reorder_compares_total_stock_with_reorder_level(client, cat
 
 
 @pytest.mark.parametrize(
+    ("sort", "cursor"),
+    [
+        ("updated_at", base64.urlsafe_b64encode(b'["updated_at","0001-01-01T00:00:00+05:00",1]')),
+        ("updated_at", base64.urlsafe_b64encode(b'["updated_at","2026-01-01T00:00:00",1]')),
+        ("updated_at", base64.urlsafe_b64encode(b'["updated_at","yesterday",1]')),
+        ("sku", base64.urlsafe_b64encode(b'["sku","A",100000000000000000000000000000]')),
+    ],
+)
+async def test_hostile_cursor_values_are_422(client, sort, cursor):
+    response = await client.get(PRODUCTS, params={"sort": sort, "cursor": cursor.decode()})
+    assert error_locs(response) == [["query", "cursor"]]
+
+
+@pytest.mark.parametrize(
     ("sort", "expected"),
     [
         ("sku", ["GLV-1", "GLV-2", "HAM-1", "HAM-2", "SAW-1"]),
@@ -331,6 +358,8 @@ async def test_cursor_from_another_sort_is_refused(client, catalogue):
         ({"limit": "0"}, "limit"),
         ({"limit": "500"}, "limit"),
         ({"cursor": "%%%"}, "cursor"),
+        ({"q": "a\u0000"}, "q"),
+        ({"q": "x" * 201}, "q"),
     ],
 )
 async def test_invalid_list_parameters_are_422(client, params, loc):
