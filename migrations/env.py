@@ -7,6 +7,7 @@ event loop and lock); the ``alembic`` command line gets a fresh async engine.
 from __future__ import annotations
 
 import asyncio
+from logging.config import fileConfig
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -47,4 +48,6 @@ shared: Connection | None = context.config.attributes.get("connection")
 if shared is not None:
     run_migrations(shared)
 else:
+    if context.config.config_file_name:
+        fileConfig(context.config.config_file_name, disable_existing_loggers=False)
     asyncio.run(run_with_new_engine())
