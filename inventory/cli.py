@@ -9,12 +9,13 @@ from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory import demo, migrations
-from inventory.config import Settings, load_settings
+from inventory.config import Environment, Settings, load_settings
 from inventory.db import (
     DatabaseUnavailable,
     create_engine,
@@ -22,6 +23,10 @@ from inventory.db import (
     unit_of_work,
     wait_for_database,
 )
+from inventory.errors import Conflict
+from inventory.models import Role
+from inventory.users import service as users
+from inventory.users.schemas import UserCreate
 
 app = typer.Typer(help="Inventory service command line.", no_args_is_help=True)
 err = Console(stderr=True)
@@ -77,9 +82,12 @@ def seed(
         raise typer.Exit(2)
 
     async def work(settings: Settings, engine: AsyncEngine) -> None:
-        if await migrations.current_revision(engine) != migrations.head_revision():
-            err.print("[red]error:[/red] the database is not migrated; run `inventory migrate`")
+        if settings.env is Environment.production:
+            err.print(
+                "[red]error:[/red] demo data (with its published passwords) is not for production"
+            )
             raise typer.Exit(1)
+        await _require_migrated(engine)
         async with unit_of_work(create_sessionmaker(engine)) as uow:
             existing = await demo.product_count(uow.session)
             if existing:
@@ -95,9 +103,49 @@ def seed(
             ) as progress:
                 task = progress.add_task("products", total=demo.DEMO_PRODUCT_COUNT)
                 count = await demo.seed_demo(uow.session, partial(progress.advance, task))
-        out.print(f"loaded {count} demo products")
+        out.print(f"loaded {count} demo products and one demo user per role (see README)")
 
     _run(work)
+
+
+@app.command("create-user")
+def create_user(
+    email: Annotated[str, typer.Argument(help="Sign-in email (case-insensitive).")],
+    role: Annotated[Role, typer.Option(help="viewer, clerk, manager or admin.")],
+    password: Annotated[
+        str | None, typer.Option(help="Prompted for (hidden) when left out.", show_default=False)
+    ] = None,
+    full_name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+) -> None:
+    """Create a user with a role."""
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        data = UserCreate.model_validate(
+            {"email": email, "password": password, "role": role, "full_name": full_name}
+        )
+    except ValidationError as exc:
+        for error in exc.errors(include_input=False):
+            err.print(f"[red]invalid {'.'.join(map(str, error['loc']))}:[/red] {error['msg']}")
+        raise typer.Exit(2) from None
+
+    async def work(settings: Settings, engine: AsyncEngine) -> int:
+        await _require_migrated(engine)
+        async with unit_of_work(create_sessionmaker(engine)) as uow:
+            return (await users.create_user(uow.session, data)).id
+
+    try:
+        user_id = _run(work)
+    except Conflict as exc:
+        err.print(f"[red]error:[/red] {exc.detail}")
+        raise typer.Exit(1) from None
+    out.print(f"created {role.value} {data.email} (id {user_id})")
+
+
+async def _require_migrated(engine: AsyncEngine) -> None:
+    if await migrations.current_revision(engine) != migrations.head_revision():
+        err.print("[red]error:[/red] the database is not migrated; run `inventory migrate`")
+        raise typer.Exit(1)
 
 
 @app.command()

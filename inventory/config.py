@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     db_wait_seconds: float = Field(default=30.0, ge=0)
     """How long `inventory serve`/`migrate` wait for an unreachable database before giving up."""
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    redis_key_prefix: str = Field(default="inventory", min_length=1)
+    """Every Redis key this service writes starts with it, so deployments can share a Redis."""
 
     @field_validator("cors_origins", "allowed_hosts", mode="before")
     @classmethod

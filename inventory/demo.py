@@ -11,9 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory.catalogue import service as catalogue
 from inventory.catalogue.schemas import CategoryCreate, SupplierCreate, WarehouseCreate
-from inventory.models import Product
+from inventory.models import Product, Role
 from inventory.products.schemas import ProductCreate
 from inventory.products.service import create_product
+from inventory.users import service as users
+from inventory.users.schemas import UserCreate
 
 PRODUCTS_PER_CATEGORY = 40
 
@@ -125,14 +127,23 @@ WAREHOUSES = [
 
 DEMO_PRODUCT_COUNT = PRODUCTS_PER_CATEGORY * len(CATALOGUE)
 
+# Development only: `inventory seed --demo` refuses to run in production.
+DEMO_USERS = [(role, f"{role.value}@example.com", f"{role.value}-demo-password") for role in Role]
+
 
 async def product_count(session: AsyncSession) -> int:
     return (await session.scalar(select(func.count()).select_from(Product))) or 0
 
 
 async def seed_demo(session: AsyncSession, on_product: Callable[[], None] = lambda: None) -> int:
-    """Create the demo catalogue in ``session``'s transaction; return the products made."""
+    """Create demo users and catalogue in ``session``'s transaction; return the products made."""
     rng = random.Random(20261126)
+    for role, email, password in DEMO_USERS:
+        if await users.get_by_email(session, email) is None:
+            await users.create_user(
+                session,
+                UserCreate.model_validate({"email": email, "password": password, "role": role}),
+            )
     for code, name, address in WAREHOUSES:
         await catalogue.warehouses.create(
             session, WarehouseCreate(code=code, name=name, address=address)

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
+from fastapi.security import OAuth2PasswordBearer
 
+from inventory import security
 from inventory.config import Settings
 from inventory.db import Database, UnitOfWork, unit_of_work
+from inventory.errors import Forbidden, Unauthenticated
 from inventory.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from inventory.kit.schemas import MAX_ID
+from inventory.models import Role, User
+from inventory.users import service as users
+
+logger = logging.getLogger(__name__)
+
+TOKEN_URL = "/api/v1/auth/token"  # noqa: S105 - a path, not a secret
 
 
 async def get_settings(request: Request) -> Settings:
@@ -20,7 +30,6 @@ async def get_settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -36,6 +45,59 @@ async def get_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
 # becomes an error response instead of a 2xx for work that was lost. Routes
 # reach the session as ``uow.session``, created on first use only.
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work, scope="function")]
+
+# auto_error=False: a missing token is answered by get_current_user, as problem+json.
+_bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
+
+
+async def get_current_user(
+    token: Annotated[str | None, Depends(_bearer)], uow: UnitOfWorkDep, settings: SettingsDep
+) -> User:
+    """The active user behind the bearer token; 401 for anything else.
+
+    The user is read on every request, so a deactivation or role change takes
+    effect at once in every process.
+    """
+    if not token:
+        raise Unauthenticated("Sign in first: this endpoint needs a bearer token.")
+    try:
+        claims = security.decode_access_token(token, settings)
+    except security.InvalidToken as exc:
+        logger.info("rejected token: %s", exc)
+        raise Unauthenticated("The token is invalid or has expired.") from None
+    user = await users.get_active_user(uow.session, claims.user_id)
+    if user is None:
+        raise Unauthenticated("The token is invalid or has expired.")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+class RoleRequirement:
+    """A dependency that lets a user through when their role is at least ``role``.
+
+    Its ``role`` attribute is how the authorization test reads each route's rule.
+    """
+
+    def __init__(self, role: Role) -> None:
+        self.role = role
+
+    async def __call__(self, user: CurrentUser) -> User:
+        if not user.role.allows(self.role):
+            raise Forbidden(f"This needs the {self.role.value} role or higher.")
+        return user
+
+
+def require_role(role: Role) -> Any:
+    """``Depends(...)`` for a route or router that needs at least ``role``."""
+    return Depends(RoleRequirement(role))
+
+
+ViewerUser = Annotated[User, require_role(Role.viewer)]
+ClerkUser = Annotated[User, require_role(Role.clerk)]
+ManagerUser = Annotated[User, require_role(Role.manager)]
+AdminUser = Annotated[User, require_role(Role.admin)]
 
 
 @dataclass(frozen=True)
@@ -54,6 +116,5 @@ async def get_page_query(
 
 
 PageDep = Annotated[PageQuery, Depends(get_page_query)]
-
 
 EntryId = Annotated[int, Path(ge=1, le=MAX_ID, description="The entry's id")]

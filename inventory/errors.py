@@ -28,6 +28,41 @@ class DomainError(Exception):
         self.detail = detail
         self.extra = extra
 
+    @property
+    def headers(self) -> dict[str, str] | None:
+        return None
+
+
+class Unauthenticated(DomainError):
+    """No token, or one that is invalid, expired or belongs to an inactive user."""
+
+    status = 401
+    code = "unauthenticated"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(DomainError):
+    """A valid token whose role is too low."""
+
+    status = 403
+    code = "forbidden"
+
+
+class TooManyRequests(DomainError):
+    status = 429
+    code = "too-many-requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
 
 class NotFound(DomainError):
     status = 404
@@ -84,7 +119,7 @@ def problem(
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    return problem(request, exc.status, exc.detail, code=exc.code, **exc.extra)
+    return problem(request, exc.status, exc.detail, code=exc.code, headers=exc.headers, **exc.extra)
 
 
 async def _request_validation_error(request: Request, exc: Exception) -> JSONResponse:

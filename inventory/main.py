@@ -10,18 +10,24 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 import inventory
+from inventory.auth.router import router as auth_router
+from inventory.auth.throttle import LoginThrottle
 from inventory.catalogue.router import category_router, supplier_router, warehouse_router
 from inventory.config import Settings, load_settings
-from inventory.db import open_database
-from inventory.errors import install_error_handlers
+from inventory.db import Database, open_database, unit_of_work
+from inventory.errors import Conflict, install_error_handlers
 from inventory.health import router as health_router
 from inventory.middleware import AllowedHostsMiddleware, RequestIdMiddleware
 from inventory.products.router import router as product_router
+from inventory.users import service as users
+from inventory.users.router import router as user_router
 
 API_PREFIX = "/api/v1"
+
+logger = logging.getLogger(__name__)
 
 
 class Problem(BaseModel):
@@ -43,15 +49,39 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     database = open_database(settings)
     app.state.db = database
+    app.state.login_throttle = LoginThrottle(settings.redis_url, settings.redis_key_prefix)
     try:
+        if settings.admin_email and settings.admin_password:
+            await bootstrap_admin(database, settings.admin_email, settings.admin_password)
         yield
     finally:
+        await app.state.login_throttle.close()
         await database.engine.dispose()
+
+
+async def bootstrap_admin(database: Database, email: str, password: SecretStr) -> None:
+    """Create the first admin from settings; several workers starting at once create one."""
+    try:
+        async with unit_of_work(database.write_sessions) as uow:
+            created = await users.ensure_admin(uow.session, email, password.get_secret_value())
+    except Conflict:
+        return  # another worker created it first
+    except ValueError as exc:
+        raise RuntimeError(f"INVENTORY_ADMIN_EMAIL/INVENTORY_ADMIN_PASSWORD: {exc}") from None
+    if created:
+        logger.info("created admin %s from INVENTORY_ADMIN_EMAIL", created.email)
 
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for domain_router in (category_router, supplier_router, warehouse_router, product_router):
+    for domain_router in (
+        auth_router,
+        user_router,
+        category_router,
+        supplier_router,
+        warehouse_router,
+        product_router,
+    ):
         router.include_router(domain_router)
     return router
 

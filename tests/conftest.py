@@ -1,33 +1,45 @@
-"""Fixtures: every API test runs on SQLite and again on PostgreSQL when it is reachable.
+"""Fixtures: every API test runs twice, on the two ways the service is deployed.
 
-Each run creates its own PostgreSQL database (a fresh name) and drops it at the
-end. With ``CI=true`` an unreachable PostgreSQL fails the run instead of
-skipping.
+- ``sqlite``: the embedded default, SQLite and no Redis.
+- ``postgresql``: PostgreSQL and Redis, when both are reachable.
+
+Each run creates its own PostgreSQL database and Redis key prefix (fresh names)
+and removes them at the end. With ``CI=true`` an unreachable server fails the
+run instead of skipping.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import asyncpg
 import httpx
 import pytest
+import redis
+import redis.asyncio
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from inventory import migrations
+from inventory import migrations, security
 from inventory.config import Settings
-from inventory.db import Base, create_engine
+from inventory.db import Base, create_engine, unit_of_work
 from inventory.main import create_app
+from inventory.models import Role
+from inventory.users import service as users
+from inventory.users.schemas import UserCreate
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "INVENTORY_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
+REDIS_URL = os.environ.get("INVENTORY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -35,14 +47,37 @@ def _asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def _unreachable(reason: str) -> NoReturn:
+    if IN_CI:
+        pytest.fail(f"{reason}; CI requires it", pytrace=False)
+    pytest.skip(reason)
+
+
 async def _postgres_admin() -> asyncpg.Connection:
     try:
         return await asyncpg.connect(_asyncpg_dsn(POSTGRES_ADMIN_URL), timeout=3)
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        reason = f"PostgreSQL at {POSTGRES_ADMIN_URL} unreachable ({type(exc).__name__}: {exc})"
-        if IN_CI:
-            pytest.fail(f"{reason}; CI requires it", pytrace=False)
-        pytest.skip(reason)
+        _unreachable(
+            f"PostgreSQL at {POSTGRES_ADMIN_URL} unreachable ({type(exc).__name__}: {exc})"
+        )
+
+
+@pytest.fixture(scope="session")
+async def redis_url(databases: DatabaseFactory) -> AsyncIterator[str | None]:
+    """Redis for the ``postgresql`` deployment, under a key prefix of this run's own."""
+    if databases.backend == "sqlite":
+        yield None
+        return
+    client = redis.asyncio.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    try:
+        await client.ping()
+    except (OSError, redis.RedisError) as exc:
+        await client.aclose()
+        _unreachable(f"Redis at {REDIS_URL} unreachable ({type(exc).__name__}: {exc})")
+    yield REDIS_URL
+    async for key in client.scan_iter(match=f"{REDIS_PREFIX}:*"):
+        await client.delete(key)
+    await client.aclose()
 
 
 class DatabaseFactory:
@@ -99,9 +134,23 @@ async def database_url(databases: DatabaseFactory) -> str:
     return url
 
 
+REDIS_PREFIX = f"inventory-test-{uuid.uuid4().hex[:12]}"
+
+
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
-    return Settings(env="test", database_url=database_url)
+def settings(database_url: str, redis_url: str | None) -> Settings:
+    return Settings(
+        env="test", database_url=database_url, redis_url=redis_url, redis_key_prefix=REDIS_PREFIX
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """argon2 at minimum cost: the suite creates users for every test."""
+    original = security.password_hasher
+    security.password_hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    yield
+    security.password_hasher = original
 
 
 @pytest.fixture(scope="session")
@@ -127,9 +176,46 @@ async def empty_tables(engine: AsyncEngine) -> None:
                 await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608
 
 
+@dataclass(frozen=True)
+class Account:
+    id: int
+    email: str
+    password: str
+    role: Role
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
 @pytest.fixture
-async def client(app: FastAPI, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+async def accounts(app: FastAPI, engine: AsyncEngine, settings: Settings) -> dict[Role, Account]:
+    """An empty database holding one active user per role, made through the service layer."""
     await empty_tables(engine)
+    made = {}
+    async with unit_of_work(app.state.db.write_sessions) as uow:
+        for role in Role:
+            email, password = f"{role.value}@example.com", f"{role.value}-password"
+            data = UserCreate.model_validate({"email": email, "password": password, "role": role})
+            user = await users.create_user(uow.session, data)
+            token = security.create_access_token(user.id, role, settings).token
+            made[role] = Account(user.id, email, password, role, token)
+    return made
+
+
+@pytest.fixture
+async def anonymous(
+    app: FastAPI, accounts: dict[Role, Account]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client with no token, on the freshly emptied database."""
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
+
+
+@pytest.fixture
+async def client(anonymous: httpx.AsyncClient, accounts: dict[Role, Account]) -> httpx.AsyncClient:
+    """A client signed in as an admin, who may do everything."""
+    anonymous.headers.update(accounts[Role.admin].headers)
+    return anonymous

@@ -113,6 +113,8 @@ def test_serve_migrates_and_serves_docs_and_api(tmp_path):
     port = _free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("INVENTORY_")}
     environment["INVENTORY_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/served.db"
+    environment["INVENTORY_ADMIN_EMAIL"] = "Boss@Example.com"
+    environment["INVENTORY_ADMIN_PASSWORD"] = "first-admin-password"
     with subprocess.Popen(  # noqa: S603 - our own console script
         [INVENTORY, "serve", "--port", str(port)],
         env=environment,
@@ -131,7 +133,17 @@ def test_serve_migrates_and_serves_docs_and_api(tmp_path):
             bundle = httpx.get(f"{base}/static-offline-docs/swagger-ui-bundle.js")
             assert bundle.status_code == 200
             assert "/api/v1/products" in httpx.get(f"{base}/openapi.json").json()["paths"]
-            products = httpx.get(f"{base}/api/v1/products").json()
+            assert httpx.get(f"{base}/api/v1/products").status_code == 401
+            login = httpx.post(
+                f"{base}/api/v1/auth/token",
+                data={"username": "boss@example.com", "password": "first-admin-password"},
+            )
+            assert login.status_code == 200, login.text
+            headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            me = httpx.get(f"{base}/api/v1/users/me", headers=headers).json()
+            assert me["email"] == "boss@example.com"
+            assert me["role"] == "admin"
+            products = httpx.get(f"{base}/api/v1/products", headers=headers).json()
             assert products == {"items": [], "next_cursor": None}
         finally:
             server.terminate()

@@ -56,9 +56,11 @@ async def probe_app(settings: Settings, client: httpx.AsyncClient):
 
 
 @pytest.fixture
-async def probe(probe_app: FastAPI):
+async def probe(probe_app: FastAPI, client: httpx.AsyncClient):
     transport = httpx.ASGITransport(app=probe_app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers=client.headers
+    ) as http:
         yield http
 
 

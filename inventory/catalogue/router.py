@@ -11,9 +11,10 @@ from pydantic import BaseModel
 
 from inventory.catalogue import schemas
 from inventory.catalogue.service import CatalogueEntries, categories, suppliers, warehouses
-from inventory.deps import EntryId, PageDep, UnitOfWorkDep
+from inventory.deps import EntryId, PageDep, UnitOfWorkDep, require_role
 from inventory.errors import problem_responses
 from inventory.kit.pagination import Page
+from inventory.models import Role
 
 
 def catalogue_router(
@@ -26,7 +27,8 @@ def catalogue_router(
 ) -> APIRouter:
     noun = entries.noun
     plural = path.strip("/")
-    router = APIRouter(prefix=path, tags=[plural])
+    router = APIRouter(prefix=path, tags=[plural], dependencies=[require_role(Role.viewer)])
+    manager = [require_role(Role.manager)]
     # Annotations built from arguments: FastAPI reads them at run time, mypy cannot.
     Create: Any = create_schema
     Update: Any = update_schema
@@ -45,6 +47,7 @@ def catalogue_router(
 
     @router.post(
         "",
+        dependencies=manager,
         response_model=Read,
         status_code=status.HTTP_201_CREATED,
         summary=f"Create a {noun}",
@@ -68,6 +71,7 @@ def catalogue_router(
 
     @router.patch(
         "/{entry_id}",
+        dependencies=manager,
         response_model=Read,
         summary=f"Update a {noun}",
         operation_id=f"update_{noun}",
@@ -78,6 +82,7 @@ def catalogue_router(
 
     @router.delete(
         "/{entry_id}",
+        dependencies=manager,
         status_code=status.HTTP_204_NO_CONTENT,
         summary=f"Delete a {noun}",
         operation_id=f"delete_{noun}",

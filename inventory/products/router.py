@@ -7,15 +7,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
-from inventory.deps import EntryId, PageDep, UnitOfWorkDep
+from inventory.deps import EntryId, PageDep, UnitOfWorkDep, require_role
 from inventory.errors import problem_responses
 from inventory.kit.pagination import Page
 from inventory.kit.schemas import NO_NUL, RefId
-from inventory.models import Product
+from inventory.models import Product, Role
 from inventory.products import service
 from inventory.products.schemas import ProductCreate, ProductRead, ProductSort, ProductUpdate
 
-router = APIRouter(prefix="/products", tags=["products"])
+router = APIRouter(prefix="/products", tags=["products"], dependencies=[require_role(Role.viewer)])
+MANAGER = [require_role(Role.manager)]
 
 
 _ETAG = re.compile(r'(W/)?"([0-9]{1,10})"')
@@ -65,6 +66,7 @@ async def list_products(
 
 @router.post(
     "",
+    dependencies=MANAGER,
     response_model=ProductRead,
     status_code=status.HTTP_201_CREATED,
     summary="Create a product",
@@ -103,6 +105,7 @@ async def get_product(
 
 @router.patch(
     "/{product_id}",
+    dependencies=MANAGER,
     response_model=ProductRead,
     summary="Update a product",
     responses=problem_responses(404, 409, 412, 422),
@@ -128,6 +131,7 @@ async def update_product(
 
 @router.delete(
     "/{product_id}",
+    dependencies=MANAGER,
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a product",
     responses=problem_responses(404, 409),

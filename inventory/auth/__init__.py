@@ -1,0 +1,1 @@
+"""Signing in: the token endpoint and its brute-force throttle."""

@@ -1,0 +1,95 @@
+"""Password hashing (argon2) and access tokens (JWT, HS256)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from anyio import to_thread
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from inventory.config import Settings
+from inventory.kit.schemas import MAX_ID
+from inventory.models import Role
+
+ALGORITHM = "HS256"
+_jwt = jwt.PyJWT(options={"enforce_minimum_key_length": True})
+
+password_hasher = PasswordHasher()
+"""argon2id with the library's current recommended parameters."""
+
+# Verified against when the email is unknown, so both failures cost the same.
+_DUMMY_HASH = password_hasher.hash("not-a-real-password-" + uuid.uuid4().hex)
+
+
+async def hash_password(password: str) -> str:
+    # argon2 is deliberately slow and CPU-bound: keep it off the event loop.
+    return await to_thread.run_sync(password_hasher.hash, password)
+
+
+async def verify_password(hashed: str | None, password: str) -> bool:
+    """True when ``password`` matches ``hashed``; with ``hashed=None`` a dummy is checked."""
+    target = hashed if hashed is not None else _DUMMY_HASH
+    try:
+        return await to_thread.run_sync(password_hasher.verify, target, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(hashed: str) -> bool:
+    return password_hasher.check_needs_rehash(hashed)
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    token: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: int
+    role: str
+    jti: str
+
+
+class InvalidToken(Exception):
+    """The token cannot be trusted; the reason is for logs, never for the client."""
+
+
+def create_access_token(user_id: int, role: Role, settings: Settings) -> AccessToken:
+    now = datetime.now(UTC)
+    lifetime = timedelta(minutes=settings.access_token_minutes)
+    claims: dict[str, Any] = {
+        "sub": str(user_id),
+        "role": role.value,
+        "iat": now,
+        "exp": now + lifetime,
+        "jti": uuid.uuid4().hex,
+    }
+    token = _jwt.encode(claims, settings.secret_key.get_secret_value(), algorithm=ALGORITHM)
+    return AccessToken(token=token, expires_in=int(lifetime.total_seconds()))
+
+
+def decode_access_token(token: str, settings: Settings) -> TokenClaims:
+    """Verify signature, algorithm and expiry; ``exp``, ``iat`` and ``sub`` must be present."""
+    try:
+        claims = _jwt.decode(
+            token,
+            settings.secret_key.get_secret_value(),
+            algorithms=[ALGORITHM],
+            options={"require": ["exp", "iat", "sub"]},
+            leeway=5,
+        )
+        user_id = int(claims["sub"])
+        if not 1 <= user_id <= MAX_ID:
+            raise ValueError("subject out of range")
+        return TokenClaims(
+            user_id=user_id, role=str(claims.get("role")), jti=str(claims.get("jti"))
+        )
+    except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
+        raise InvalidToken(f"{type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Users: accounts, roles and the rules for managing them."""

@@ -1,0 +1,44 @@
+"""Request and response schemas for users. Passwords only ever travel inwards."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field, SecretStr
+
+from inventory.kit.schemas import Email, InputModel, Name, NotNull, OutputModel
+from inventory.models import Role
+
+Password = Annotated[SecretStr, Field(min_length=8, max_length=256)]
+"""Long enough to mean something, short enough that hashing it cannot be abused."""
+
+
+class UserCreate(InputModel):
+    email: Email
+    password: Password
+    role: Role
+    full_name: Name | None = None
+
+
+class UserUpdate(InputModel):
+    role: Annotated[Role | None, NotNull] = None
+    is_active: Annotated[bool | None, NotNull] = None
+    password: Annotated[Password | None, NotNull] = None
+    full_name: Name | None = None
+
+
+class UserRead(OutputModel):
+    id: int
+    email: str
+    full_name: str | None
+    role: Role
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class TokenResponse(OutputModel):
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type
+    expires_in: int = Field(description="Seconds until the token expires")
