@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory import migrations, security
+from inventory.auth.throttle import LoginThrottle
 from inventory.config import Settings
 from inventory.db import Base, create_engine, unit_of_work
 from inventory.main import create_app
@@ -191,8 +192,15 @@ class Account:
 
 @pytest.fixture
 async def accounts(app: FastAPI, engine: AsyncEngine, settings: Settings) -> dict[Role, Account]:
-    """An empty database holding one active user per role, made through the service layer."""
+    """An empty database holding one active user per role, made through the service layer.
+
+    Sign-in throttling starts afresh too, so no test inherits another's attempts.
+    """
     await empty_tables(engine)
+    await app.state.login_throttle.close()
+    app.state.login_throttle = LoginThrottle(
+        settings.redis_url, f"{REDIS_PREFIX}:{uuid.uuid4().hex[:8]}"
+    )
     made = {}
     async with unit_of_work(app.state.db.write_sessions) as uow:
         for role in Role:

@@ -17,12 +17,16 @@ from inventory.kit.schemas import (
     ascii_upper,
 )
 
-CategoryName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-Phone = Annotated[str, StringConstraints(max_length=50)]
+CategoryName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
 WarehouseCode = Annotated[
     str,
     BeforeValidator(ascii_upper),
-    StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Z0-9][A-Z0-9_\-]*$"),
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[A-Z0-9][A-Z0-9_\-]*$"
+    ),
 ]
 
 

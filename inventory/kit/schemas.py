@@ -27,7 +27,9 @@ class InputModel(BaseModel):
     ``"5"`` or ``false`` is not an integer.
     """
 
-    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", strict=True)
+    # No model-wide whitespace stripping: each text type below strips itself,
+    # and a password must arrive exactly as typed.
 
     @field_validator("*", mode="after")
     @classmethod
@@ -59,11 +61,13 @@ def ascii_upper(value: object) -> object:
 NotNull = AfterValidator(_not_null)
 """For PATCH fields that are optional but may not be set to null."""
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(max_length=10_000)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)]
 Email = Annotated[
     str,
-    StringConstraints(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", to_lower=True),
+    StringConstraints(
+        strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", to_lower=True
+    ),
 ]
 
 RefId = Annotated[int, Field(ge=1, le=MAX_ID)]

@@ -23,7 +23,9 @@ from inventory.kit.schemas import (
 Sku = Annotated[
     str,
     BeforeValidator(ascii_upper),
-    StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Z0-9\-_.]+$"),
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Z0-9\-_.]+$"
+    ),
 ]
 """1-64 of ``A-Z0-9-_.``, stored upper-case: ``ab-1`` and ``AB-1`` are the same product."""
 

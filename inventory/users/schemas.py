@@ -12,17 +12,19 @@ from inventory.models import Role
 
 Password = Annotated[SecretStr, Field(min_length=8, max_length=256)]
 """Long enough to mean something, short enough that hashing it cannot be abused."""
+RoleName = Annotated[Role, Field(strict=False)]
+"""Bodies arrive as parsed JSON, so a strict enum would refuse the string ``"viewer"``."""
 
 
 class UserCreate(InputModel):
     email: Email
     password: Password
-    role: Role
+    role: RoleName
     full_name: Name | None = None
 
 
 class UserUpdate(InputModel):
-    role: Annotated[Role | None, NotNull] = None
+    role: Annotated[RoleName | None, NotNull] = None
     is_active: Annotated[bool | None, NotNull] = None
     password: Annotated[Password | None, NotNull] = None
     full_name: Name | None = None
