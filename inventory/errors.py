@@ -74,6 +74,22 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class InsufficientStock(Conflict):
+    """A movement would take a stock level below zero."""
+
+    code = "insufficient-stock"
+
+    def __init__(self, *, product_id: int, warehouse_id: int, available: int, requested: int):
+        super().__init__(
+            f"only {available} of product {product_id} on hand in warehouse {warehouse_id}; "
+            f"{requested} requested",
+            available=available,
+            requested=requested,
+        )
+        self.available = available
+        self.requested = requested
+
+
 class PreconditionFailed(DomainError):
     status = 412
     code = "precondition-failed"

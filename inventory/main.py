@@ -22,6 +22,7 @@ from inventory.errors import Conflict, install_error_handlers
 from inventory.health import router as health_router
 from inventory.middleware import AllowedHostsMiddleware, RequestIdMiddleware
 from inventory.products.router import router as product_router
+from inventory.stock.router import router as stock_router
 from inventory.users import service as users
 from inventory.users.router import router as user_router
 
@@ -81,6 +82,7 @@ def api_router() -> APIRouter:
         supplier_router,
         warehouse_router,
         product_router,
+        stock_router,
     ):
         router.include_router(domain_router)
     return router

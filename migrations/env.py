@@ -8,15 +8,23 @@ from __future__ import annotations
 
 import asyncio
 from logging.config import fileConfig
+from typing import Any, Literal
 
 from alembic import context
 from sqlalchemy.engine import Connection
 
 import inventory.models  # noqa: F401 - registers every table on the metadata
 from inventory.config import load_settings
-from inventory.db import Base, create_engine
+from inventory.db import Base, UTCDateTime, create_engine
 
 target_metadata = Base.metadata
+
+
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
+    """Write our column types as plain SQLAlchemy ones, so migrations never import the app."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def run_migrations(connection: Connection) -> None:
@@ -24,6 +32,7 @@ def run_migrations(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
+        render_item=render_item,
         render_as_batch=connection.dialect.name == "sqlite",
         transaction_per_migration=False,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from sqlalchemy import delete
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
@@ -55,3 +56,13 @@ async def delete_unreferenced(
         raise Conflict(f"{noun} {entry_id} is still used by {referenced_by}") from exc
     if result.rowcount == 0:  # type: ignore[attr-defined]
         raise NotFound(f"{noun} {entry_id} does not exist")
+
+
+def insert_for(session: AsyncSession, model: type[Any]) -> Any:
+    """An INSERT with ``on_conflict_do_*`` for the session's engine (PostgreSQL or SQLite)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(model)
+    if dialect == "sqlite":
+        return sqlite.insert(model)
+    raise NotImplementedError(f"upserts are not implemented for {dialect}")

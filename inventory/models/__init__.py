@@ -2,12 +2,14 @@
 Alembic sees one metadata."""
 
 from inventory.models.catalogue import Category, Supplier, Warehouse
+from inventory.models.idempotency import IdempotencyKey
 from inventory.models.products import Product
 from inventory.models.stock import MovementKind, StockLevel, StockMovement
 from inventory.models.users import Role, User
 
 __all__ = [
     "Category",
+    "IdempotencyKey",
     "MovementKind",
     "Product",
     "Role",

@@ -17,11 +17,13 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    select,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from inventory.db import Base, UTCDateTime, utcnow
 from inventory.models.columns import SQLITE_NO_ID_REUSE
+from inventory.models.products import Product
 
 
 class MovementKind(StrEnum):
@@ -49,6 +51,11 @@ class StockLevel(Base):
     )
     quantity: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    # The product's reorder level, read with the level (one correlated subquery).
+    reorder_level: Mapped[int] = column_property(
+        select(Product.reorder_level).where(Product.id == product_id).scalar_subquery()
+    )
 
 
 class StockMovement(Base):

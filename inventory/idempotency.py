@@ -1,0 +1,82 @@
+"""Idempotency keys: a repeated request returns the first answer and changes nothing.
+
+The key is claimed inside the request's own transaction. A concurrent request
+with the same key waits on the unique index until the first commits, then
+finds its stored answer; if the first fails, its claim rolls back with
+everything else and the key is free again. So no key ever causes two writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+
+from pydantic import BaseModel
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inventory.db import utcnow
+from inventory.errors import Conflict, ValidationFailed, field_error
+from inventory.kit.persistence import insert_for
+from inventory.models import IdempotencyKey
+
+RETENTION = timedelta(hours=24)
+HEADER = "Idempotency-Key"
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: str
+
+
+def fingerprint(operation: str, payload: BaseModel) -> str:
+    """What makes two requests "the same": the operation and the validated body."""
+    return hashlib.sha256(f"{operation}\n{payload.model_dump_json()}".encode()).hexdigest()
+
+
+async def claim(
+    session: AsyncSession, user_id: int, key: str, request_hash: str
+) -> StoredResponse | None:
+    """Take ``key`` for this request (None), or return the answer stored for it.
+
+    422 when the key was used for a different request.
+    """
+    owned = (IdempotencyKey.user_id == user_id) & (IdempotencyKey.key == key)
+    await session.execute(
+        delete(IdempotencyKey).where(owned, IdempotencyKey.created_at < utcnow() - RETENTION)
+    )
+    taken = await session.scalar(
+        insert_for(session, IdempotencyKey)
+        .values(user_id=user_id, key=key, request_hash=request_hash, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["user_id", "key"])
+        .returning(IdempotencyKey.id)
+    )
+    if taken is not None:
+        return None
+    stored = (await session.execute(select(IdempotencyKey).where(owned))).scalar_one()
+    if stored.request_hash != request_hash:
+        raise ValidationFailed(
+            f"{HEADER} {key!r} was already used for a different request.",
+            [
+                field_error(
+                    ("header", HEADER),
+                    "already used for a different request",
+                    "idempotency_key_reused",
+                )
+            ],
+        )
+    if stored.response_status is None or stored.response_body is None:
+        raise Conflict(f"the request with {HEADER} {key!r} is still being processed")
+    return StoredResponse(stored.response_status, stored.response_body)
+
+
+async def remember(session: AsyncSession, user_id: int, key: str, response: StoredResponse) -> None:
+    """Store the answer to the request that claimed ``key`` (same transaction as its work)."""
+    await session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+        .values(response_status=response.status, response_body=response.body)
+        .execution_options(synchronize_session=False)
+    )

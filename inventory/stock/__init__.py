@@ -1,0 +1,1 @@
+"""The stock ledger: movements, transfers and the levels they add up to."""

@@ -1,0 +1,163 @@
+"""REST routes for the stock ledger: record movements and transfers, read levels and the ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Header, Query, status
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from inventory import idempotency
+from inventory.deps import ClerkUser, PageDep, UnitOfWorkDep, require_role
+from inventory.errors import problem_responses
+from inventory.kit.pagination import Page
+from inventory.kit.schemas import RefId
+from inventory.models import MovementKind, Role
+from inventory.stock import service
+from inventory.stock.schemas import (
+    MovementCreate,
+    MovementRead,
+    StockLevelRead,
+    TransferCreate,
+    TransferRead,
+)
+
+router = APIRouter(prefix="/stock", tags=["stock"], dependencies=[require_role(Role.viewer)])
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=idempotency.HEADER,
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Repeat a request safely: the same key within 24 h returns the first "
+        "answer and records nothing new.",
+    ),
+]
+WRITE_ERRORS = problem_responses(404, 409, 422)
+
+
+async def _idempotent(
+    uow: UnitOfWorkDep,
+    user_id: int,
+    key: str | None,
+    operation: str,
+    payload: BaseModel,
+    run: Callable[[], Awaitable[BaseModel]],
+) -> Response:
+    """Run ``run`` once per idempotency key, replaying the stored answer for repeats."""
+    if key is not None:
+        request_hash = idempotency.fingerprint(operation, payload)
+        stored = await idempotency.claim(uow.session, user_id, key, request_hash)
+        if stored is not None:
+            return Response(
+                stored.body,
+                status_code=stored.status,
+                media_type="application/json",
+                headers={"Idempotent-Replayed": "true"},
+            )
+    body = (await run()).model_dump_json()
+    if key is not None:
+        await idempotency.remember(
+            uow.session, user_id, key, idempotency.StoredResponse(status.HTTP_201_CREATED, body)
+        )
+    return Response(body, status_code=status.HTTP_201_CREATED, media_type="application/json")
+
+
+@router.post(
+    "/movements",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MovementRead,
+    summary="Record a receipt, shipment or adjustment",
+    responses=WRITE_ERRORS,
+)
+async def record_movement(
+    data: MovementCreate,
+    user: ClerkUser,
+    uow: UnitOfWorkDep,
+    background: BackgroundTasks,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    async def run() -> MovementRead:
+        result = await service.record_movement(uow.session, user.id, data)
+        background.add_task(service.report_low_stock, result.low_stock)
+        return MovementRead.model_validate(result.movement)
+
+    return await _idempotent(uow, user.id, idempotency_key, "movement", data, run)
+
+
+@router.post(
+    "/transfers",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TransferRead,
+    summary="Move stock between two warehouses",
+    responses=WRITE_ERRORS,
+)
+async def transfer_stock(
+    data: TransferCreate,
+    user: ClerkUser,
+    uow: UnitOfWorkDep,
+    background: BackgroundTasks,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    async def run() -> TransferRead:
+        result = await service.transfer_stock(uow.session, user.id, data)
+        background.add_task(service.report_low_stock, result.low_stock)
+        return TransferRead.model_validate(result)
+
+    return await _idempotent(uow, user.id, idempotency_key, "transfer", data, run)
+
+
+@router.get(
+    "",
+    response_model=Page[StockLevelRead],
+    summary="Stock levels",
+    responses=problem_responses(422),
+)
+async def list_levels(
+    uow: UnitOfWorkDep,
+    page: PageDep,
+    product_id: RefId | None = None,
+    warehouse_id: RefId | None = None,
+    below_reorder: Annotated[
+        bool | None, Query(description="Levels at or below the product's reorder level")
+    ] = None,
+) -> Page[StockLevelRead]:
+    flt = service.LevelFilter(product_id, warehouse_id, below_reorder)
+    items, next_cursor = await service.list_levels(
+        uow.session, flt, limit=page.limit, cursor=page.cursor
+    )
+    return Page(items=[StockLevelRead.model_validate(i) for i in items], next_cursor=next_cursor)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """Query timestamps without a zone are taken as UTC."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+@router.get(
+    "/movements",
+    response_model=Page[MovementRead],
+    summary="The ledger, newest first",
+    responses=problem_responses(422),
+)
+async def list_movements(
+    uow: UnitOfWorkDep,
+    page: PageDep,
+    product_id: RefId | None = None,
+    warehouse_id: RefId | None = None,
+    kind: MovementKind | None = None,
+    since: Annotated[datetime | None, Query(description="Created at or after (ISO 8601)")] = None,
+    until: Annotated[datetime | None, Query(description="Created before (ISO 8601)")] = None,
+) -> Page[MovementRead]:
+    flt = service.LedgerFilter(product_id, warehouse_id, kind, _utc(since), _utc(until))
+    items, next_cursor = await service.list_movements(
+        uow.session, flt, limit=page.limit, cursor=page.cursor
+    )
+    return Page(items=[MovementRead.model_validate(i) for i in items], next_cursor=next_cursor)

@@ -1,0 +1,101 @@
+"""Request and response schemas for movements, transfers and stock levels."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, StringConstraints, ValidationInfo, field_validator
+
+from inventory.kit.schemas import InputModel, LongText, OutputModel, RefId
+from inventory.models import MovementKind
+
+MAX_QUANTITY = 2**31 - 1
+"""Levels and movements are 32-bit integers."""
+
+Reference = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+Units = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+
+
+class RecordedKind(StrEnum):
+    """The kinds a client may record directly; transfers are made with /stock/transfers."""
+
+    receipt = "receipt"
+    shipment = "shipment"
+    adjustment = "adjustment"
+
+
+class MovementCreate(InputModel):
+    product_id: RefId
+    warehouse_id: RefId
+    kind: Annotated[RecordedKind, Field(strict=False)]
+    quantity: Annotated[int, Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY)] = Field(
+        description="Units: positive for receipts and shipments, signed and non-zero for "
+        "adjustments"
+    )
+    reference: Reference | None = None
+    note: LongText | None = None
+
+    @field_validator("quantity")
+    @classmethod
+    def _quantity_fits_kind(cls, quantity: int, info: ValidationInfo) -> int:
+        kind = info.data.get("kind")
+        if kind is RecordedKind.adjustment and quantity == 0:
+            raise ValueError("an adjustment must change the level (not 0)")
+        if kind in (RecordedKind.receipt, RecordedKind.shipment) and quantity <= 0:
+            raise ValueError(f"a {kind.value} needs a positive quantity")
+        return quantity
+
+    @property
+    def delta(self) -> int:
+        """The signed change this movement makes to the level."""
+        return -self.quantity if self.kind is RecordedKind.shipment else self.quantity
+
+
+class TransferCreate(InputModel):
+    product_id: RefId
+    from_warehouse_id: RefId
+    to_warehouse_id: RefId
+    quantity: Units
+    reference: Reference | None = None
+
+    @field_validator("to_warehouse_id")
+    @classmethod
+    def _different_warehouses(cls, to_id: int, info: ValidationInfo) -> int:
+        if to_id == info.data.get("from_warehouse_id"):
+            raise ValueError("must differ from from_warehouse_id")
+        return to_id
+
+
+class MovementRead(OutputModel):
+    id: int
+    product_id: int
+    warehouse_id: int
+    kind: MovementKind
+    quantity: int = Field(description="The signed change: a shipment of 3 is -3")
+    reference: str | None
+    note: str | None
+    user_id: int | None
+    transfer_id: uuid.UUID | None
+    created_at: datetime
+
+
+class TransferRead(OutputModel):
+    id: uuid.UUID
+    product_id: int
+    from_warehouse_id: int
+    to_warehouse_id: int
+    quantity: int
+    reference: str | None
+    created_at: datetime
+    movements: list[MovementRead] = Field(description="The transfer_out and transfer_in legs")
+
+
+class StockLevelRead(OutputModel):
+    product_id: int
+    warehouse_id: int
+    quantity: int
+    reorder_level: int
+    updated_at: datetime

@@ -1,0 +1,286 @@
+"""The ledger's rules: every change of a level is one atomic statement plus its ledger row.
+
+Decrements are conditional updates (``... WHERE quantity >= n``), so stock can
+never go below zero however many requests race, on SQLite and on
+PostgreSQL; the CHECK constraint on the table backs this up. Transfers lock
+both level rows in primary-key order first, so opposing transfers cannot
+deadlock. Each movement or transfer runs in a SAVEPOINT: it happens whole or
+not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inventory.db import utcnow
+from inventory.errors import Conflict, InsufficientStock
+from inventory.kit.pagination import SortOrder, paginate
+from inventory.kit.persistence import get_or_404, insert_for
+from inventory.models import MovementKind, Product, StockLevel, StockMovement, Warehouse
+from inventory.stock.schemas import MAX_QUANTITY, MovementCreate, TransferCreate
+
+logger = logging.getLogger(__name__)
+
+LEVEL_ORDER = SortOrder("id", StockLevel.id, StockLevel.id, "int")
+LEDGER_ORDER = SortOrder("-id", StockMovement.id, StockMovement.id, "int", descending=True)
+
+
+@dataclass(frozen=True)
+class LowStock:
+    """A level that a movement took to or below its product's reorder level."""
+
+    product_id: int
+    warehouse_id: int
+    quantity: int
+    reorder_level: int
+
+
+@dataclass
+class MovementResult:
+    movement: StockMovement
+    low_stock: list[LowStock] = field(default_factory=list)
+
+
+@dataclass
+class TransferResult:
+    id: uuid.UUID
+    product_id: int
+    from_warehouse_id: int
+    to_warehouse_id: int
+    quantity: int
+    reference: str | None
+    created_at: datetime
+    movements: list[StockMovement]
+    low_stock: list[LowStock] = field(default_factory=list)
+
+
+async def record_movement(
+    session: AsyncSession, user_id: int | None, data: MovementCreate
+) -> MovementResult:
+    """Receive, ship or adjust stock; InsufficientStock (409) when it would go below zero."""
+    async with session.begin_nested():
+        product = await _movable_product(session, data.product_id)
+        await _warehouse(session, data.warehouse_id, receiving=data.delta > 0)
+        level = await _change_level(session, data.product_id, data.warehouse_id, data.delta)
+        movement = StockMovement(
+            product_id=data.product_id,
+            warehouse_id=data.warehouse_id,
+            kind=MovementKind(data.kind.value),
+            quantity=data.delta,
+            reference=data.reference,
+            note=data.note,
+            user_id=user_id,
+        )
+        session.add(movement)
+        await session.flush()
+    return MovementResult(movement, _low_stock(product, data.warehouse_id, level, data.delta))
+
+
+async def transfer_stock(
+    session: AsyncSession, user_id: int | None, data: TransferCreate
+) -> TransferResult:
+    """Move stock between warehouses: both ledger legs and both levels, or nothing."""
+    async with session.begin_nested():
+        product = await _movable_product(session, data.product_id)
+        await _warehouse(session, data.from_warehouse_id, receiving=False)
+        await _warehouse(session, data.to_warehouse_id, receiving=True)
+        await _lock_levels(session, data.product_id, (data.from_warehouse_id, data.to_warehouse_id))
+        source = await _change_level(
+            session, data.product_id, data.from_warehouse_id, -data.quantity
+        )
+        await _change_level(session, data.product_id, data.to_warehouse_id, data.quantity)
+        transfer_id, now = uuid.uuid4(), utcnow()
+        legs = [
+            StockMovement(
+                product_id=data.product_id,
+                warehouse_id=warehouse_id,
+                kind=kind,
+                quantity=quantity,
+                reference=data.reference,
+                user_id=user_id,
+                transfer_id=transfer_id,
+                created_at=now,
+            )
+            for warehouse_id, kind, quantity in (
+                (data.from_warehouse_id, MovementKind.transfer_out, -data.quantity),
+                (data.to_warehouse_id, MovementKind.transfer_in, data.quantity),
+            )
+        ]
+        session.add_all(legs)
+        await session.flush()
+    return TransferResult(
+        id=transfer_id,
+        product_id=data.product_id,
+        from_warehouse_id=data.from_warehouse_id,
+        to_warehouse_id=data.to_warehouse_id,
+        quantity=data.quantity,
+        reference=data.reference,
+        created_at=now,
+        movements=legs,
+        low_stock=_low_stock(product, data.from_warehouse_id, source, -data.quantity),
+    )
+
+
+@dataclass(frozen=True)
+class LevelFilter:
+    product_id: int | None = None
+    warehouse_id: int | None = None
+    below_reorder: bool | None = None
+
+
+async def list_levels(
+    session: AsyncSession, flt: LevelFilter, *, limit: int, cursor: str | None
+) -> tuple[list[StockLevel], str | None]:
+    stmt = select(StockLevel)
+    if flt.product_id is not None:
+        stmt = stmt.where(StockLevel.product_id == flt.product_id)
+    if flt.warehouse_id is not None:
+        stmt = stmt.where(StockLevel.warehouse_id == flt.warehouse_id)
+    if flt.below_reorder is not None:
+        below = StockLevel.quantity <= StockLevel.reorder_level
+        stmt = stmt.where(below if flt.below_reorder else ~below)
+    return await paginate(session, stmt, LEVEL_ORDER, limit=limit, cursor=cursor)
+
+
+@dataclass(frozen=True)
+class LedgerFilter:
+    product_id: int | None = None
+    warehouse_id: int | None = None
+    kind: MovementKind | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        conditions = []
+        if self.product_id is not None:
+            conditions.append(StockMovement.product_id == self.product_id)
+        if self.warehouse_id is not None:
+            conditions.append(StockMovement.warehouse_id == self.warehouse_id)
+        if self.kind is not None:
+            conditions.append(StockMovement.kind == self.kind)
+        if self.since is not None:
+            conditions.append(StockMovement.created_at >= self.since)
+        if self.until is not None:
+            conditions.append(StockMovement.created_at < self.until)
+        return conditions
+
+
+async def list_movements(
+    session: AsyncSession, flt: LedgerFilter, *, limit: int, cursor: str | None
+) -> tuple[list[StockMovement], str | None]:
+    """The ledger, newest first."""
+    stmt = select(StockMovement).where(*flt.conditions())
+    return await paginate(session, stmt, LEDGER_ORDER, limit=limit, cursor=cursor)
+
+
+async def _movable_product(session: AsyncSession, product_id: int) -> Product:
+    product = await get_or_404(session, Product, product_id, "product")
+    if not product.is_active:
+        raise Conflict(f"product {product_id} is inactive; stock cannot move")
+    return product
+
+
+async def _warehouse(session: AsyncSession, warehouse_id: int, *, receiving: bool) -> Warehouse:
+    warehouse = await get_or_404(session, Warehouse, warehouse_id, "warehouse")
+    if receiving and not warehouse.is_active:
+        raise Conflict(f"warehouse {warehouse_id} is inactive; it can only ship stock out")
+    return warehouse
+
+
+async def _lock_levels(
+    session: AsyncSession, product_id: int, warehouse_ids: tuple[int, ...]
+) -> None:
+    """Make sure the level rows exist, then lock them in primary-key order.
+
+    Every transaction that locks more than one level does it in the same
+    order, so two opposing transfers wait for each other instead of
+    deadlocking. (SQLite ignores FOR UPDATE; its writers are serialised.)
+    """
+    ensure = (
+        insert_for(session, StockLevel)
+        .values(
+            [
+                {"product_id": product_id, "warehouse_id": w, "quantity": 0, "updated_at": utcnow()}
+                for w in sorted(warehouse_ids)
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["product_id", "warehouse_id"])
+    )
+    await session.execute(ensure)
+    await session.execute(
+        select(StockLevel.id)
+        .where(StockLevel.product_id == product_id, StockLevel.warehouse_id.in_(warehouse_ids))
+        .order_by(StockLevel.id)
+        .with_for_update()
+    )
+
+
+async def _change_level(
+    session: AsyncSession, product_id: int, warehouse_id: int, delta: int
+) -> int:
+    """Add ``delta`` to one level in a single statement; return the new quantity."""
+    now = utcnow()
+    if delta > 0:
+        upsert = insert_for(session, StockLevel).values(
+            product_id=product_id, warehouse_id=warehouse_id, quantity=delta, updated_at=now
+        )
+        upsert = upsert.on_conflict_do_update(
+            index_elements=["product_id", "warehouse_id"],
+            set_={"quantity": StockLevel.quantity + delta, "updated_at": now},
+            where=StockLevel.quantity <= MAX_QUANTITY - delta,
+        ).returning(StockLevel.quantity)
+        level = await session.scalar(upsert)
+        if level is None:
+            raise Conflict(f"the level would exceed {MAX_QUANTITY} units")
+        return int(level)
+
+    decrement = (
+        update(StockLevel)
+        .where(
+            StockLevel.product_id == product_id,
+            StockLevel.warehouse_id == warehouse_id,
+            StockLevel.quantity >= -delta,
+        )
+        .values(quantity=StockLevel.quantity + delta, updated_at=now)
+        .returning(StockLevel.quantity)
+        .execution_options(synchronize_session=False)
+    )
+    level = await session.scalar(decrement)
+    if level is None:
+        available = await session.scalar(
+            select(StockLevel.quantity).where(
+                StockLevel.product_id == product_id, StockLevel.warehouse_id == warehouse_id
+            )
+        )
+        raise InsufficientStock(
+            product_id=product_id,
+            warehouse_id=warehouse_id,
+            available=available or 0,
+            requested=-delta,
+        )
+    return int(level)
+
+
+def _low_stock(product: Product, warehouse_id: int, level: int, delta: int) -> list[LowStock]:
+    """The level, when this change took it from above the reorder level to at or below it."""
+    if delta < 0 and level <= product.reorder_level < level - delta:
+        return [LowStock(product.id, warehouse_id, level, product.reorder_level)]
+    return []
+
+
+def report_low_stock(events: list[LowStock]) -> None:
+    """Record low-stock events (run after the response, once the change is committed)."""
+    for event in events:
+        logger.warning(
+            "low stock: product %s in warehouse %s is at %s (reorder level %s)",
+            event.product_id,
+            event.warehouse_id,
+            event.quantity,
+            event.reorder_level,
+        )
