@@ -12,6 +12,7 @@ import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory import demo, migrations
@@ -25,6 +26,7 @@ from inventory.db import (
 )
 from inventory.errors import Conflict
 from inventory.models import Role
+from inventory.stock.service import LedgerDiscrepancy, find_ledger_discrepancies
 from inventory.users import service as users
 from inventory.users.schemas import UserCreate
 
@@ -140,6 +142,26 @@ def create_user(
         err.print(f"[red]error:[/red] {exc.detail}")
         raise typer.Exit(1) from None
     out.print(f"created {role.value} {data.email} (id {user_id})")
+
+
+@app.command("check-ledger")
+def check_ledger() -> None:
+    """Verify that every stock level equals the sum of its movements; exit 1 if not."""
+
+    async def work(settings: Settings, engine: AsyncEngine) -> list[LedgerDiscrepancy]:
+        await _require_migrated(engine)
+        async with unit_of_work(create_sessionmaker(engine)) as uow:
+            return await find_ledger_discrepancies(uow.session)
+
+    differences = _run(work)
+    if not differences:
+        out.print("ledger consistent: every level equals the sum of its movements")
+        return
+    table = Table("product", "warehouse", "level", "sum of movements", title="ledger differences")
+    for d in differences:
+        table.add_row(*(str(v) for v in (d.product_id, d.warehouse_id, d.level, d.ledger_sum)))
+    out.print(table)
+    raise typer.Exit(1)
 
 
 async def _require_migrated(engine: AsyncEngine) -> None:

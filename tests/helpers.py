@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from inventory.stock.service import find_ledger_discrepancies
 
 API = "/api/v1"
 
@@ -53,3 +56,9 @@ async def collect_pages(client: httpx.AsyncClient, url: str, **params: Any) -> l
         cursor = page["next_cursor"]
         if cursor is None:
             return items
+
+
+async def assert_ledger_consistent(engine: AsyncEngine) -> None:
+    """Every level equals the sum of its movements (what `inventory check-ledger` checks)."""
+    async with AsyncSession(engine) as session:
+        assert await find_ledger_discrepancies(session) == []

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory.db import utcnow
@@ -284,3 +284,36 @@ def report_low_stock(events: list[LowStock]) -> None:
             event.quantity,
             event.reorder_level,
         )
+
+
+@dataclass(frozen=True)
+class LedgerDiscrepancy:
+    product_id: int
+    warehouse_id: int
+    level: int
+    ledger_sum: int
+
+
+async def find_ledger_discrepancies(session: AsyncSession) -> list[LedgerDiscrepancy]:
+    """Every (product, warehouse) whose level differs from the sum of its movements."""
+    sums = {
+        (p, w): int(total)
+        for p, w, total in await session.execute(
+            select(
+                StockMovement.product_id,
+                StockMovement.warehouse_id,
+                func.sum(StockMovement.quantity),
+            ).group_by(StockMovement.product_id, StockMovement.warehouse_id)
+        )
+    }
+    levels = {
+        (p, w): q
+        for p, w, q in await session.execute(
+            select(StockLevel.product_id, StockLevel.warehouse_id, StockLevel.quantity)
+        )
+    }
+    return [
+        LedgerDiscrepancy(p, w, levels.get((p, w), 0), sums.get((p, w), 0))
+        for p, w in sorted(sums.keys() | levels.keys())
+        if levels.get((p, w), 0) != sums.get((p, w), 0)
+    ]
