@@ -1,0 +1,139 @@
+"""The numbers stay right under load, against a real server.
+
+PostgreSQL runs behind two worker processes; SQLite behind one, as the
+embedded deployment would. Requests come from this process, 200 at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from inventory.config import Settings
+from inventory.models import Role
+from tests.helpers import API, assert_ledger_consistent, create, create_product
+
+INVENTORY = str(Path(sys.executable).with_name("inventory"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(settings: Settings) -> Iterator[str]:
+    """`inventory serve` on the test database: 2 workers on PostgreSQL, 1 on SQLite."""
+    port = _free_port()
+    workers = "1" if settings.is_sqlite else "2"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("INVENTORY_")}
+    environment |= {
+        "INVENTORY_DATABASE_URL": settings.database_url,
+        "INVENTORY_SECRET_KEY": settings.secret_key.get_secret_value(),
+        "INVENTORY_REDIS_KEY_PREFIX": settings.redis_key_prefix,
+    }
+    if settings.redis_url:
+        environment["INVENTORY_REDIS_URL"] = settings.redis_url
+    command = [INVENTORY, "serve", "--no-migrate", "--port", str(port), "--workers", workers]
+    with subprocess.Popen(  # noqa: S603 - our own console script
+        command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and process.poll() is None:
+                try:
+                    if httpx.get(f"{base}/ready").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            else:
+                output = process.stdout.read() if process.stdout else ""
+                pytest.fail(f"server did not start: {output}")
+            yield base
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+async def _burst(base: str, token: str, requests: list[tuple[str, dict[str, Any]]]) -> Counter[int]:
+    limits = httpx.Limits(max_connections=len(requests), max_keepalive_connections=0)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=120
+    ) as http:
+        responses = await asyncio.gather(*(http.post(url, json=body) for url, body in requests))
+    failures = [r.text for r in responses if r.status_code >= 500]
+    assert failures == [], failures[:3]
+    return Counter(r.status_code for r in responses)
+
+
+async def _level(client: httpx.AsyncClient, product_id: int, warehouse_id: int) -> int:
+    params = {"product_id": product_id, "warehouse_id": warehouse_id}
+    items = (await client.get(f"{API}/stock", params=params)).json()["items"]
+    return int(items[0]["quantity"]) if items else 0
+
+
+async def test_200_concurrent_shipments_against_100_in_stock(server, client, accounts, engine):
+    warehouse = await create(client, "/warehouses", code="MAIN", name="Main")
+    product = await create_product(client, "HOT-1")
+    target = {"product_id": product["id"], "warehouse_id": warehouse["id"]}
+    receipt = await client.post(
+        f"{API}/stock/movements", json=target | {"kind": "receipt", "quantity": 100}
+    )
+    assert receipt.status_code == 201
+
+    shipment = target | {"kind": "shipment", "quantity": 1}
+    statuses = await _burst(
+        server, accounts[Role.clerk].token, [(f"{API}/stock/movements", shipment)] * 200
+    )
+    assert statuses == Counter({201: 100, 409: 100})
+    assert await _level(client, product["id"], warehouse["id"]) == 0
+    await assert_ledger_consistent(engine)
+
+
+async def test_opposing_transfers_neither_deadlock_nor_lose_stock(server, client, accounts, engine):
+    east = await create(client, "/warehouses", code="EAST", name="East")
+    west = await create(client, "/warehouses", code="WEST", name="West")
+    product = await create_product(client, "HOT-2")
+    for warehouse in (east, west):
+        receipt = {
+            "product_id": product["id"],
+            "warehouse_id": warehouse["id"],
+            "kind": "receipt",
+            "quantity": 50,
+        }
+        assert (await client.post(f"{API}/stock/movements", json=receipt)).status_code == 201
+
+    def transfer(source: dict[str, Any], destination: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "product_id": product["id"],
+            "from_warehouse_id": source["id"],
+            "to_warehouse_id": destination["id"],
+            "quantity": 1,
+        }
+
+    requests = [
+        (f"{API}/stock/transfers", transfer(east, west) if n % 2 else transfer(west, east))
+        for n in range(200)
+    ]
+    statuses = await _burst(server, accounts[Role.clerk].token, requests)
+    assert set(statuses) <= {201, 409}
+    assert statuses[201] >= 100  # each side starts with 50 and gains as it loses
+    total = await _level(client, product["id"], east["id"]) + await _level(
+        client, product["id"], west["id"]
+    )
+    assert total == 100
+    await assert_ledger_consistent(engine)
