@@ -91,9 +91,11 @@ def seed(
             raise typer.Exit(1)
         await _require_migrated(engine)
         async with unit_of_work(create_sessionmaker(engine)) as uow:
+            if made := await demo.seed_demo_users(uow.session):
+                out.print(f"created {made} demo users (one per role; see README)")
             existing = await demo.product_count(uow.session)
             if existing:
-                out.print(f"database already has {existing} products; demo data not loaded")
+                out.print(f"database already has {existing} products; demo catalogue not loaded")
                 return
             with Progress(
                 TextColumn("loading demo catalogue"),
@@ -105,7 +107,7 @@ def seed(
             ) as progress:
                 task = progress.add_task("products", total=demo.DEMO_PRODUCT_COUNT)
                 count = await demo.seed_demo(uow.session, partial(progress.advance, task))
-        out.print(f"loaded {count} demo products and one demo user per role (see README)")
+        out.print(f"loaded {count} demo products")
 
     _run(work)
 

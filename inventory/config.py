@@ -55,14 +55,17 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _refuse_unsafe_production(self) -> Settings:
-        if self.env is Environment.production:
-            key = self.secret_key.get_secret_value()
-            if key == DEV_SECRET_KEY or len(key) < MIN_SECRET_KEY_LENGTH:
-                raise ValueError(
-                    "INVENTORY_SECRET_KEY must be set to a random value of at least "
-                    f"{MIN_SECRET_KEY_LENGTH} characters in production"
-                )
+    def _refuse_unsafe_secret(self) -> Settings:
+        key = self.secret_key.get_secret_value()
+        if len(key.encode()) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(
+                f"INVENTORY_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} bytes (HS256)"
+            )
+        if self.env is Environment.production and key == DEV_SECRET_KEY:
+            raise ValueError(
+                "INVENTORY_SECRET_KEY must be set to a random value in production, "
+                "not the development default"
+            )
         return self
 
     @property

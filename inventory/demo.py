@@ -135,15 +135,22 @@ async def product_count(session: AsyncSession) -> int:
     return (await session.scalar(select(func.count()).select_from(Product))) or 0
 
 
-async def seed_demo(session: AsyncSession, on_product: Callable[[], None] = lambda: None) -> int:
-    """Create demo users and catalogue in ``session``'s transaction; return the products made."""
-    rng = random.Random(20261126)
+async def seed_demo_users(session: AsyncSession) -> int:
+    """Create the demo users that do not exist yet; return how many were made."""
+    made = 0
     for role, email, password in DEMO_USERS:
         if await users.get_by_email(session, email) is None:
             await users.create_user(
                 session,
                 UserCreate.model_validate({"email": email, "password": password, "role": role}),
             )
+            made += 1
+    return made
+
+
+async def seed_demo(session: AsyncSession, on_product: Callable[[], None] = lambda: None) -> int:
+    """Create the demo catalogue in ``session``'s transaction; return the products made."""
+    rng = random.Random(20261126)
     for code, name, address in WAREHOUSES:
         await catalogue.warehouses.create(
             session, WarehouseCreate(code=code, name=name, address=address)

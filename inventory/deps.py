@@ -34,10 +34,22 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-async def get_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.db
+    return database
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+async def get_unit_of_work(request: Request, database: DatabaseDep) -> AsyncIterator[UnitOfWork]:
     sessions = database.sessions(write=request.method not in _READ_METHODS)
     async with unit_of_work(sessions) as uow:
+        yield uow
+
+
+async def get_read_unit_of_work(database: DatabaseDep) -> AsyncIterator[UnitOfWork]:
+    async with unit_of_work(database.read_sessions) as uow:
         yield uow
 
 
@@ -45,6 +57,8 @@ async def get_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
 # becomes an error response instead of a 2xx for work that was lost. Routes
 # reach the session as ``uow.session``, created on first use only.
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work, scope="function")]
+ReadUnitOfWorkDep = Annotated[UnitOfWork, Depends(get_read_unit_of_work, scope="function")]
+"""For a POST that only reads, so it takes no write lock on SQLite (signing in)."""
 
 # auto_error=False: a missing token is answered by get_current_user, as problem+json.
 _bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
@@ -96,8 +110,6 @@ def require_role(role: Role) -> Any:
 
 ViewerUser = Annotated[User, require_role(Role.viewer)]
 ClerkUser = Annotated[User, require_role(Role.clerk)]
-ManagerUser = Annotated[User, require_role(Role.manager)]
-AdminUser = Annotated[User, require_role(Role.admin)]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 
 import inventory
 from inventory.auth.router import router as auth_router
@@ -67,8 +67,11 @@ async def bootstrap_admin(database: Database, email: str, password: SecretStr) -
             created = await users.ensure_admin(uow.session, email, password.get_secret_value())
     except Conflict:
         return  # another worker created it first
-    except ValueError as exc:
-        raise RuntimeError(f"INVENTORY_ADMIN_EMAIL/INVENTORY_ADMIN_PASSWORD: {exc}") from None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False)
+        )
+        raise RuntimeError(f"INVENTORY_ADMIN_EMAIL/INVENTORY_ADMIN_PASSWORD: {problems}") from None
     if created:
         logger.info("created admin %s from INVENTORY_ADMIN_EMAIL", created.email)
 

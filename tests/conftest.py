@@ -223,7 +223,10 @@ async def anonymous(
 
 
 @pytest.fixture
-async def client(anonymous: httpx.AsyncClient, accounts: dict[Role, Account]) -> httpx.AsyncClient:
+async def client(app: FastAPI, accounts: dict[Role, Account]) -> AsyncIterator[httpx.AsyncClient]:
     """A client signed in as an admin, who may do everything."""
-    anonymous.headers.update(accounts[Role.admin].headers)
-    return anonymous
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers=accounts[Role.admin].headers
+    ) as http:
+        yield http

@@ -30,6 +30,11 @@ def error_locs(response: httpx.Response) -> list[list[Any]]:
     return [error["loc"] for error in body["errors"]]
 
 
+async def login(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
+    """Sign in through the OAuth2 password form."""
+    return await client.post(f"{API}/auth/token", data={"username": email, "password": password})
+
+
 async def create(client: httpx.AsyncClient, path: str, **fields: Any) -> dict[str, Any]:
     response = await client.post(f"{API}{path}", json=fields)
     assert response.status_code == 201, response.text

@@ -13,10 +13,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from inventory import migrations
 from inventory.config import Settings
 from inventory.db import create_engine
 from inventory.demo import DEMO_PRODUCT_COUNT
-from inventory.models import Category, Product, Warehouse
+from inventory.models import Category, Product, User, Warehouse
 
 INVENTORY = str(Path(sys.executable).with_name("inventory"))
 
@@ -42,11 +43,13 @@ async def test_migrate_then_seed_demo_once(databases):
     url = await databases.create()
     migrated = run("migrate", database_url=url)
     assert migrated.returncode == 0, migrated.stderr
-    assert "revision 0001" in migrated.stdout
+    assert f"revision {migrations.head_revision()}" in migrated.stdout
 
     seeded = run("seed", "--demo", database_url=url)
     assert seeded.returncode == 0, seeded.stderr
     assert f"loaded {DEMO_PRODUCT_COUNT} demo products" in seeded.stdout
+    assert "created 4 demo users" in seeded.stdout
+    assert await _count(url, User) == 4
     assert await _count(url, Product) == DEMO_PRODUCT_COUNT >= 200
     assert await _count(url, Category) >= 5
     assert await _count(url, Warehouse) >= 2
@@ -54,6 +57,8 @@ async def test_migrate_then_seed_demo_once(databases):
     again = run("seed", "--demo", database_url=url)
     assert again.returncode == 0
     assert "already has" in again.stdout
+    assert "demo users" not in again.stdout
+    assert await _count(url, User) == 4
     assert await _count(url, Product) == DEMO_PRODUCT_COUNT
 
 

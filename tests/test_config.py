@@ -56,6 +56,14 @@ def test_secret_key_is_not_shown_in_repr():
     assert DEV_SECRET_KEY not in repr(Settings())
 
 
+def test_short_secret_is_refused_in_every_environment(monkeypatch):
+    monkeypatch.setenv("INVENTORY_SECRET_KEY", "k" * 31)
+    for env in ("development", "test", "production"):
+        monkeypatch.setenv("INVENTORY_ENV", env)
+        with pytest.raises(ValidationError, match="at least 32 bytes"):
+            Settings()
+
+
 @pytest.mark.parametrize("key", [None, DEV_SECRET_KEY, "short-key"])
 def test_production_refuses_missing_default_or_weak_secret(monkeypatch, key):
     monkeypatch.setenv("INVENTORY_ENV", "production")

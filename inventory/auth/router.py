@@ -8,8 +8,10 @@ from fastapi import APIRouter, Form, Request
 
 from inventory import security
 from inventory.auth.throttle import LoginThrottle
-from inventory.deps import SettingsDep, UnitOfWorkDep
+from inventory.db import unit_of_work
+from inventory.deps import DatabaseDep, ReadUnitOfWorkDep, SettingsDep
 from inventory.errors import Unauthenticated, problem_responses
+from inventory.kit.schemas import NO_NUL
 from inventory.users import service as users
 from inventory.users.schemas import TokenResponse
 
@@ -24,18 +26,24 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 )
 async def issue_token(
     request: Request,
-    uow: UnitOfWorkDep,
+    uow: ReadUnitOfWorkDep,
+    database: DatabaseDep,
     settings: SettingsDep,
-    username: Annotated[str, Form(max_length=320, description="The account's email")],
-    password: Annotated[str, Form(max_length=256)],
+    username: Annotated[
+        str, Form(max_length=320, pattern=NO_NUL, description="The account's email")
+    ],
+    password: Annotated[str, Form(max_length=256, pattern=NO_NUL)],
 ) -> TokenResponse:
     throttle: LoginThrottle = request.app.state.login_throttle
     address = request.client.host if request.client else "unknown"
     account = username.strip().lower()
-    await throttle.check(address, account)
+    await throttle.begin(address, account)
     user = await users.authenticate(uow.session, account, password)
     if user is None:
-        await throttle.record_failure(address, account)
         raise Unauthenticated("Incorrect email or password.")
+    await throttle.succeeded(address, account)
+    if security.needs_rehash(user.hashed_password):
+        async with unit_of_work(database.write_sessions) as write:
+            await users.upgrade_password_hash(write.session, user.id, password)
     token = security.create_access_token(user.id, user.role, settings)
     return TokenResponse(access_token=token.token, expires_in=token.expires_in)

@@ -1,5 +1,9 @@
 """Login throttling: failed attempts per client address and per account.
 
+Each attempt is counted as a failure *before* the password is checked and
+handed back once it succeeds, so a burst of concurrent guesses cannot all get
+past the limit while their hashes are being verified.
+
 Counts live in Redis when it is configured, so every worker and machine sees
 the same numbers; when Redis is unset or unreachable they live in this
 process's memory, which still stops a brute-force attempt against one worker
@@ -14,7 +18,7 @@ import time
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
 from redis.asyncio import ConnectionPool
 
@@ -30,8 +34,8 @@ LOGIN_ATTEMPTS = parse("60/minute")
 
 class LoginThrottle:
     def __init__(self, redis_url: str | None, key_prefix: str) -> None:
-        self._memory = MovingWindowRateLimiter(MemoryStorage())
-        self._shared: MovingWindowRateLimiter | None = None
+        self._memory = FixedWindowRateLimiter(MemoryStorage())
+        self._shared: FixedWindowRateLimiter | None = None
         self._pool: ConnectionPool | None = None
         if redis_url:
             # Short timeouts: a Redis that hangs must not hold up sign-ins.
@@ -45,48 +49,40 @@ class LoginThrottle:
                 wrap_exceptions=True,
                 connection_pool=self._pool,  # type: ignore[arg-type] # typed too narrowly
             )
-            self._shared = MovingWindowRateLimiter(storage)
+            self._shared = FixedWindowRateLimiter(storage)
 
-    async def check(self, address: str, account: str) -> None:
-        """Raise TooManyRequests when this attempt may not even be tried."""
+    async def begin(self, address: str, account: str) -> None:
+        """Count an attempt as a failure up front; TooManyRequests when over a limit."""
         for item, key in (
+            (LOGIN_ATTEMPTS, f"all:addr:{address}"),
             (FAILED_LOGINS, f"fail:addr:{address}"),
             (FAILED_LOGINS, f"fail:acct:{account}"),
         ):
-            if not await self._call("test", item, key):
-                await self._refuse(item, key)
-        if not await self._call("hit", LOGIN_ATTEMPTS, f"all:addr:{address}"):
-            await self._refuse(LOGIN_ATTEMPTS, f"all:addr:{address}")
+            if not await self._hit(item, key):
+                retry_after = max(1, math.ceil(await self._reset_time(item, key) - time.time()))
+                raise TooManyRequests("Too many sign-in attempts; try again later.", retry_after)
 
-    async def record_failure(self, address: str, account: str) -> None:
-        await self._call("hit", FAILED_LOGINS, f"fail:addr:{address}")
-        await self._call("hit", FAILED_LOGINS, f"fail:acct:{account}")
-
-    async def _refuse(self, item: RateLimitItem, key: str) -> None:
-        reset_time = await self._reset_time(item, key)
-        retry_after = max(1, math.ceil(reset_time - time.time()))
-        raise TooManyRequests("Too many sign-in attempts; try again later.", retry_after)
-
-    async def _reset_time(self, item: RateLimitItem, key: str) -> float:
-        for limiter in self._limiters():
-            try:
-                return (await limiter.get_window_stats(item, key)).reset_time
-            except StorageError:
-                continue
-        return time.time() + item.get_expiry()
-
-    async def _call(self, method: str, item: RateLimitItem, key: str) -> bool:
-        for limiter in self._limiters():
-            try:
-                allowed: bool = await getattr(limiter, method)(item, key)
-                return allowed
-            except StorageError as exc:
-                logger.warning("rate-limit storage unavailable, counting in memory: %s", exc)
-        raise AssertionError("the memory limiter cannot fail")  # pragma: no cover
+    async def succeeded(self, address: str, account: str) -> None:
+        """The attempt was not a failure after all: give back what begin() counted."""
+        await self._hit(FAILED_LOGINS, f"fail:addr:{address}", cost=-1)
+        await self._hit(FAILED_LOGINS, f"fail:acct:{account}", cost=-1)
 
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.aclose()
 
-    def _limiters(self) -> list[MovingWindowRateLimiter]:
-        return [self._shared, self._memory] if self._shared else [self._memory]
+    async def _hit(self, item: RateLimitItem, key: str, cost: int = 1) -> bool:
+        if self._shared is not None:
+            try:
+                return await self._shared.hit(item, key, cost=cost)
+            except StorageError as exc:
+                logger.warning("rate-limit storage unavailable, counting in memory: %s", exc)
+        return await self._memory.hit(item, key, cost=cost)
+
+    async def _reset_time(self, item: RateLimitItem, key: str) -> float:
+        if self._shared is not None:
+            try:
+                return float((await self._shared.get_window_stats(item, key)).reset_time)
+            except StorageError:
+                pass
+        return float((await self._memory.get_window_stats(item, key)).reset_time)

@@ -11,20 +11,20 @@ from inventory.models import Role, User
 from inventory.users import service
 from inventory.users.schemas import UserCreate, UserRead, UserUpdate
 
-router = APIRouter(prefix="/users", tags=["users"])
-ADMIN = [require_role(Role.admin)]
+router = APIRouter(tags=["users"])
+# Everything but /users/me is user management, for admins only.
+admin = APIRouter(prefix="/users", dependencies=[require_role(Role.admin)])
 
 
-@router.get("/me", response_model=UserRead, summary="The signed-in user")
+@router.get("/users/me", response_model=UserRead, summary="The signed-in user")
 async def read_me(user: ViewerUser) -> User:
     return user
 
 
-@router.get(
+@admin.get(
     "",
     response_model=Page[UserRead],
     summary="List users",
-    dependencies=ADMIN,
     responses=problem_responses(422),
 )
 async def list_users(uow: UnitOfWorkDep, page: PageDep) -> Page[UserRead]:
@@ -32,12 +32,11 @@ async def list_users(uow: UnitOfWorkDep, page: PageDep) -> Page[UserRead]:
     return Page(items=[UserRead.model_validate(u) for u in items], next_cursor=next_cursor)
 
 
-@router.post(
+@admin.post(
     "",
     response_model=UserRead,
     status_code=status.HTTP_201_CREATED,
     summary="Create a user",
-    dependencies=ADMIN,
     responses=problem_responses(409, 422),
 )
 async def create_user(data: UserCreate, uow: UnitOfWorkDep, response: Response) -> User:
@@ -46,23 +45,24 @@ async def create_user(data: UserCreate, uow: UnitOfWorkDep, response: Response) 
     return user
 
 
-@router.get(
+@admin.get(
     "/{user_id}",
     response_model=UserRead,
     summary="Get a user",
-    dependencies=ADMIN,
     responses=problem_responses(404),
 )
 async def get_user(user_id: EntryId, uow: UnitOfWorkDep) -> User:
     return await service.get_user(uow.session, user_id)
 
 
-@router.patch(
+@admin.patch(
     "/{user_id}",
     response_model=UserRead,
     summary="Change a user's role, status or password",
-    dependencies=ADMIN,
     responses=problem_responses(404, 409, 422),
 )
 async def update_user(user_id: EntryId, data: UserUpdate, uow: UnitOfWorkDep) -> User:
     return await service.update_user(uow.session, user_id, data)
+
+
+router.include_router(admin)

@@ -54,14 +54,15 @@ async def create_user(session: AsyncSession, data: UserCreate) -> User:
 
 
 async def update_user(session: AsyncSession, user_id: int, data: UserUpdate) -> User:
-    user = await get_or_404(session, User, user_id, NOUN, for_update=True)
     changes = data.model_dump(exclude_unset=True, exclude={"password"})
-    loses_admin = (
-        user.role is Role.admin
-        and user.is_active
-        and (changes.get("role", Role.admin) is not Role.admin or changes.get("is_active") is False)
+    active_admins: list[int] = []
+    if "role" in changes or "is_active" in changes:
+        active_admins = await _lock_active_admins(session)
+    user = await get_or_404(session, User, user_id, NOUN, for_update=True)
+    loses_admin = user.id in active_admins and (
+        changes.get("role", Role.admin) is not Role.admin or changes.get("is_active") is False
     )
-    if loses_admin and await _other_active_admins(session, user.id) == 0:
+    if loses_admin and len(active_admins) == 1:
         raise Conflict("the last active admin cannot be demoted or deactivated")
     for field, value in changes.items():
         setattr(user, field, value)
@@ -72,15 +73,19 @@ async def update_user(session: AsyncSession, user_id: int, data: UserUpdate) -> 
     return user
 
 
-async def _other_active_admins(session: AsyncSession, user_id: int) -> int:
-    # Locking the admin rows makes two admins demoting each other take turns,
-    # so the second sees the first's change (SQLite writers are serialised anyway).
+async def _lock_active_admins(session: AsyncSession) -> list[int]:
+    """Lock every active admin row, in id order, before any user row is touched.
+
+    Two admins demoting each other then take turns instead of deadlocking, and
+    the second sees the first's change. (SQLite writers are serialised anyway.)
+    """
     rows = await session.scalars(
         select(User.id)
-        .where(User.role == Role.admin, User.is_active.is_(True), User.id != user_id)
+        .where(User.role == Role.admin, User.is_active.is_(True))
+        .order_by(User.id)
         .with_for_update()
     )
-    return len(rows.all())
+    return list(rows.all())
 
 
 async def authenticate(session: AsyncSession, email: str, password: str) -> User | None:
@@ -93,9 +98,14 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> User
     valid = await security.verify_password(user.hashed_password if user else None, password)
     if user is None or not valid or not user.is_active:
         return None
+    return user
+
+
+async def upgrade_password_hash(session: AsyncSession, user_id: int, password: str) -> None:
+    """Re-hash with the current argon2 parameters, after a successful sign-in."""
+    user = await get_or_404(session, User, user_id, NOUN, for_update=True)
     if security.needs_rehash(user.hashed_password):
         user.hashed_password = await security.hash_password(password)
-    return user
 
 
 async def ensure_admin(session: AsyncSession, email: str, password: str) -> User | None:

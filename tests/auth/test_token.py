@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -16,13 +18,9 @@ from inventory import security
 from inventory.config import Settings
 from inventory.main import create_app
 from inventory.models import Role
-from tests.helpers import API, assert_problem
+from tests.helpers import API, assert_problem, login
 
 TOKEN = f"{API}/auth/token"
-
-
-def login(client: httpx.AsyncClient, email: str, password: str) -> Any:
-    return client.post(TOKEN, data={"username": email, "password": password})
 
 
 async def test_login_returns_a_bearer_token_with_the_required_claims(anonymous, accounts, settings):
@@ -243,6 +241,30 @@ async def test_workers_sharing_redis_share_the_count(make_app, connect, accounts
         assert (await login(worker, admin.email, "wrong-password")).status_code == 401
     assert (await login(first, admin.email, admin.password)).status_code == 429
     assert (await login(second, admin.email, admin.password)).status_code == 429
+
+
+async def test_concurrent_guesses_cannot_slip_past_the_limit(make_app, connect, accounts):
+    http = await connect(make_app())
+    admin = accounts[Role.admin]
+    responses = await asyncio.gather(*(login(http, admin.email, f"guess-{n}") for n in range(50)))
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == Counter({401: 10, 429: 40}), statuses
+
+
+async def test_a_successful_sign_in_does_not_count_as_a_failure(make_app, connect, accounts):
+    http = await connect(make_app())
+    viewer = accounts[Role.viewer]
+    for _ in range(9):
+        assert (await login(http, viewer.email, "wrong-password")).status_code == 401
+    for _ in range(5):
+        assert (await login(http, viewer.email, viewer.password)).status_code == 200
+    assert (await login(http, viewer.email, "wrong-password")).status_code == 401
+    assert (await login(http, viewer.email, "wrong-password")).status_code == 429
+
+
+async def test_nul_in_the_form_is_422(anonymous):
+    response = await login(anonymous, "admin@example.com\x00", "whatever-password")
+    assert_problem(response, 422)
 
 
 async def test_unreachable_redis_falls_back_to_counting_in_memory(make_app, connect, accounts):

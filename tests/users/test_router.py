@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
 
 from inventory.models import Role
-from tests.helpers import API, assert_problem, collect_pages, error_locs
+from tests.helpers import API, assert_problem, collect_pages, error_locs, login
 
 USERS = f"{API}/users"
 READ_FIELDS = {"id", "email", "role", "is_active", "full_name", "created_at", "updated_at"}
@@ -36,10 +37,6 @@ def assert_no_secrets(response: httpx.Response, *passwords: str) -> None:
         assert "hash" not in key.lower(), response.text
     for password in passwords:
         assert password not in response.text
-
-
-async def login(http: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
-    return await http.post(f"{API}/auth/token", data={"username": email, "password": password})
 
 
 async def token_for(http: httpx.AsyncClient, email: str, password: str) -> str:
@@ -560,3 +557,35 @@ async def test_anonymous_is_401_on_every_user_route(anonymous, accounts):
         assert response.headers["www-authenticate"] == "Bearer"
     admin = accounts[Role.admin].headers
     assert "sneaky@example.com" not in await all_emails(anonymous, admin)
+
+
+async def test_two_admins_demoting_each_other_at_once_leave_one_admin(client, accounts):
+    created = await client.post(
+        f"{API}/users",
+        json={"email": "second@example.com", "password": "second-password", "role": "admin"},
+    )
+    assert created.status_code == 201
+    token = (await login(client, "second@example.com", "second-password")).json()["access_token"]
+    admins = {
+        accounts[Role.admin].id: accounts[Role.admin].headers,
+        created.json()["id"]: {"Authorization": f"Bearer {token}"},
+    }
+    (first, first_headers), (second, second_headers) = admins.items()
+    for _ in range(5):
+        responses = await asyncio.gather(
+            client.patch(f"{API}/users/{second}", json={"role": "manager"}, headers=first_headers),
+            client.patch(f"{API}/users/{first}", json={"role": "manager"}, headers=second_headers),
+        )
+        statuses = sorted(r.status_code for r in responses)
+        # The loser was either already demoted when it was authorised (403) or
+        # found itself the last admin (409); never a 500, never both demoted.
+        assert statuses in ([200, 403], [200, 409]), [r.text for r in responses]
+        demoted = next(r for r in responses if r.status_code == 200).json()["id"]
+        (survivor,) = (user_id for user_id in admins if user_id != demoted)
+        listing = await client.get(f"{API}/users", headers=admins[survivor])
+        remaining = [u["id"] for u in listing.json()["items"] if u["role"] == "admin"]
+        assert remaining == [survivor]
+        restore = await client.patch(
+            f"{API}/users/{demoted}", json={"role": "admin"}, headers=admins[survivor]
+        )
+        assert restore.status_code == 200
