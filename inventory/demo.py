@@ -14,6 +14,8 @@ from inventory.catalogue.schemas import CategoryCreate, SupplierCreate, Warehous
 from inventory.models import Product, Role
 from inventory.products.schemas import ProductCreate
 from inventory.products.service import create_product
+from inventory.stock.schemas import MovementCreate, RecordedKind
+from inventory.stock.service import record_movement
 from inventory.users import service as users
 from inventory.users.schemas import UserCreate
 
@@ -151,10 +153,12 @@ async def seed_demo_users(session: AsyncSession) -> int:
 async def seed_demo(session: AsyncSession, on_product: Callable[[], None] = lambda: None) -> int:
     """Create the demo catalogue in ``session``'s transaction; return the products made."""
     rng = random.Random(20261126)
+    warehouse_ids = []
     for code, name, address in WAREHOUSES:
-        await catalogue.warehouses.create(
+        warehouse = await catalogue.warehouses.create(
             session, WarehouseCreate(code=code, name=name, address=address)
         )
+        warehouse_ids.append(warehouse.id)
     supplier_ids = []
     for name, email, phone in SUPPLIERS:
         supplier = await catalogue.suppliers.create(
@@ -170,7 +174,7 @@ async def seed_demo(session: AsyncSession, on_product: Callable[[], None] = lamb
         names = [template.format(size=size) for size in SIZES for template in templates]
         for number, name in enumerate(rng.sample(names, PRODUCTS_PER_CATEGORY), start=1):
             price = Decimal(rng.randint(25, 25_000)) / 100
-            await create_product(
+            product = await create_product(
                 session,
                 ProductCreate(
                     sku=f"{prefix}-{number:04d}",
@@ -183,6 +187,40 @@ async def seed_demo(session: AsyncSession, on_product: Callable[[], None] = lamb
                     is_active=rng.random() > 0.05,
                 ),
             )
+            if product.is_active:
+                await _stock(session, rng, product.id, warehouse_ids)
             created += 1
             on_product()
     return created
+
+
+async def _stock(
+    session: AsyncSession, rng: random.Random, product_id: int, warehouse_ids: list[int]
+) -> None:
+    """A little history per product: receipts, the odd shipment and transfer."""
+    for warehouse_id in warehouse_ids:
+        if rng.random() < 0.6:
+            quantity = rng.randint(1, 400)
+            await record_movement(
+                session,
+                None,
+                MovementCreate(
+                    product_id=product_id,
+                    warehouse_id=warehouse_id,
+                    kind=RecordedKind.receipt,
+                    quantity=quantity,
+                    reference=f"PO-{rng.randint(10_000, 99_999)}",
+                ),
+            )
+            if rng.random() < 0.5:
+                await record_movement(
+                    session,
+                    None,
+                    MovementCreate(
+                        product_id=product_id,
+                        warehouse_id=warehouse_id,
+                        kind=RecordedKind.shipment,
+                        quantity=rng.randint(1, quantity),
+                        reference=f"SO-{rng.randint(10_000, 99_999)}",
+                    ),
+                )

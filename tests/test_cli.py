@@ -11,13 +11,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from inventory import migrations
 from inventory.config import Settings
 from inventory.db import create_engine
 from inventory.demo import DEMO_PRODUCT_COUNT
-from inventory.models import Category, Product, User, Warehouse
+from inventory.models import Category, Product, StockLevel, User, Warehouse
 
 INVENTORY = str(Path(sys.executable).with_name("inventory"))
 
@@ -153,3 +153,37 @@ def test_serve_migrates_and_serves_docs_and_api(tmp_path):
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+
+async def test_check_ledger_reports_levels_that_disagree_with_the_ledger(databases):
+    url = await databases.create()
+    assert run("migrate", database_url=url).returncode == 0
+    assert run("seed", "--demo", database_url=url).returncode == 0
+    consistent = run("check-ledger", database_url=url)
+    assert consistent.returncode == 0, consistent.stdout + consistent.stderr
+    assert "ledger consistent" in consistent.stdout
+
+    engine = create_engine(Settings(database_url=url))
+    try:
+        async with engine.begin() as connection:
+            row = (
+                await connection.execute(
+                    select(StockLevel.product_id, StockLevel.warehouse_id, StockLevel.quantity)
+                    .order_by(StockLevel.id)
+                    .limit(1)
+                )
+            ).one()
+            await connection.execute(
+                update(StockLevel)
+                .where(
+                    StockLevel.product_id == row.product_id,
+                    StockLevel.warehouse_id == row.warehouse_id,
+                )
+                .values(quantity=row.quantity + 7)
+            )
+    finally:
+        await engine.dispose()
+    broken = run("check-ledger", database_url=url)
+    assert broken.returncode == 1
+    assert f"{row.quantity + 7}" in broken.stdout
+    assert "ledger differences" in broken.stdout
