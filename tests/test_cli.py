@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import httpx
 import pytest
 from sqlalchemy import func, select, update
@@ -18,16 +11,7 @@ from inventory.config import Settings
 from inventory.db import create_engine
 from inventory.demo import DEMO_PRODUCT_COUNT
 from inventory.models import Category, Product, StockLevel, User, Warehouse
-
-INVENTORY = str(Path(sys.executable).with_name("inventory"))
-
-
-def run(*args: str, database_url: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("INVENTORY_")}
-    environment |= {"INVENTORY_DATABASE_URL": database_url, **env}
-    return subprocess.run(  # noqa: S603 - our own console script
-        [INVENTORY, *args], env=environment, capture_output=True, text=True, timeout=120
-    )
+from tests.processes import run, serving
 
 
 async def _count(url: str, model: type) -> int:
@@ -96,63 +80,32 @@ def test_seed_without_demo_flag_is_a_usage_error(tmp_path):
     assert result.returncode == 2
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_until_serving(server: subprocess.Popen[str], base: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            if httpx.get(f"{base}/health").status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    output = server.stdout.read() if server.stdout and server.poll() is not None else ""
-    pytest.fail(f"server did not come up: {output}")
-
-
 def test_serve_migrates_and_serves_docs_and_api(tmp_path):
-    port = _free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("INVENTORY_")}
-    environment["INVENTORY_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/served.db"
-    environment["INVENTORY_ADMIN_EMAIL"] = "Boss@Example.com"
-    environment["INVENTORY_ADMIN_PASSWORD"] = "first-admin-password"
-    with subprocess.Popen(  # noqa: S603 - our own console script
-        [INVENTORY, "serve", "--port", str(port)],
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as server:
-        try:
-            base = f"http://127.0.0.1:{port}"
-            _wait_until_serving(server, base)
-            assert httpx.get(f"{base}/ready").json()["status"] == "ready"
-            docs = httpx.get(f"{base}/docs")
-            assert docs.status_code == 200
-            assert "swagger-ui-bundle.js" in docs.text
-            assert "cdn" not in docs.text.lower()
-            bundle = httpx.get(f"{base}/static-offline-docs/swagger-ui-bundle.js")
-            assert bundle.status_code == 200
-            assert "/api/v1/products" in httpx.get(f"{base}/openapi.json").json()["paths"]
-            assert httpx.get(f"{base}/api/v1/products").status_code == 401
-            login = httpx.post(
-                f"{base}/api/v1/auth/token",
-                data={"username": "boss@example.com", "password": "first-admin-password"},
-            )
-            assert login.status_code == 200, login.text
-            headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
-            me = httpx.get(f"{base}/api/v1/users/me", headers=headers).json()
-            assert me["email"] == "boss@example.com"
-            assert me["role"] == "admin"
-            products = httpx.get(f"{base}/api/v1/products", headers=headers).json()
-            assert products == {"items": [], "next_cursor": None}
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with serving(
+        INVENTORY_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/served.db",
+        INVENTORY_ADMIN_EMAIL="Boss@Example.com",
+        INVENTORY_ADMIN_PASSWORD="first-admin-password",
+    ) as base:
+        assert httpx.get(f"{base}/ready").json()["status"] == "ready"
+        docs = httpx.get(f"{base}/docs")
+        assert docs.status_code == 200
+        assert "swagger-ui-bundle.js" in docs.text
+        assert "cdn" not in docs.text.lower()
+        bundle = httpx.get(f"{base}/static-offline-docs/swagger-ui-bundle.js")
+        assert bundle.status_code == 200
+        assert "/api/v1/products" in httpx.get(f"{base}/openapi.json").json()["paths"]
+        assert httpx.get(f"{base}/api/v1/products").status_code == 401
+        login = httpx.post(
+            f"{base}/api/v1/auth/token",
+            data={"username": "boss@example.com", "password": "first-admin-password"},
+        )
+        assert login.status_code == 200, login.text
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        me = httpx.get(f"{base}/api/v1/users/me", headers=headers).json()
+        assert me["email"] == "boss@example.com"
+        assert me["role"] == "admin"
+        products = httpx.get(f"{base}/api/v1/products", headers=headers).json()
+        assert products == {"items": [], "next_cursor": None}
 
 
 async def test_check_ledger_reports_levels_that_disagree_with_the_ledger(databases):

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,30 +12,9 @@ from inventory import security
 from inventory.config import Settings
 from inventory.db import create_engine
 from inventory.models import Role, User
+from tests.processes import run
 
-INVENTORY = str(Path(sys.executable).with_name("inventory"))
 PASSWORD = "Cli-Secret-Pass-77"
-
-
-def run(
-    *args: str, database_url: str, stdin: str | None = None, **env: str
-) -> subprocess.CompletedProcess[str]:
-    """Run the console script with only this database configured.
-
-    A new session detaches it from any controlling terminal, so a password
-    prompt reads the ``stdin`` given here rather than the developer's terminal.
-    """
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("INVENTORY_")}
-    environment |= {"INVENTORY_DATABASE_URL": database_url, **env}
-    return subprocess.run(  # noqa: S603 - our own console script
-        [INVENTORY, *args],
-        env=environment,
-        input=stdin if stdin is not None else "",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        start_new_session=True,
-    )
 
 
 def output(result: subprocess.CompletedProcess[str]) -> str:

@@ -7,14 +7,8 @@ embedded deployment would. Requests come from this process, 200 at once.
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,49 +17,22 @@ import pytest
 from inventory.config import Settings
 from inventory.models import Role
 from tests.helpers import API, assert_ledger_consistent, create, create_product
-
-INVENTORY = str(Path(sys.executable).with_name("inventory"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.processes import serving
 
 
 @pytest.fixture(scope="module")
 def server(settings: Settings) -> Iterator[str]:
     """`inventory serve` on the test database: 2 workers on PostgreSQL, 1 on SQLite."""
-    port = _free_port()
-    workers = "1" if settings.is_sqlite else "2"
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("INVENTORY_")}
-    environment |= {
+    env = {
         "INVENTORY_DATABASE_URL": settings.database_url,
         "INVENTORY_SECRET_KEY": settings.secret_key.get_secret_value(),
         "INVENTORY_REDIS_KEY_PREFIX": settings.redis_key_prefix,
     }
     if settings.redis_url:
-        environment["INVENTORY_REDIS_URL"] = settings.redis_url
-    command = [INVENTORY, "serve", "--no-migrate", "--port", str(port), "--workers", workers]
-    with subprocess.Popen(  # noqa: S603 - our own console script
-        command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as process:
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and process.poll() is None:
-                try:
-                    if httpx.get(f"{base}/ready").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.2)
-            else:
-                output = process.stdout.read() if process.stdout else ""
-                pytest.fail(f"server did not start: {output}")
-            yield base
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+        env["INVENTORY_REDIS_URL"] = settings.redis_url
+    workers = "1" if settings.is_sqlite else "2"
+    with serving("--no-migrate", "--workers", workers, **env) as base:
+        yield base
 
 
 async def _burst(base: str, token: str, requests: list[tuple[str, dict[str, Any]]]) -> Counter[int]:

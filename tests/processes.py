@@ -1,0 +1,78 @@
+"""Run the ``inventory`` console script as a real process, as a user would."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+INVENTORY = str(Path(sys.executable).with_name("inventory"))
+
+
+def environment(**variables: str) -> dict[str, str]:
+    """This process's environment without any INVENTORY_ setting, plus ``variables``."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("INVENTORY_")}
+    return clean | variables
+
+
+def run(
+    *args: str, database_url: str, stdin: str | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run one command against ``database_url``, with only the settings given here.
+
+    A new session detaches it from any controlling terminal, so a password
+    prompt reads ``stdin`` rather than the developer's terminal.
+    """
+    return subprocess.run(  # noqa: S603 - our own console script
+        [INVENTORY, *args],
+        env=environment(INVENTORY_DATABASE_URL=database_url, **env),
+        input=stdin if stdin is not None else "",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serving(*args: str, **env: str) -> Iterator[str]:
+    """``inventory serve ARGS`` on a free port; yields its base URL once /health answers."""
+    port = _free_port()
+    with subprocess.Popen(  # noqa: S603 - our own console script
+        [INVENTORY, "serve", "--port", str(port), *args],
+        env=environment(**env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as server:
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    server.terminate()
+                    output = server.stdout.read() if server.stdout else ""
+                    pytest.fail(f"server did not come up: {output}")
+                try:
+                    if httpx.get(f"{base}/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            yield base
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
