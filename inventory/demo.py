@@ -197,30 +197,19 @@ async def seed_demo(session: AsyncSession, on_product: Callable[[], None] = lamb
 async def _stock(
     session: AsyncSession, rng: random.Random, product_id: int, warehouse_ids: list[int]
 ) -> None:
-    """A little history per product: receipts, the odd shipment and transfer."""
+    """A little history per product: receipts in some warehouses, and some shipments."""
     for warehouse_id in warehouse_ids:
         if rng.random() < 0.6:
-            quantity = rng.randint(1, 400)
-            await record_movement(
-                session,
-                None,
-                MovementCreate(
+            received = rng.randint(1, 400)
+            moves = [(RecordedKind.receipt, received, "PO")]
+            if rng.random() < 0.5:
+                moves.append((RecordedKind.shipment, rng.randint(1, received), "SO"))
+            for kind, quantity, document in moves:
+                movement = MovementCreate(
                     product_id=product_id,
                     warehouse_id=warehouse_id,
-                    kind=RecordedKind.receipt,
+                    kind=kind,
                     quantity=quantity,
-                    reference=f"PO-{rng.randint(10_000, 99_999)}",
-                ),
-            )
-            if rng.random() < 0.5:
-                await record_movement(
-                    session,
-                    None,
-                    MovementCreate(
-                        product_id=product_id,
-                        warehouse_id=warehouse_id,
-                        kind=RecordedKind.shipment,
-                        quantity=rng.randint(1, quantity),
-                        reference=f"SO-{rng.randint(10_000, 99_999)}",
-                    ),
+                    reference=f"{document}-{rng.randint(10_000, 99_999)}",
                 )
+                await record_movement(session, None, movement)
