@@ -126,11 +126,15 @@ class Database:
     "database is locked" when another writer committed in between; writers
     therefore start with BEGIN IMMEDIATE and queue for the lock up front, while
     readers keep WAL's non-blocking snapshots. On PostgreSQL both are the same.
+
+    ``write_gate`` (SQLite only) queues this process's writers in order, so
+    they do not starve each other in SQLite's sleep-and-retry busy handler.
     """
 
     engine: AsyncEngine
     read_sessions: async_sessionmaker[AsyncSession]
     write_sessions: async_sessionmaker[AsyncSession]
+    write_gate: asyncio.Lock | None = None
 
     def sessions(self, *, write: bool) -> async_sessionmaker[AsyncSession]:
         return self.write_sessions if write else self.read_sessions
@@ -138,10 +142,13 @@ class Database:
 
 def open_database(settings: Settings) -> Database:
     engine = create_engine(settings)
-    writer = engine
-    if engine.dialect.name == "sqlite":
-        writer = engine.execution_options(**{_SQLITE_IMMEDIATE: True})
-    return Database(engine, create_sessionmaker(engine), create_sessionmaker(writer))
+    if engine.dialect.name != "sqlite":
+        sessions = create_sessionmaker(engine)
+        return Database(engine, sessions, sessions)
+    writer = engine.execution_options(**{_SQLITE_IMMEDIATE: True})
+    return Database(
+        engine, create_sessionmaker(engine), create_sessionmaker(writer), asyncio.Lock()
+    )
 
 
 class UnitOfWork:

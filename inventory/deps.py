@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -43,9 +44,11 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
 async def get_unit_of_work(request: Request, database: DatabaseDep) -> AsyncIterator[UnitOfWork]:
-    sessions = database.sessions(write=request.method not in _READ_METHODS)
-    async with unit_of_work(sessions) as uow:
-        yield uow
+    write = request.method not in _READ_METHODS
+    async with AsyncExitStack() as stack:
+        if write and database.write_gate is not None:
+            await stack.enter_async_context(database.write_gate)
+        yield await stack.enter_async_context(unit_of_work(database.sessions(write=write)))
 
 
 async def get_read_unit_of_work(database: DatabaseDep) -> AsyncIterator[UnitOfWork]:

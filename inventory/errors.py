@@ -10,6 +10,8 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -169,8 +171,28 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # Locked (SQLite), out of connections, or unreachable: worth a retry, not a 500.
+    logger.warning(
+        "database unavailable on %s %s (request %s): %s",
+        request.method,
+        request.url.path,
+        getattr(request.state, "request_id", None),
+        type(getattr(exc, "orig", exc)).__name__,
+    )
+    return problem(
+        request,
+        503,
+        "The database is busy or unavailable; retry shortly.",
+        code="database-unavailable",
+        headers={"Retry-After": "1"},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(PoolTimeout, _database_unavailable)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(Exception, _unhandled)

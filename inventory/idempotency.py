@@ -43,10 +43,10 @@ async def claim(
 
     422 when the key was used for a different request.
     """
+    # This user's expired keys go first, so the table stays bounded by recent use.
+    expired = IdempotencyKey.created_at < utcnow() - RETENTION
+    await session.execute(delete(IdempotencyKey).where(IdempotencyKey.user_id == user_id, expired))
     owned = (IdempotencyKey.user_id == user_id) & (IdempotencyKey.key == key)
-    await session.execute(
-        delete(IdempotencyKey).where(owned, IdempotencyKey.created_at < utcnow() - RETENTION)
-    )
     taken = await session.scalar(
         insert_for(session, IdempotencyKey)
         .values(user_id=user_id, key=key, request_hash=request_hash, created_at=utcnow())

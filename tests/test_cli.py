@@ -138,5 +138,16 @@ async def test_check_ledger_reports_levels_that_disagree_with_the_ledger(databas
         await engine.dispose()
     broken = run("check-ledger", database_url=url)
     assert broken.returncode == 1
-    assert f"{row.quantity + 7}" in broken.stdout
     assert "ledger differences" in broken.stdout
+    cells = [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in broken.stdout.splitlines()
+        if line.count("│") == 5
+    ]
+    expected = [
+        str(row.product_id),
+        str(row.warehouse_id),
+        str(row.quantity + 7),
+        str(row.quantity),
+    ]
+    assert cells == [expected]

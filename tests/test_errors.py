@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import httpx
@@ -192,3 +193,26 @@ async def test_connection_is_returned_as_soon_as_an_error_response_is_sent(clien
     response = await client.post(f"{API}/categories", json={"name": "Once"})
     assert response.status_code == 409
     assert pool.checkedout() == 0
+
+
+@pytest.mark.backend("sqlite")
+async def test_a_locked_sqlite_database_is_503_with_retry_after(settings, client):
+    app = create_app(settings.model_copy(update={"sqlite_busy_timeout_ms": 50}))
+    path = settings.database_url.split(":///", 1)[1]
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", headers=client.headers
+        ) as http:
+            blocker = sqlite3.connect(path, isolation_level=None)
+            try:
+                blocker.execute("BEGIN EXCLUSIVE")
+                response = await http.post(f"{API}/categories", json={"name": "Blocked"})
+            finally:
+                blocker.execute("ROLLBACK")
+                blocker.close()
+    body = assert_problem(response, 503)
+    assert response.headers["retry-after"] == "1"
+    assert "BEGIN" not in response.text
+    assert "locked" not in body["detail"]
+    assert (await client.get(f"{API}/categories")).json()["items"] == []

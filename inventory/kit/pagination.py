@@ -42,6 +42,12 @@ class SortOrder:
     id_column: InstrumentedAttribute[int]
     value_kind: Literal["str", "int", "datetime"]
     descending: bool = False
+    max_id: int = MAX_ID
+    """The largest id the column can hold (the ledger's ids are 64-bit)."""
+
+    @property
+    def by_id_only(self) -> bool:
+        return self.column is self.id_column
 
 
 class InvalidCursor(ValidationFailed):
@@ -68,7 +74,11 @@ def decode_cursor(order: SortOrder, cursor: str) -> tuple[Any, int]:
         raise InvalidCursor("malformed cursor") from exc
     if name != order.name:
         raise InvalidCursor(f"cursor was issued for sort {name!r}, not {order.name!r}")
-    if not isinstance(last_id, int) or isinstance(last_id, bool) or not 1 <= last_id <= MAX_ID:
+    if (
+        not isinstance(last_id, int)
+        or isinstance(last_id, bool)
+        or not 1 <= last_id <= order.max_id
+    ):
         raise InvalidCursor("malformed cursor")
     try:
         if order.value_kind == "datetime":
@@ -77,7 +87,7 @@ def decode_cursor(order: SortOrder, cursor: str) -> tuple[Any, int]:
                 raise ValueError("naive timestamp")
             value = value.astimezone(UTC)
         elif order.value_kind == "int" and (
-            not isinstance(value, int) or isinstance(value, bool) or abs(value) > MAX_ID
+            not isinstance(value, int) or isinstance(value, bool) or abs(value) > order.max_id
         ):
             raise ValueError("not an integer in range")
         elif order.value_kind == "str" and (not isinstance(value, str) or "\x00" in value):
@@ -96,14 +106,13 @@ async def paginate(
     cursor: str | None,
 ) -> tuple[list[M], str | None]:
     """Run ``stmt`` for one page; return the rows and the cursor of the next page, if any."""
-    key = tuple_(order.column, order.id_column)
+    columns = (order.id_column,) if order.by_id_only else (order.column, order.id_column)
     if cursor is not None:
         value, last_id = decode_cursor(order, cursor)
-        stmt = stmt.where(key < (value, last_id) if order.descending else key > (value, last_id))
-    if order.descending:
-        stmt = stmt.order_by(order.column.desc(), order.id_column.desc())
-    else:
-        stmt = stmt.order_by(order.column.asc(), order.id_column.asc())
+        key: Any = order.id_column if order.by_id_only else tuple_(*columns)
+        after: Any = last_id if order.by_id_only else (value, last_id)
+        stmt = stmt.where(key < after if order.descending else key > after)
+    stmt = stmt.order_by(*(c.desc() if order.descending else c.asc() for c in columns))
     rows = list((await session.scalars(stmt.limit(limit + 1))).all())
     if len(rows) > limit:
         return rows[:limit], encode_cursor(order, rows[limit - 1])

@@ -6,13 +6,13 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Header, Query, status
+from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 from inventory import idempotency
 from inventory.deps import ClerkUser, PageDep, UnitOfWorkDep, require_role
-from inventory.errors import problem_responses
+from inventory.errors import ValidationFailed, field_error, problem_responses
 from inventory.kit.pagination import Page
 from inventory.kit.schemas import RefId
 from inventory.models import MovementKind, Role
@@ -42,6 +42,7 @@ WRITE_ERRORS = problem_responses(404, 409, 422)
 
 
 async def _idempotent(
+    request: Request,
     uow: UnitOfWorkDep,
     user_id: int,
     key: str | None,
@@ -50,6 +51,11 @@ async def _idempotent(
     run: Callable[[], Awaitable[BaseModel]],
 ) -> Response:
     """Run ``run`` once per idempotency key, replaying the stored answer for repeats."""
+    if len(request.headers.getlist(idempotency.HEADER)) > 1:
+        raise ValidationFailed(
+            "Send one Idempotency-Key.",
+            [field_error(("header", idempotency.HEADER), "sent more than once", "duplicate")],
+        )
     if key is not None:
         request_hash = idempotency.fingerprint(operation, payload)
         stored = await idempotency.claim(uow.session, user_id, key, request_hash)
@@ -77,6 +83,7 @@ async def _idempotent(
 )
 async def record_movement(
     data: MovementCreate,
+    request: Request,
     user: ClerkUser,
     uow: UnitOfWorkDep,
     background: BackgroundTasks,
@@ -87,7 +94,7 @@ async def record_movement(
         background.add_task(service.report_low_stock, result.low_stock)
         return MovementRead.model_validate(result.movement)
 
-    return await _idempotent(uow, user.id, idempotency_key, "movement", data, run)
+    return await _idempotent(request, uow, user.id, idempotency_key, "movement", data, run)
 
 
 @router.post(
@@ -99,6 +106,7 @@ async def record_movement(
 )
 async def transfer_stock(
     data: TransferCreate,
+    request: Request,
     user: ClerkUser,
     uow: UnitOfWorkDep,
     background: BackgroundTasks,
@@ -109,7 +117,7 @@ async def transfer_stock(
         background.add_task(service.report_low_stock, result.low_stock)
         return TransferRead.model_validate(result)
 
-    return await _idempotent(uow, user.id, idempotency_key, "transfer", data, run)
+    return await _idempotent(request, uow, user.id, idempotency_key, "transfer", data, run)
 
 
 @router.get(
@@ -134,11 +142,17 @@ async def list_levels(
     return Page(items=[StockLevelRead.model_validate(i) for i in items], next_cursor=next_cursor)
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    """Query timestamps without a zone are taken as UTC."""
+def _utc(name: str, moment: datetime | None) -> datetime | None:
+    """Query timestamps without a zone are taken as UTC; all must exist in UTC."""
     if moment is None:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise ValidationFailed(
+            "The request is not valid.",
+            [field_error(("query", name), "outside the range of UTC timestamps", "datetime_range")],
+        ) from None
 
 
 @router.get(
@@ -156,7 +170,9 @@ async def list_movements(
     since: Annotated[datetime | None, Query(description="Created at or after (ISO 8601)")] = None,
     until: Annotated[datetime | None, Query(description="Created before (ISO 8601)")] = None,
 ) -> Page[MovementRead]:
-    flt = service.LedgerFilter(product_id, warehouse_id, kind, _utc(since), _utc(until))
+    flt = service.LedgerFilter(
+        product_id, warehouse_id, kind, _utc("since", since), _utc("until", until)
+    )
     items, next_cursor = await service.list_movements(
         uow.session, flt, limit=page.limit, cursor=page.cursor
     )

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory.db import utcnow
@@ -28,7 +28,9 @@ from inventory.stock.schemas import MAX_QUANTITY, MovementCreate, TransferCreate
 logger = logging.getLogger(__name__)
 
 LEVEL_ORDER = SortOrder("id", StockLevel.id, StockLevel.id, "int")
-LEDGER_ORDER = SortOrder("-id", StockMovement.id, StockMovement.id, "int", descending=True)
+LEDGER_ORDER = SortOrder(
+    "-id", StockMovement.id, StockMovement.id, "int", descending=True, max_id=2**63 - 1
+)
 
 
 @dataclass(frozen=True)
@@ -295,25 +297,29 @@ class LedgerDiscrepancy:
 
 
 async def find_ledger_discrepancies(session: AsyncSession) -> list[LedgerDiscrepancy]:
-    """Every (product, warehouse) whose level differs from the sum of its movements."""
-    sums = {
-        (p, w): int(total)
-        for p, w, total in await session.execute(
-            select(
-                StockMovement.product_id,
-                StockMovement.warehouse_id,
-                func.sum(StockMovement.quantity),
-            ).group_by(StockMovement.product_id, StockMovement.warehouse_id)
-        )
-    }
-    levels = {
-        (p, w): q
-        for p, w, q in await session.execute(
-            select(StockLevel.product_id, StockLevel.warehouse_id, StockLevel.quantity)
-        )
-    }
-    return [
-        LedgerDiscrepancy(p, w, levels.get((p, w), 0), sums.get((p, w), 0))
-        for p, w in sorted(sums.keys() | levels.keys())
-        if levels.get((p, w), 0) != sums.get((p, w), 0)
-    ]
+    """Every (product, warehouse) whose level differs from the sum of its movements.
+
+    One statement, so it reads one snapshot even while movements are recorded.
+    """
+    both = union_all(
+        select(
+            StockLevel.product_id,
+            StockLevel.warehouse_id,
+            StockLevel.quantity.label("level"),
+            literal(0).label("moved"),
+        ),
+        select(
+            StockMovement.product_id,
+            StockMovement.warehouse_id,
+            literal(0).label("level"),
+            StockMovement.quantity.label("moved"),
+        ),
+    ).subquery()
+    level, moved = func.sum(both.c.level), func.sum(both.c.moved)
+    rows = await session.execute(
+        select(both.c.product_id, both.c.warehouse_id, level, moved)
+        .group_by(both.c.product_id, both.c.warehouse_id)
+        .having(level != moved)
+        .order_by(both.c.product_id, both.c.warehouse_id)
+    )
+    return [LedgerDiscrepancy(p, w, int(lv), int(mv)) for p, w, lv, mv in rows]

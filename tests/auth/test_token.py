@@ -231,9 +231,8 @@ async def test_successful_logins_meet_only_a_generous_ceiling(make_app, connect,
     assert statuses[60] == 429
 
 
+@pytest.mark.backend("postgresql")
 async def test_workers_sharing_redis_share_the_count(make_app, connect, accounts, settings):
-    if settings.redis_url is None:
-        pytest.skip("the embedded deployment has no Redis to share counts through")
     first, second = await connect(make_app()), await connect(make_app())
     admin = accounts[Role.admin]
     for n in range(10):

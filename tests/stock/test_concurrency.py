@@ -104,3 +104,30 @@ async def test_opposing_transfers_neither_deadlock_nor_lose_stock(server, client
     )
     assert total == 100
     await assert_ledger_consistent(engine)
+
+
+async def test_50_concurrent_replays_across_workers_make_one_movement(
+    server, client, accounts, engine
+):
+    warehouse = await create(client, "/warehouses", code="MAIN", name="Main")
+    product = await create_product(client, "HOT-3")
+    receipt = {
+        "product_id": product["id"],
+        "warehouse_id": warehouse["id"],
+        "kind": "receipt",
+        "quantity": 3,
+    }
+    token = accounts[Role.clerk].token
+    limits = httpx.Limits(max_connections=50, max_keepalive_connections=0)
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "one-delivery"}
+    async with httpx.AsyncClient(
+        base_url=server, headers=headers, limits=limits, timeout=120
+    ) as http:
+        responses = await asyncio.gather(
+            *(http.post(f"{API}/stock/movements", json=receipt) for _ in range(50))
+        )
+    assert {r.status_code for r in responses} == {201}, [r.text for r in responses][:3]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert sum("idempotent-replayed" not in r.headers for r in responses) == 1
+    assert await _level(client, product["id"], warehouse["id"]) == 3
+    await assert_ledger_consistent(engine)

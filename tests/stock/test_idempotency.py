@@ -138,3 +138,12 @@ async def test_fifty_concurrent_replays_make_exactly_one_movement(client, body, 
     assert len({r.json()["id"] for r in created}) == 1
     assert await ledger_size(client) == 1
     await assert_ledger_consistent(engine)
+
+
+async def test_two_idempotency_key_headers_are_422(client, body):
+    response = await client.post(
+        MOVEMENTS, json=body, headers=[("Idempotency-Key", "a"), ("Idempotency-Key", "b")]
+    )
+    problem = assert_problem(response, 422)
+    assert problem["errors"][0]["loc"] == ["header", "Idempotency-Key"]
+    assert await ledger_size(client) == 0

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -360,3 +363,41 @@ async def test_movements_keep_products_and_warehouses_from_being_deleted(client,
     await move(client, world, "receipt", 1)
     assert_problem(await client.delete(f"{API}/products/{world['product']}"), 409)
     assert_problem(await client.delete(f"{API}/warehouses/{world['main']}"), 409)
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [("since", "9999-12-31T23:59:59-14:00"), ("until", "0001-01-01T00:00:00+14:00")],
+)
+async def test_timestamps_outside_utc_range_are_422(client, param, value):
+    assert error_locs(await client.get(MOVEMENTS, params={param: value})) == [["query", param]]
+
+
+async def test_timestamps_with_offsets_are_compared_in_utc(client, world):
+    await move(client, world, "receipt", 1)
+    [entry] = await ledger(client)
+    created = datetime.fromisoformat(entry["created_at"])
+    an_hour_ahead_east = (created + timedelta(seconds=1)).astimezone(timezone(timedelta(hours=3)))
+    assert len(await ledger(client, until=an_hour_ahead_east.isoformat())) == 1
+    assert await ledger(client, since=an_hour_ahead_east.isoformat()) == []
+
+
+def _ledger_cursor(last_id: int) -> str:
+    raw = json.dumps(["-id", last_id, last_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+async def test_ledger_cursors_take_64_bit_ids(client, world):
+    await move(client, world, "receipt", 1)
+    page = await client.get(MOVEMENTS, params={"cursor": _ledger_cursor(2**40)})
+    assert page.status_code == 200
+    assert len(page.json()["items"]) == 1  # every id is below 2**40
+    too_big = await client.get(MOVEMENTS, params={"cursor": _ledger_cursor(2**63)})
+    assert error_locs(too_big) == [["query", "cursor"]]
+
+
+async def test_low_stock_event_from_a_transfer(client, world, caplog):
+    await move(client, world, "receipt", 7)
+    caplog.set_level(logging.WARNING, logger="inventory.stock.service")
+    assert (await transfer(client, world, 2)).status_code == 201  # MAIN: 7 -> 5
+    assert f"product {world['product']} in warehouse {world['main']} is at 5" in caplog.text
