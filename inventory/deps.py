@@ -113,6 +113,7 @@ def require_role(role: Role) -> Any:
 
 ViewerUser = Annotated[User, require_role(Role.viewer)]
 ClerkUser = Annotated[User, require_role(Role.clerk)]
+ManagerUser = Annotated[User, require_role(Role.manager)]
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +18,8 @@ from inventory.auth.router import router as auth_router
 from inventory.auth.throttle import LoginThrottle
 from inventory.catalogue.router import category_router, supplier_router, warehouse_router
 from inventory.config import Settings, load_settings
+from inventory.csvio import jobs
+from inventory.csvio.router import router as csv_router
 from inventory.db import Database, open_database, unit_of_work
 from inventory.errors import Conflict, install_error_handlers
 from inventory.health import router as health_router
@@ -51,13 +54,27 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     database = open_database(settings)
     app.state.db = database
     app.state.login_throttle = LoginThrottle(settings.redis_url, settings.redis_key_prefix)
+    # In the background: a database that is slow to answer must not hold up start-up.
+    recovery = asyncio.create_task(fail_stale_jobs(database))
     try:
         if settings.admin_email and settings.admin_password:
             await bootstrap_admin(database, settings.admin_email, settings.admin_password)
         yield
     finally:
+        recovery.cancel()
+        await asyncio.gather(recovery, return_exceptions=True)
         await app.state.login_throttle.close()
         await database.engine.dispose()
+
+
+async def fail_stale_jobs(database: Database) -> None:
+    """Fail import jobs left queued or running by a process that died."""
+    try:
+        async with unit_of_work(database.write_sessions) as uow:
+            if failed := await jobs.fail_stale_jobs(uow.session):
+                logger.warning("marked %s interrupted import jobs as failed", failed)
+    except Exception as exc:  # start-up goes on; the next start tries again
+        logger.warning("could not check for interrupted import jobs: %s", type(exc).__name__)
 
 
 async def bootstrap_admin(database: Database, email: str, password: SecretStr) -> None:
@@ -86,6 +103,7 @@ def api_router() -> APIRouter:
         warehouse_router,
         product_router,
         stock_router,
+        csv_router,
     ):
         router.include_router(domain_router)
     return router

@@ -3,6 +3,7 @@ Alembic sees one metadata."""
 
 from inventory.models.catalogue import Category, Supplier, Warehouse
 from inventory.models.idempotency import IdempotencyKey
+from inventory.models.imports import ImportJob, JobStatus
 from inventory.models.products import Product
 from inventory.models.stock import MovementKind, StockLevel, StockMovement
 from inventory.models.users import Role, User
@@ -10,6 +11,8 @@ from inventory.models.users import Role, User
 __all__ = [
     "Category",
     "IdempotencyKey",
+    "ImportJob",
+    "JobStatus",
     "MovementKind",
     "Product",
     "Role",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,8 @@ from inventory.models import Category, Product, StockLevel, Supplier
 from inventory.products.schemas import ProductCreate, ProductSort, ProductUpdate
 
 NOUN = "product"
+
+SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 
 SORT_ORDERS = {
     ProductSort.sku: SortOrder("sku", Product.sku, Product.id, "str"),
@@ -44,7 +47,8 @@ def on_hand_total() -> ColumnElement[int]:
     )
 
 
-def filtered(stmt: Select[Product], flt: ProductFilter) -> Select[Product]:
+def filtered(stmt: SelectT, flt: ProductFilter) -> SelectT:
+    """``stmt`` narrowed by ``flt``; works for any select over the products table."""
     if flt.q:
         stmt = stmt.where(
             Product.sku.icontains(flt.q, autoescape=True)

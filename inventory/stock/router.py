@@ -142,7 +142,7 @@ async def list_levels(
     return Page(items=[StockLevelRead.model_validate(i) for i in items], next_cursor=next_cursor)
 
 
-def _utc(name: str, moment: datetime | None) -> datetime | None:
+def utc_query(name: str, moment: datetime | None) -> datetime | None:
     """Query timestamps without a zone are taken as UTC; all must exist in UTC."""
     if moment is None:
         return None
@@ -171,7 +171,7 @@ async def list_movements(
     until: Annotated[datetime | None, Query(description="Created before (ISO 8601)")] = None,
 ) -> Page[MovementRead]:
     flt = service.LedgerFilter(
-        product_id, warehouse_id, kind, _utc("since", since), _utc("until", until)
+        product_id, warehouse_id, kind, utc_query("since", since), utc_query("until", until)
     )
     items, next_cursor = await service.list_movements(
         uow.session, flt, limit=page.limit, cursor=page.cursor

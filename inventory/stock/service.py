@@ -135,18 +135,22 @@ class LevelFilter:
     warehouse_id: int | None = None
     below_reorder: bool | None = None
 
+    def conditions(self) -> list[ColumnElement[bool]]:
+        conditions = []
+        if self.product_id is not None:
+            conditions.append(StockLevel.product_id == self.product_id)
+        if self.warehouse_id is not None:
+            conditions.append(StockLevel.warehouse_id == self.warehouse_id)
+        if self.below_reorder is not None:
+            below = StockLevel.quantity <= StockLevel.reorder_level
+            conditions.append(below if self.below_reorder else ~below)
+        return conditions
+
 
 async def list_levels(
     session: AsyncSession, flt: LevelFilter, *, limit: int, cursor: str | None
 ) -> tuple[list[StockLevel], str | None]:
-    stmt = select(StockLevel)
-    if flt.product_id is not None:
-        stmt = stmt.where(StockLevel.product_id == flt.product_id)
-    if flt.warehouse_id is not None:
-        stmt = stmt.where(StockLevel.warehouse_id == flt.warehouse_id)
-    if flt.below_reorder is not None:
-        below = StockLevel.quantity <= StockLevel.reorder_level
-        stmt = stmt.where(below if flt.below_reorder else ~below)
+    stmt = select(StockLevel).where(*flt.conditions())
     return await paginate(session, stmt, LEVEL_ORDER, limit=limit, cursor=cursor)
 
 

@@ -109,6 +109,11 @@ EXPECTED: dict[tuple[str, str], Role | None] = {
     ("GET", "/api/v1/stock/movements"): Role.viewer,
     ("POST", "/api/v1/stock/movements"): Role.clerk,
     ("POST", "/api/v1/stock/transfers"): Role.clerk,
+    ("POST", "/api/v1/imports/products"): Role.manager,
+    ("GET", "/api/v1/imports/{job_id}"): Role.manager,
+    ("GET", "/api/v1/exports/products.csv"): Role.viewer,
+    ("GET", "/api/v1/exports/stock.csv"): Role.viewer,
+    ("GET", "/api/v1/exports/movements.csv"): Role.viewer,
 }
 
 

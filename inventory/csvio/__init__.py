@@ -1,0 +1,1 @@
+"""Bulk CSV: product imports as jobs, streamed exports, and their formats."""

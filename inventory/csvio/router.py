@@ -1,0 +1,183 @@
+"""REST routes for CSV: product imports (as jobs) and streamed exports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from inventory.csvio import exports, jobs
+from inventory.csvio.upload import read_file_field
+from inventory.deps import (
+    DatabaseDep,
+    EntryId,
+    ManagerUser,
+    SettingsDep,
+    UnitOfWorkDep,
+    require_role,
+)
+from inventory.errors import problem_responses
+from inventory.kit.schemas import NO_NUL, RefId
+from inventory.models import JobStatus, MovementKind, Role
+from inventory.products.service import ProductFilter
+from inventory.stock.router import utc_query
+from inventory.stock.service import LedgerFilter, LevelFilter
+
+router = APIRouter(tags=["csv"], dependencies=[require_role(Role.viewer)])
+
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+
+
+class JobAccepted(BaseModel):
+    id: int
+    status: JobStatus
+
+
+class JobError(BaseModel):
+    row: int | None
+    column: str | None
+    message: str
+
+
+class JobRead(BaseModel):
+    id: int
+    status: JobStatus
+    dry_run: bool
+    filename: str | None
+    rows_total: int
+    rows_done: int
+    errors: list[JobError]
+    created_at: datetime
+    finished_at: datetime | None
+
+
+@router.post(
+    "/imports/products",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobAccepted,
+    summary="Import products from CSV (upsert by SKU, all or nothing)",
+    openapi_extra=UPLOAD_BODY,
+    responses=problem_responses(413, 415, 422),
+)
+async def import_products(
+    request: Request,
+    user: ManagerUser,
+    uow: UnitOfWorkDep,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    background: BackgroundTasks,
+    response: Response,
+    dry_run: Annotated[bool, Query(description="Validate and report; change nothing")] = False,
+) -> JobAccepted:
+    filename, content = await read_file_field(request, "file", settings.max_upload_bytes)
+    job = await jobs.create_product_import(uow.session, user.id, filename, content, dry_run)
+    # Runs after the response, once the job row is committed.
+    background.add_task(jobs.run_import_job, database, job.id)
+    response.headers["Location"] = f"/api/v1/imports/{job.id}"
+    return JobAccepted(id=job.id, status=job.status)
+
+
+@router.get(
+    "/imports/{job_id}",
+    response_model=JobRead,
+    summary="An import job's progress and errors",
+    dependencies=[require_role(Role.manager)],
+    responses=problem_responses(404),
+)
+async def read_import(job_id: EntryId, uow: UnitOfWorkDep) -> JobRead:
+    job = await jobs.get_job(uow.session, job_id)
+    return JobRead(
+        id=job.id,
+        status=job.status,
+        dry_run=job.dry_run,
+        filename=job.filename,
+        rows_total=job.rows_total,
+        rows_done=job.rows_done,
+        errors=[JobError(**e) for e in jobs.job_errors(job)],
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+    )
+
+
+def _csv(database: DatabaseDep, kind: str, query: Any) -> StreamingResponse:
+    return StreamingResponse(
+        exports.stream_csv(database, kind, query),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{kind}.csv"'},
+    )
+
+
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {}}, "description": "The CSV file, streamed"},
+    **problem_responses(422),
+}
+
+
+@router.get(
+    "/exports/products.csv",
+    response_class=StreamingResponse,
+    responses=CSV_RESPONSE,
+    summary="Export products as CSV",
+)
+async def export_products(
+    database: DatabaseDep,
+    q: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
+    category_id: RefId | None = None,
+    supplier_id: RefId | None = None,
+    is_active: bool | None = None,
+    below_reorder: bool | None = None,
+) -> StreamingResponse:
+    flt = ProductFilter(q, category_id, supplier_id, is_active, below_reorder)
+    return _csv(database, "products", exports.products_query(flt))
+
+
+@router.get(
+    "/exports/stock.csv",
+    response_class=StreamingResponse,
+    responses=CSV_RESPONSE,
+    summary="Export stock levels as CSV",
+)
+async def export_stock(
+    database: DatabaseDep,
+    product_id: RefId | None = None,
+    warehouse_id: RefId | None = None,
+    below_reorder: bool | None = None,
+) -> StreamingResponse:
+    flt = LevelFilter(product_id, warehouse_id, below_reorder)
+    return _csv(database, "stock", exports.stock_query(flt))
+
+
+@router.get(
+    "/exports/movements.csv",
+    response_class=StreamingResponse,
+    responses=CSV_RESPONSE,
+    summary="Export the ledger as CSV",
+)
+async def export_movements(
+    database: DatabaseDep,
+    product_id: RefId | None = None,
+    warehouse_id: RefId | None = None,
+    kind: MovementKind | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> StreamingResponse:
+    flt = LedgerFilter(
+        product_id, warehouse_id, kind, utc_query("since", since), utc_query("until", until)
+    )
+    return _csv(database, "movements", exports.movements_query(flt))
