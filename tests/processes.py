@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -48,9 +49,22 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+
+    def peak_rss_bytes(self) -> int:
+        """The process's peak resident memory so far (Linux VmHWM)."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        raise AssertionError("no VmHWM in /proc status")
+
+
 @contextmanager
-def serving(*args: str, **env: str) -> Iterator[str]:
-    """``inventory serve ARGS`` on a free port; yields its base URL once /health answers."""
+def serving(*args: str, **env: str) -> Iterator[Server]:
+    """``inventory serve ARGS`` on a free port, yielded once /health answers."""
     port = _free_port()
     with subprocess.Popen(  # noqa: S603 - our own console script
         [INVENTORY, "serve", "--port", str(port), *args],
@@ -72,7 +86,7 @@ def serving(*args: str, **env: str) -> Iterator[str]:
                         break
                 except httpx.TransportError:
                     time.sleep(0.1)
-            yield base
+            yield Server(base, server.pid)
         finally:
             server.terminate()
             server.wait(timeout=30)

@@ -85,7 +85,8 @@ def test_serve_migrates_and_serves_docs_and_api(tmp_path):
         INVENTORY_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/served.db",
         INVENTORY_ADMIN_EMAIL="Boss@Example.com",
         INVENTORY_ADMIN_PASSWORD="first-admin-password",
-    ) as base:
+    ) as server:
+        base = server.url
         assert httpx.get(f"{base}/ready").json()["status"] == "ready"
         docs = httpx.get(f"{base}/docs")
         assert docs.status_code == 200

@@ -18,9 +18,9 @@ def restore(value: str) -> str:
 
 
 def text(value: object) -> str:
-    """A cell for any value: empty for None, neutralised for text."""
+    """A cell for any value: empty for None, neutralised for text; numbers as they are."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return neutralise(str(value))
+    return neutralise(value) if isinstance(value, str) else str(value)

@@ -31,8 +31,8 @@ def server(settings: Settings) -> Iterator[str]:
     if settings.redis_url:
         env["INVENTORY_REDIS_URL"] = settings.redis_url
     workers = "1" if settings.is_sqlite else "2"
-    with serving("--no-migrate", "--workers", workers, **env) as base:
-        yield base
+    with serving("--no-migrate", "--workers", workers, **env) as running:
+        yield running.url
 
 
 async def _burst(base: str, token: str, requests: list[tuple[str, dict[str, Any]]]) -> Counter[int]:
