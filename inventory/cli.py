@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from functools import partial
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -13,20 +16,26 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory import demo, migrations
 from inventory.config import Environment, Settings, load_settings
+from inventory.csvio import exports, jobs
 from inventory.db import (
+    Database,
     DatabaseUnavailable,
-    create_engine,
-    create_sessionmaker,
+    open_database,
     unit_of_work,
     wait_for_database,
 )
-from inventory.errors import Conflict
-from inventory.models import Role
-from inventory.stock.service import LedgerDiscrepancy, find_ledger_discrepancies
+from inventory.errors import Conflict, DomainError
+from inventory.models import ImportJob, JobStatus, Role
+from inventory.products.service import ProductFilter
+from inventory.stock.service import (
+    LedgerDiscrepancy,
+    LedgerFilter,
+    LevelFilter,
+    find_ledger_discrepancies,
+)
 from inventory.users import service as users
 from inventory.users.schemas import UserCreate
 
@@ -37,7 +46,7 @@ out = Console()
 T = TypeVar("T")
 
 
-def _run(work: Callable[[Settings, AsyncEngine], Awaitable[T]]) -> T:
+def _run(work: Callable[[Settings, Database], Awaitable[T]]) -> T:
     """Run ``work`` against a database that is up; exit 1 with one clear line otherwise."""
     try:
         settings = load_settings()
@@ -46,12 +55,12 @@ def _run(work: Callable[[Settings, AsyncEngine], Awaitable[T]]) -> T:
         raise typer.Exit(1) from None
 
     async def main() -> T:
-        engine = create_engine(settings)
+        database = open_database(settings)
         try:
-            await wait_for_database(engine, settings.db_wait_seconds)
-            return await work(settings, engine)
+            await wait_for_database(database.engine, settings.db_wait_seconds)
+            return await work(settings, database)
         finally:
-            await engine.dispose()
+            await database.engine.dispose()
 
     try:
         return asyncio.run(main())
@@ -60,9 +69,9 @@ def _run(work: Callable[[Settings, AsyncEngine], Awaitable[T]]) -> T:
         raise typer.Exit(1) from None
 
 
-async def _migrate(settings: Settings, engine: AsyncEngine) -> str | None:
-    await migrations.upgrade(engine)
-    return await migrations.current_revision(engine)
+async def _migrate(settings: Settings, database: Database) -> str | None:
+    await migrations.upgrade(database.engine)
+    return await migrations.current_revision(database.engine)
 
 
 @app.command()
@@ -83,14 +92,14 @@ def seed(
         err.print("nothing to seed: pass --demo")
         raise typer.Exit(2)
 
-    async def work(settings: Settings, engine: AsyncEngine) -> None:
+    async def work(settings: Settings, database: Database) -> None:
         if settings.env is Environment.production:
             err.print(
                 "[red]error:[/red] demo data (with its published passwords) is not for production"
             )
             raise typer.Exit(1)
-        await _require_migrated(engine)
-        async with unit_of_work(create_sessionmaker(engine)) as uow:
+        await _require_migrated(database)
+        async with unit_of_work(database.write_sessions) as uow:
             if made := await demo.seed_demo_users(uow.session):
                 out.print(f"created {made} demo users (one per role; see README)")
             existing = await demo.product_count(uow.session)
@@ -133,9 +142,9 @@ def create_user(
             err.print(f"[red]invalid {'.'.join(map(str, error['loc']))}:[/red] {error['msg']}")
         raise typer.Exit(2) from None
 
-    async def work(settings: Settings, engine: AsyncEngine) -> int:
-        await _require_migrated(engine)
-        async with unit_of_work(create_sessionmaker(engine)) as uow:
+    async def work(settings: Settings, database: Database) -> int:
+        await _require_migrated(database)
+        async with unit_of_work(database.write_sessions) as uow:
             return (await users.create_user(uow.session, data)).id
 
     try:
@@ -150,9 +159,9 @@ def create_user(
 def check_ledger() -> None:
     """Verify that every stock level equals the sum of its movements; exit 1 if not."""
 
-    async def work(settings: Settings, engine: AsyncEngine) -> list[LedgerDiscrepancy]:
-        await _require_migrated(engine)
-        async with unit_of_work(create_sessionmaker(engine)) as uow:
+    async def work(settings: Settings, database: Database) -> list[LedgerDiscrepancy]:
+        await _require_migrated(database)
+        async with unit_of_work(database.write_sessions) as uow:
             return await find_ledger_discrepancies(uow.session)
 
     differences = _run(work)
@@ -166,8 +175,123 @@ def check_ledger() -> None:
     raise typer.Exit(1)
 
 
-async def _require_migrated(engine: AsyncEngine) -> None:
-    if await migrations.current_revision(engine) != migrations.head_revision():
+import_app = typer.Typer(help="Import CSV files.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+
+def _progress() -> Progress:
+    """A progress bar on a terminal; nothing otherwise (the summary line still prints)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not err.is_terminal,
+    )
+
+
+@import_app.command("products")
+def import_products(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    dry_run: Annotated[bool, typer.Option(help="Validate only; change nothing.")] = False,
+) -> None:
+    """Upsert products from a CSV file by SKU: every row, or none if any is invalid."""
+    content = file.read_bytes()
+
+    async def work(settings: Settings, database: Database) -> tuple[JobStatus | None, int]:
+        await _require_migrated(database)
+        async with unit_of_work(database.write_sessions) as uow:
+            job = await jobs.create_product_import(uow.session, None, file.name, content, dry_run)
+        with _progress() as progress:
+            task = progress.add_task("validating rows", total=None)
+
+            def report(done: int, total: int) -> None:
+                if total:
+                    progress.update(task, description="applied", completed=total, total=total)
+                else:
+                    progress.update(task, completed=done)
+
+            status = await jobs.run_import_job(database, job.id, report)
+        return status, job.id
+
+    try:
+        status, job_id = _run(work)
+    except DomainError as exc:
+        err.print(f"[red]refused:[/red] {exc.detail}")
+        for error in exc.extra.get("errors", []):
+            if error["msg"] != exc.detail:
+                err.print(f"  {error['msg']}")
+        raise typer.Exit(1) from None
+    _report_job(job_id, status)
+
+
+def _report_job(job_id: int, status: JobStatus | None) -> None:
+    async def fetch(settings: Settings, database: Database) -> ImportJob:
+        async with unit_of_work(database.read_sessions) as uow:
+            return await jobs.get_job(uow.session, job_id)
+
+    job = _run(fetch)
+    if status is JobStatus.succeeded:
+        verb = "checked" if job.dry_run else "imported"
+        out.print(f"{verb} {job.rows_total} rows (job {job.id})")
+        return
+    errors = jobs.job_errors(job)
+    err.print(f"[red]import failed[/red] (job {job.id}): {len(errors)} problems, nothing applied")
+    for error in errors[:50]:
+        where = f"row {error['row']}" if error["row"] else "file"
+        column = f", {error['column']}" if error["column"] else ""
+        err.print(f"  {where}{column}: {error['message']}")
+    if len(errors) > 50:
+        err.print(f"  … and {len(errors) - 50} more")
+    raise typer.Exit(1)
+
+
+class ExportKind(StrEnum):
+    products = "products"
+    stock = "stock"
+    movements = "movements"
+
+
+@app.command()
+def export(
+    kind: Annotated[ExportKind, typer.Argument(help="What to export.")],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="File to write; standard output if left out."),
+    ] = None,
+) -> None:
+    """Write products, stock levels or the ledger as CSV, streamed in batches."""
+    query = {
+        ExportKind.products: lambda: exports.products_query(ProductFilter()),
+        ExportKind.stock: lambda: exports.stock_query(LevelFilter()),
+        ExportKind.movements: lambda: exports.movements_query(LedgerFilter()),
+    }[kind]()
+
+    async def work(settings: Settings, database: Database) -> int:
+        await _require_migrated(database)
+        written = 0
+        target = output.open("wb") if output else sys.stdout.buffer
+        try:
+            with _progress() as progress:
+                task = progress.add_task(f"exporting {kind.value}", total=None)
+                async for chunk in exports.stream_csv(database, kind.value, query):
+                    target.write(chunk)
+                    lines = chunk.count(b"\n")
+                    written += lines
+                    progress.advance(task, lines)
+        finally:
+            if output:
+                target.close()
+        return written - 1  # the header line
+
+    rows = _run(work)
+    if output:
+        out.print(f"wrote {rows} rows to {output}")
+
+
+async def _require_migrated(database: Database) -> None:
+    if await migrations.current_revision(database.engine) != migrations.head_revision():
         err.print("[red]error:[/red] the database is not migrated; run `inventory migrate`")
         raise typer.Exit(1)
 

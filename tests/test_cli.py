@@ -152,3 +152,41 @@ async def test_check_ledger_reports_levels_that_disagree_with_the_ledger(databas
         str(row.quantity),
     ]
     assert cells == [expected]
+
+
+async def test_export_then_import_round_trip_from_the_command_line(databases, tmp_path):
+    url = await databases.create()
+    assert run("migrate", database_url=url).returncode == 0
+    assert run("seed", "--demo", database_url=url).returncode == 0
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    exported = run("export", "products", "-o", str(first), database_url=url)
+    assert exported.returncode == 0, exported.stderr
+    assert f"wrote {DEMO_PRODUCT_COUNT} rows" in exported.stdout
+    imported = run("import", "products", str(first), database_url=url)
+    assert imported.returncode == 0, imported.stderr
+    assert f"imported {DEMO_PRODUCT_COUNT} rows" in imported.stdout
+    assert run("export", "products", "-o", str(second), database_url=url).returncode == 0
+    assert second.read_bytes() == first.read_bytes()
+    to_stdout = run("export", "stock", database_url=url)
+    assert to_stdout.stdout.splitlines()[0] == "sku,warehouse,quantity,reorder_level"
+
+
+async def test_a_bad_import_file_exits_1_listing_its_rows(databases, tmp_path):
+    url = await databases.create()
+    assert run("migrate", database_url=url).returncode == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "sku,name,description,category,supplier,unit_price,reorder_level,is_active\n"
+        "A B,x,,,,-1,0,true\n"
+    )
+    result = run("import", "products", str(bad), database_url=url)
+    assert result.returncode == 1
+    assert "row 2, sku" in result.stderr
+    assert "row 2, unit_price" in result.stderr
+    assert "nothing applied" in result.stderr
+    assert await _count(url, Product) == 0
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("a;b\n1;2\n")
+    refused = run("import", "products", str(wrong), database_url=url)
+    assert refused.returncode == 1
+    assert "missing columns" in refused.stderr
