@@ -262,10 +262,10 @@ def export(
     ] = None,
 ) -> None:
     """Write products, stock levels or the ledger as CSV, streamed in batches."""
-    query = {
-        ExportKind.products: lambda: exports.products_query(ProductFilter()),
-        ExportKind.stock: lambda: exports.stock_query(LevelFilter()),
-        ExportKind.movements: lambda: exports.movements_query(LedgerFilter()),
+    export = {
+        ExportKind.products: lambda: exports.products_export(ProductFilter()),
+        ExportKind.stock: lambda: exports.stock_export(LevelFilter()),
+        ExportKind.movements: lambda: exports.movements_export(LedgerFilter()),
     }[kind]()
 
     async def work(settings: Settings, database: Database) -> int:
@@ -275,7 +275,7 @@ def export(
         try:
             with _progress() as progress:
                 task = progress.add_task(f"exporting {kind.value}", total=None)
-                async for chunk in exports.stream_csv(database, kind.value, query):
+                async for chunk in exports.stream_csv(database, export):
                     target.write(chunk)
                     lines = chunk.count(b"\n")
                     written += lines

@@ -1,131 +1,218 @@
 """Streamed CSV exports: rows are read in batches and written as they come.
 
-Memory stays flat however many rows there are: each batch is formatted and
-handed on before the next is read, and the query runs on a server-side cursor
-(PostgreSQL) with a fixed partition size.
+Memory stays flat however many rows there are. On PostgreSQL the rows come
+through the COPY protocol (formatted and neutralised in SQL, several times
+faster than formatting in Python); elsewhere through a server-side cursor read
+in fixed-size partitions. Both produce the same bytes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import io
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, String, case, cast, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from inventory.csvio.cells import text
-from inventory.csvio.products import EXPORT_COLUMNS, price_cell
+from inventory.csvio.cells import FORMULA_STARTS, text
+from inventory.csvio.products import EXPORT_COLUMNS
 from inventory.db import Database
 from inventory.models import Category, Product, StockLevel, StockMovement, Supplier, User, Warehouse
 from inventory.products.service import ProductFilter, filtered
 from inventory.stock.service import LedgerFilter, LevelFilter
 
 BATCH = 2000
-
 Rows = Select[*tuple[Any, ...]]
 
-STOCK_COLUMNS = ("sku", "warehouse", "quantity", "reorder_level")
-MOVEMENT_COLUMNS = ("id", "created_at", "sku", "warehouse", "kind", "quantity", "reference", "user")
-
-
-def products_query(flt: ProductFilter) -> Rows:
-    stmt = (
-        select(
-            Product.id,
-            Product.sku,
-            Product.name,
-            Product.description,
-            Category.name,
-            Supplier.name,
-            Product.unit_price,
-            Product.reorder_level,
-            Product.is_active,
-        )
-        .outerjoin(Category, Category.id == Product.category_id)
-        .outerjoin(Supplier, Supplier.id == Product.supplier_id)
-        .order_by(Product.sku)
-    )
-    return filtered(stmt, flt)
-
-
-def stock_query(flt: LevelFilter) -> Rows:
-    return (
-        select(Product.sku, Warehouse.code, StockLevel.quantity, Product.reorder_level)
-        .join(Product, Product.id == StockLevel.product_id)
-        .join(Warehouse, Warehouse.id == StockLevel.warehouse_id)
-        .where(*flt.conditions())
-        .order_by(StockLevel.id)
-    )
-
-
-def movements_query(flt: LedgerFilter) -> Rows:
-    return (
-        select(
-            StockMovement.id,
-            StockMovement.created_at,
-            Product.sku,
-            Warehouse.code,
-            StockMovement.kind,
-            StockMovement.quantity,
-            StockMovement.reference,
-            User.email,
-        )
-        .join(Product, Product.id == StockMovement.product_id)
-        .join(Warehouse, Warehouse.id == StockMovement.warehouse_id)
-        .outerjoin(User, User.id == StockMovement.user_id)
-        .where(*flt.conditions())
-        .order_by(StockMovement.id)
-    )
-
-
-def _product_cells(row: Sequence[Any]) -> list[str]:
-    id_, sku, name, description, category, supplier, price, reorder, active = row
-    return [
-        str(id_),
-        *(text(v) for v in (sku, name, description, category, supplier)),
-        price_cell(price),
-        str(reorder),
-        text(active),
-    ]
-
-
-def _movement_cells(row: Sequence[Any]) -> list[str]:
-    id_, created_at, sku, warehouse, kind, quantity, reference, user = row
-    return [
-        str(id_),
-        created_at.isoformat(),
-        text(sku),
-        text(warehouse),
-        kind.value,
-        str(quantity),
-        text(reference),
-        text(user),
-    ]
-
-
-def _plain_cells(row: Sequence[Any]) -> list[str]:
-    return [text(value) for value in row]
-
-
-EXPORTS = {
-    "products": (EXPORT_COLUMNS, _product_cells),
-    "stock": (STOCK_COLUMNS, _plain_cells),
-    "movements": (MOVEMENT_COLUMNS, _movement_cells),
+# How each kind of cell is written: in Python, and the same in PostgreSQL's SQL.
+_PYTHON: dict[str, Callable[[Any], str]] = {
+    "text": text,
+    "number": str,
+    "price": lambda v: f"{v:.2f}",
+    "bool": text,
+    "time": lambda v: v.isoformat(timespec="microseconds"),
+    "enum": lambda v: v.value,
 }
+_FORMULA = "^[" + "".join("\\" + c if c in "-\\]^" else c for c in FORMULA_STARTS) + "]"
 
 
-async def stream_csv(database: Database, kind: str, query: Rows) -> AsyncIterator[bytes]:
-    """The CSV of ``query``'s rows, header first, one chunk per batch of rows."""
-    columns, cells = EXPORTS[kind]
+def _postgres(kind: str, column: Any) -> ColumnElement[Any]:
+    if kind == "text":
+        return case((column.regexp_match(_FORMULA), literal("'") + column), else_=column)
+    if kind == "bool":
+        return case((column, literal("true")), else_=literal("false"))
+    if kind == "time":
+        utc = func.timezone("UTC", column)
+        return func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')
+    if kind == "price":
+        return func.to_char(column, "FM9999999999990.00")
+    return cast(column, String)
+
+
+@dataclass(frozen=True)
+class Export:
+    """One export: its header, its columns with their kinds, and the rest of its query."""
+
+    name: str
+    header: tuple[str, ...]
+    columns: list[tuple[str, Any]]  # (kind, column)
+    shape: Callable[[Rows], Rows]
+
+    def query(self, *, for_copy: bool = False) -> Rows:
+        columns = [_postgres(k, c) if for_copy else c for k, c in self.columns]
+        return self.shape(select(*columns))
+
+    def cells(self, row: Any) -> list[str]:
+        return [
+            "" if value is None else _PYTHON[kind](value)
+            for (kind, _), value in zip(self.columns, row, strict=True)
+        ]
+
+
+def products_export(flt: ProductFilter) -> Export:
+    def shape(stmt: Rows) -> Rows:
+        stmt = stmt.outerjoin(Category, Category.id == Product.category_id).outerjoin(
+            Supplier, Supplier.id == Product.supplier_id
+        )
+        return filtered(stmt, flt).order_by(Product.sku)
+
+    return Export(
+        "products",
+        EXPORT_COLUMNS,
+        [
+            ("number", Product.id),
+            ("text", Product.sku),
+            ("text", Product.name),
+            ("text", Product.description),
+            ("text", Category.name),
+            ("text", Supplier.name),
+            ("price", Product.unit_price),
+            ("number", Product.reorder_level),
+            ("bool", Product.is_active),
+        ],
+        shape,
+    )
+
+
+def stock_export(flt: LevelFilter) -> Export:
+    def shape(stmt: Rows) -> Rows:
+        return (
+            stmt.join(Product, Product.id == StockLevel.product_id)
+            .join(Warehouse, Warehouse.id == StockLevel.warehouse_id)
+            .where(*flt.conditions())
+            .order_by(StockLevel.id)
+        )
+
+    return Export(
+        "stock",
+        ("sku", "warehouse", "quantity", "reorder_level"),
+        [
+            ("text", Product.sku),
+            ("text", Warehouse.code),
+            ("number", StockLevel.quantity),
+            ("number", Product.reorder_level),
+        ],
+        shape,
+    )
+
+
+def movements_export(flt: LedgerFilter) -> Export:
+    def shape(stmt: Rows) -> Rows:
+        return (
+            stmt.join(Product, Product.id == StockMovement.product_id)
+            .join(Warehouse, Warehouse.id == StockMovement.warehouse_id)
+            .outerjoin(User, User.id == StockMovement.user_id)
+            .where(*flt.conditions())
+            .order_by(StockMovement.id)
+        )
+
+    return Export(
+        "movements",
+        ("id", "created_at", "sku", "warehouse", "kind", "quantity", "reference", "user"),
+        [
+            ("number", StockMovement.id),
+            ("time", StockMovement.created_at),
+            ("text", Product.sku),
+            ("text", Warehouse.code),
+            ("enum", StockMovement.kind),
+            ("number", StockMovement.quantity),
+            ("text", StockMovement.reference),
+            ("text", User.email),
+        ],
+        shape,
+    )
+
+
+def _header(export: Export) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(export.header)
+    return buffer.getvalue().encode()
+
+
+async def stream_csv(database: Database, export: Export) -> AsyncIterator[bytes]:
+    """The CSV of ``export``, header first, then one chunk per batch of rows."""
+    yield _header(export)
+    if database.engine.dialect.name == "postgresql":
+        async for chunk in _copy(database, export):
+            yield chunk
+        return
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    yield buffer.getvalue().encode()
     async with database.read_sessions() as session:
-        result = await session.stream(query.execution_options(yield_per=BATCH))
+        # A partition size is a must: without one, partitions() buffers everything.
+        result = await session.stream(export.query().execution_options(yield_per=BATCH))
         async for partition in result.partitions(BATCH):
             buffer.seek(0)
             buffer.truncate()
-            writer.writerows(cells(row) for row in partition)
+            writer.writerows(export.cells(row) for row in partition)
             yield buffer.getvalue().encode()
+
+
+async def _copy(database: Database, export: Export) -> AsyncIterator[bytes]:
+    """Rows through PostgreSQL's COPY protocol, handed on as they arrive.
+
+    asyncpg calls ``output`` for each chunk; a small queue hands them to this
+    generator, so a slow client slows the COPY instead of filling memory. If
+    the client goes away, the generator is closed and the COPY cancelled.
+    """
+    compiled = export.query(for_copy=True).compile(dialect=database.engine.dialect)
+    arguments = [compiled.params[name] for name in compiled.positiontup or ()]
+    chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=8)
+
+    async def output(chunk: bytes | bytearray) -> None:
+        await chunks.put(bytes(chunk))  # StreamingResponse refuses bytearray
+
+    async with database.engine.connect() as connection:
+        copying = asyncio.create_task(
+            _run_copy(connection, str(compiled), arguments, output, chunks)
+        )
+        try:
+            while (chunk := await chunks.get()) is not None:
+                yield chunk
+            await copying  # re-raises a failed COPY
+        finally:
+            if not copying.done():
+                copying.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await copying
+
+
+async def _run_copy(
+    connection: AsyncConnection,
+    sql: str,
+    arguments: list[Any],
+    output: Callable[[bytes | bytearray], Any],
+    chunks: asyncio.Queue[bytes | None],
+) -> None:
+    try:
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        await driver.copy_from_query(sql, *arguments, output=output, format="csv")
+    finally:
+        await chunks.put(None)

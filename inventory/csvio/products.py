@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterable, Sequence
-from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, ValidationError
@@ -240,7 +239,3 @@ async def _ids_by_name(
         found = await session.execute(select(model.name, model.id).where(model.name.in_(chunk)))
         ids.update((name, id_) for name, id_ in found)
     return ids
-
-
-def price_cell(value: Decimal) -> str:
-    return f"{value:.2f}"

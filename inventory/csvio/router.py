@@ -115,11 +115,11 @@ async def read_import(job_id: EntryId, uow: UnitOfWorkDep) -> JobRead:
     )
 
 
-def _csv(database: DatabaseDep, kind: str, query: Any) -> StreamingResponse:
+def _csv(database: DatabaseDep, export: exports.Export) -> StreamingResponse:
     return StreamingResponse(
-        exports.stream_csv(database, kind, query),
+        exports.stream_csv(database, export),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{kind}.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="{export.name}.csv"'},
     )
 
 
@@ -144,7 +144,7 @@ async def export_products(
     below_reorder: bool | None = None,
 ) -> StreamingResponse:
     flt = ProductFilter(q, category_id, supplier_id, is_active, below_reorder)
-    return _csv(database, "products", exports.products_query(flt))
+    return _csv(database, exports.products_export(flt))
 
 
 @router.get(
@@ -160,7 +160,7 @@ async def export_stock(
     below_reorder: bool | None = None,
 ) -> StreamingResponse:
     flt = LevelFilter(product_id, warehouse_id, below_reorder)
-    return _csv(database, "stock", exports.stock_query(flt))
+    return _csv(database, exports.stock_export(flt))
 
 
 @router.get(
@@ -180,4 +180,4 @@ async def export_movements(
     flt = LedgerFilter(
         product_id, warehouse_id, kind, utc_query("since", since), utc_query("until", until)
     )
-    return _csv(database, "movements", exports.movements_query(flt))
+    return _csv(database, exports.movements_export(flt))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -115,6 +116,10 @@ async def test_stock_and_movement_exports(client, accounts):
         ("HAM-1", "MAIN", "receipt", "5", "'=PO-1", "admin@example.com"),
         ("HAM-1", "MAIN", "shipment", "-2", "", "admin@example.com"),
     ]
+    # The same timestamp format on every engine (PostgreSQL formats it in SQL).
+    assert all(
+        re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", r[1]) for r in ledger[1:]
+    )
     receipts = rows(await client.get(f"{EXPORTS}/movements.csv", params={"kind": "receipt"}))
     assert len(receipts) == 2
 
