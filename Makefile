@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format lock clean
+.PHONY: install run test lint format lock clean bench
 
 install: $(STAMP)
 
@@ -40,3 +40,7 @@ lock: install
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+# Throughput beside same-run references (PostgreSQL's COPY); see bench/.
+bench: install
+	$(BIN)/python -m bench

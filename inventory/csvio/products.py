@@ -188,6 +188,18 @@ async def apply(session: AsyncSession, rows: Sequence[ProductRow]) -> None:
         "reorder_level",
         "is_active",
     )
+    upsert = insert_for(session, Product)
+    excluded = upsert.excluded
+    # One statement, compiled once, executed for each batch of parameter sets.
+    upsert = upsert.on_conflict_do_update(
+        index_elements=["sku"],
+        set_={
+            **{column: excluded[column] for column in compared},
+            "version": Product.version + 1,
+            "updated_at": excluded["updated_at"],
+        },
+        where=or_(*(getattr(Product, c).is_distinct_from(excluded[c]) for c in compared)),
+    )
     for start in range(0, len(rows), BATCH):
         values = [
             {
@@ -205,23 +217,7 @@ async def apply(session: AsyncSession, rows: Sequence[ProductRow]) -> None:
             }
             for row in rows[start : start + BATCH]
         ]
-        upsert = insert_for(session, Product).values(values)
-        excluded = upsert.excluded
-        upsert = upsert.on_conflict_do_update(
-            index_elements=["sku"],
-            set_={
-                **{column: excluded[column] for column in compared},
-                "version": Product.version + 1,
-                "updated_at": now,
-            },
-            where=or_(
-                *(
-                    getattr(Product, column).is_distinct_from(excluded[column])
-                    for column in compared
-                )
-            ),
-        )
-        await session.execute(upsert)
+        await session.execute(upsert, values)
 
 
 async def _ids_by_name(
