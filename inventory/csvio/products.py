@@ -8,7 +8,22 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, ValidationError
-from sqlalchemy import or_, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy import (
+    text as sql_text,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory.csvio.cells import restore
@@ -179,45 +194,91 @@ async def apply(session: AsyncSession, rows: Sequence[ProductRow]) -> None:
     category_ids = await _ids_by_name(session, Category, {r.category for r in rows if r.category})
     supplier_ids = await _ids_by_name(session, Supplier, {r.supplier for r in rows if r.supplier})
     now = utcnow()
-    compared = (
-        "name",
-        "description",
-        "category_id",
-        "supplier_id",
-        "unit_price",
-        "reorder_level",
-        "is_active",
-    )
-    upsert = insert_for(session, Product)
-    excluded = upsert.excluded
-    # One statement, compiled once, executed for each batch of parameter sets.
-    upsert = upsert.on_conflict_do_update(
+    records = [
+        (
+            row.sku,
+            row.name,
+            row.description,
+            category_ids.get(row.category) if row.category else None,
+            supplier_ids.get(row.supplier) if row.supplier else None,
+            row.unit_price,
+            row.reorder_level,
+            row.is_active,
+        )
+        for row in rows
+    ]
+    if session.get_bind().dialect.name == "postgresql":
+        await _upsert_via_copy(session, records, now)
+        return
+    upsert = _upsert(insert_for(session, Product).values(version=1, created_at=now))
+    for start in range(0, len(records), BATCH):
+        batch = [
+            dict(zip(STAGED, record, strict=True)) | {"updated_at": now}
+            for record in records[start : start + BATCH]
+        ]
+        await session.execute(upsert, batch)
+
+
+STAGED = (
+    "sku",
+    "name",
+    "description",
+    "category_id",
+    "supplier_id",
+    "unit_price",
+    "reorder_level",
+    "is_active",
+)
+_COMPARED = STAGED[1:]
+
+_staging = Table(
+    "import_products",
+    MetaData(),
+    Column("sku", String),
+    Column("name", String),
+    Column("description", String),
+    Column("category_id", Integer),
+    Column("supplier_id", Integer),
+    Column("unit_price", Numeric(12, 2)),
+    Column("reorder_level", Integer),
+    Column("is_active", Boolean),
+)
+
+
+def _upsert(statement: Any) -> Any:
+    """ON CONFLICT (sku): take the new values, bump the version, but only if something changed."""
+    excluded = statement.excluded
+    return statement.on_conflict_do_update(
         index_elements=["sku"],
         set_={
-            **{column: excluded[column] for column in compared},
+            **{column: excluded[column] for column in _COMPARED},
             "version": Product.version + 1,
             "updated_at": excluded["updated_at"],
         },
-        where=or_(*(getattr(Product, c).is_distinct_from(excluded[c]) for c in compared)),
+        where=or_(*(getattr(Product, c).is_distinct_from(excluded[c]) for c in _COMPARED)),
     )
-    for start in range(0, len(rows), BATCH):
-        values = [
-            {
-                "sku": row.sku,
-                "name": row.name,
-                "description": row.description,
-                "category_id": category_ids.get(row.category) if row.category else None,
-                "supplier_id": supplier_ids.get(row.supplier) if row.supplier else None,
-                "unit_price": row.unit_price,
-                "reorder_level": row.reorder_level,
-                "is_active": row.is_active,
-                "version": 1,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for row in rows[start : start + BATCH]
-        ]
-        await session.execute(upsert, values)
+
+
+async def _upsert_via_copy(session: AsyncSession, records: list[tuple[Any, ...]], now: Any) -> None:
+    """PostgreSQL: COPY the rows into a temporary table, then one INSERT ... SELECT upsert."""
+    connection = await session.connection()
+    await connection.execute(
+        sql_text(
+            "CREATE TEMP TABLE import_products (sku text, name text, description text, "
+            "category_id integer, supplier_id integer, unit_price numeric(12, 2), "
+            "reorder_level integer, is_active boolean) ON COMMIT DROP"
+        )
+    )
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    await driver.copy_records_to_table("import_products", records=records, columns=STAGED)
+    source = select(*(_staging.c[c] for c in STAGED), literal(1), literal(now), literal(now))
+    statement = postgresql.insert(Product).from_select(
+        [*STAGED, "version", "created_at", "updated_at"], source
+    )
+    await connection.execute(_upsert(statement))
+    await connection.execute(sql_text("DROP TABLE import_products"))
 
 
 async def _ids_by_name(
