@@ -317,4 +317,6 @@ def serve(
         workers=None if reload else workers,
         reload=reload,
         proxy_headers=True,
+        # A long export must not hold a shutdown open: cancel it after 10 s.
+        timeout_graceful_shutdown=10,
     )
