@@ -32,7 +32,7 @@ from sqlalchemy.engine import make_url
 
 from inventory import migrations
 from inventory.config import Settings
-from inventory.csvio import exports, jobs
+from inventory.csvio import exports, jobs, products
 from inventory.db import Database, open_database, unit_of_work
 from inventory.models import JobStatus, MovementKind, Product, StockLevel, StockMovement, Warehouse
 from inventory.stock.service import LedgerFilter
@@ -49,18 +49,7 @@ RESULTS = Path(__file__).parent / "results"
 def products_csv(rows: int, run: int) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(
-        [
-            "sku",
-            "name",
-            "description",
-            "category",
-            "supplier",
-            "unit_price",
-            "reorder_level",
-            "is_active",
-        ]
-    )
+    writer.writerow(products.COLUMNS)
     for n in range(rows):
         writer.writerow(
             [
