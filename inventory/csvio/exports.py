@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
-import io
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, String, case, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from inventory.csvio.cells import FORMULA_STARTS, text
+from inventory.csvio.cells import FORMULA_STARTS, csv_line, text
 from inventory.csvio.products import EXPORT_COLUMNS
 from inventory.db import Database
 from inventory.models import Category, Product, StockLevel, StockMovement, Supplier, User, Warehouse
@@ -38,7 +36,7 @@ _PYTHON: dict[str, Callable[[Any], str]] = {
     "time": lambda v: v.isoformat(timespec="microseconds"),
     "enum": lambda v: v.value,
 }
-_FORMULA = "^[" + "".join("\\" + c if c in "-\\]^" else c for c in FORMULA_STARTS) + "]"
+_FORMULA = "^'*[" + "".join("\\" + c if c in "-\\]^" else c for c in FORMULA_STARTS) + "]"
 
 
 def _postgres(kind: str, column: Any) -> ColumnElement[Any]:
@@ -67,11 +65,11 @@ class Export:
         columns = [_postgres(k, c) if for_copy else c for k, c in self.columns]
         return self.shape(select(*columns))
 
-    def cells(self, row: Any) -> list[str]:
-        return [
-            "" if value is None else _PYTHON[kind](value)
+    def line(self, row: Any) -> str:
+        return csv_line(
+            None if value is None else _PYTHON[kind](value)
             for (kind, _), value in zip(self.columns, row, strict=True)
-        ]
+        )
 
 
 def products_export(flt: ProductFilter) -> Export:
@@ -79,7 +77,8 @@ def products_export(flt: ProductFilter) -> Export:
         stmt = stmt.outerjoin(Category, Category.id == Product.category_id).outerjoin(
             Supplier, Supplier.id == Product.supplier_id
         )
-        return filtered(stmt, flt).order_by(Product.sku)
+        # By id, not SKU: text order depends on the database's collation.
+        return filtered(stmt, flt).order_by(Product.id)
 
     return Export(
         "products",
@@ -149,9 +148,7 @@ def movements_export(flt: LedgerFilter) -> Export:
 
 
 def _header(export: Export) -> bytes:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(export.header)
-    return buffer.getvalue().encode()
+    return csv_line(export.header).encode()
 
 
 async def stream_csv(database: Database, export: Export) -> AsyncIterator[bytes]:
@@ -161,16 +158,11 @@ async def stream_csv(database: Database, export: Export) -> AsyncIterator[bytes]
         async for chunk in _copy(database, export):
             yield chunk
         return
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
     async with database.read_sessions() as session:
         # A partition size is a must: without one, partitions() buffers everything.
         result = await session.stream(export.query().execution_options(yield_per=BATCH))
         async for partition in result.partitions(BATCH):
-            buffer.seek(0)
-            buffer.truncate()
-            writer.writerows(export.cells(row) for row in partition)
-            yield buffer.getvalue().encode()
+            yield "".join(export.line(row) for row in partition).encode()
 
 
 async def _copy(database: Database, export: Export) -> AsyncIterator[bytes]:

@@ -78,6 +78,14 @@ class ProductRow(BaseModel):
     is_active: Annotated[bool, BeforeValidator(_blank_is("true"))] = True
 
 
+class CsvSyntaxError(Exception):
+    """A row that is not valid CSV (an open quote, say); nothing after it can be read."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+
+
 class CheckedFile:
     """A decoded file whose header is right; rows are validated separately."""
 
@@ -85,12 +93,22 @@ class CheckedFile:
         self.text = text
 
     def records(self) -> Iterable[tuple[int, list[str]]]:
-        """(line number, fields) for every data row; the header is line 1."""
+        """(first line, fields) for every data row; the header is line 1.
+
+        A quoted cell may span lines; a row is numbered by the line it starts on.
+        """
         reader = csv.reader(io.StringIO(self.text, newline=""), strict=True)
         next(reader)
-        for fields in reader:
+        while True:
+            start = reader.line_num + 1
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise CsvSyntaxError(start, str(exc)) from None
             if fields:  # a blank line is not a row
-                yield reader.line_num, fields
+                yield start, fields
 
 
 def decode(content: bytes) -> str:
@@ -132,8 +150,11 @@ def check_header(text: str) -> tuple[CheckedFile, list[str]]:
         expected = ",".join(COLUMNS)
         raise refuse(f"The header must be {expected} (id optional): {'; '.join(problems)}.")
     checked = CheckedFile(text)
-    if next(iter(checked.records()), None) is None:
-        raise refuse("The file has a header but no rows.")
+    try:
+        if next(iter(checked.records()), None) is None:
+            raise refuse("The file has a header but no rows.")
+    except CsvSyntaxError:
+        pass  # there is a row; validation reports what is wrong with it
     return checked, header
 
 
@@ -179,8 +200,8 @@ def validate(
                 continue
             first_line_of[row.sku] = line
             rows.append(row)
-    except csv.Error as exc:
-        errors.append(_error(total + 2, None, f"not valid CSV: {exc}"))
+    except CsvSyntaxError as exc:
+        errors.append(_error(exc.line, None, f"not valid CSV: {exc}; nothing after it was read"))
     return rows, errors, total
 
 

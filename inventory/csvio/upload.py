@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.requests import Request
 
 from inventory.errors import DomainError, ValidationFailed, field_error
@@ -21,6 +22,11 @@ _FRAMING_ALLOWANCE = 64 * 1024
 class PayloadTooLarge(DomainError):
     status = 413
     code = "payload-too-large"
+
+
+class MalformedBody(DomainError):
+    status = 400
+    code = "malformed-body"
 
 
 class UnsupportedMediaType(DomainError):
@@ -84,16 +90,23 @@ async def read_file_field(request: Request, name: str, limit: int) -> tuple[str 
         },
     )
     received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > limit + _FRAMING_ALLOWANCE:
-            raise PayloadTooLarge(f"The file is larger than the limit of {limit} bytes.")
-        parser.write(chunk)
-    parser.finalize()
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > limit + _FRAMING_ALLOWANCE:
+                raise PayloadTooLarge(f"The file is larger than the limit of {limit} bytes.")
+            parser.write(chunk)
+        parser.finalize()
+    except MultipartParseError as exc:
+        raise MalformedBody(f"The multipart body is malformed: {exc}.") from None
+    if parser.state is not MultipartState.END:
+        raise MalformedBody("The multipart body ends before its closing boundary.")
 
-    for part in parts:
-        if part.name == name:
-            return part.filename, bytes(part.data)
-    raise ValidationFailed(
-        "The request has no file.", [field_error(("body", name), "Field required", "missing")]
-    )
+    files = [part for part in parts if part.name == name]
+    if len(files) != 1:
+        message = "Field required" if not files else "send exactly one file"
+        raise ValidationFailed(
+            "The request needs exactly one file.",
+            [field_error(("body", name), message, "missing" if not files else "too_many")],
+        )
+    return files[0].filename, bytes(files[0].data)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Self
 
 from pydantic import (
     AfterValidator,
@@ -11,6 +11,7 @@ from pydantic import (
     Field,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 
 MAX_ID = 2**31 - 1
@@ -37,6 +38,14 @@ class InputModel(BaseModel):
         if isinstance(value, str) and "\x00" in value:
             raise ValueError("must not contain NUL characters")
         return value
+
+    @model_validator(mode="after")
+    def _blank_optional_text_is_null(self) -> Self:
+        """An optional text left blank is absent: one way to say "none", in the API and CSV."""
+        for name, field in type(self).model_fields.items():
+            if getattr(self, name) == "" and field.default is None:
+                object.__setattr__(self, name, None)
+        return self
 
 
 class OutputModel(BaseModel):
