@@ -14,7 +14,14 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from inventory import demo, migrations
@@ -179,12 +186,12 @@ import_app = typer.Typer(help="Import CSV files.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 
 
-def _progress() -> Progress:
+def _progress(*, bytes_: bool = False) -> Progress:
     """A progress bar on a terminal; nothing otherwise (the summary line still prints)."""
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        DownloadColumn() if bytes_ else MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=err,
         disable=not err.is_terminal,
@@ -273,21 +280,20 @@ def export(
         written = 0
         target = output.open("wb") if output else sys.stdout.buffer
         try:
-            with _progress() as progress:
+            with _progress(bytes_=True) as progress:
                 task = progress.add_task(f"exporting {kind.value}", total=None)
                 async for chunk in exports.stream_csv(database, export):
                     target.write(chunk)
-                    lines = chunk.count(b"\n")
-                    written += lines
-                    progress.advance(task, lines)
+                    written += len(chunk)
+                    progress.advance(task, len(chunk))
         finally:
             if output:
                 target.close()
-        return written - 1  # the header line
+        return written
 
-    rows = _run(work)
+    size = _run(work)
     if output:
-        out.print(f"wrote {rows} rows to {output}")
+        out.print(f"wrote {kind.value} to {output} ({size} bytes)")
 
 
 async def _require_migrated(database: Database) -> None:

@@ -55,6 +55,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.db = database
     app.state.login_throttle = LoginThrottle(settings.redis_url, settings.redis_key_prefix)
     # In the background: a database that is slow to answer must not hold up start-up.
+    # Every worker sweeps; the UPDATE is idempotent, so that is harmless.
     recovery = asyncio.create_task(fail_stale_jobs(database))
     try:
         if settings.admin_email and settings.admin_password:
@@ -67,14 +68,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await database.engine.dispose()
 
 
+STALE_SWEEP_SECONDS = 60.0
+
+
 async def fail_stale_jobs(database: Database) -> None:
-    """Fail import jobs left queued or running by a process that died."""
-    try:
-        async with unit_of_work(database.write_sessions) as uow:
-            if failed := await jobs.fail_stale_jobs(uow.session):
-                logger.warning("marked %s interrupted import jobs as failed", failed)
-    except Exception as exc:  # start-up goes on; the next start tries again
-        logger.warning("could not check for interrupted import jobs: %s", type(exc).__name__)
+    """At start and then every minute: fail import jobs whose process died."""
+    while True:
+        try:
+            async with unit_of_work(database.write_sessions) as uow:
+                if failed := await jobs.fail_stale_jobs(uow.session):
+                    logger.warning("marked %s interrupted import jobs as failed", failed)
+        except Exception as exc:  # serving goes on; the next sweep tries again
+            logger.warning("could not check for interrupted import jobs: %s", type(exc).__name__)
+        await asyncio.sleep(STALE_SWEEP_SECONDS)
 
 
 async def bootstrap_admin(database: Database, email: str, password: SecretStr) -> None:

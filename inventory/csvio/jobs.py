@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
 from anyio import to_thread
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory.csvio import products
@@ -98,33 +99,57 @@ async def _run(
     beating = asyncio.create_task(_heartbeat(database, job_id, done))
     try:
         # Parsing and validating is CPU work: keep it off the event loop.
-        rows, errors, total = await to_thread.run_sync(products.validate, checked, header, progress)
+        validation = await to_thread.run_sync(products.validate, checked, header, progress)
+        total = validation.total
+        if validation.error_count:
+            await _finish(
+                database,
+                job_id,
+                JobStatus.failed,
+                total=total,
+                done=total,
+                errors=validation.reported_errors(),
+            )
+            return JobStatus.failed
+        if dry_run:
+            await _finish(database, job_id, JobStatus.succeeded, total=total, done=total)
+            return JobStatus.succeeded
+        if database.write_gate is not None:
+            # SQLite has one writer: a heartbeat would only queue behind this apply.
+            beating.cancel()
+        async with unit_of_work(database.write_sessions) as uow:
+            await products.apply(uow.session, validation, _in_thread(checked, header))
+            await _finish_in(uow.session, job_id, JobStatus.succeeded, total=total, done=total)
     finally:
         beating.cancel()
         await asyncio.gather(beating, return_exceptions=True)
-    if errors:
-        await _finish(database, job_id, JobStatus.failed, total=total, done=total, errors=errors)
-        return JobStatus.failed
-    if dry_run:
-        await _finish(database, job_id, JobStatus.succeeded, total=total, done=total)
-        return JobStatus.succeeded
-    async with unit_of_work(database.write_sessions) as uow:
-        await products.apply(uow.session, rows)
-        await _finish_in(uow.session, job_id, JobStatus.succeeded, total=total, done=total)
     if on_progress:
         on_progress(total, total)
     return JobStatus.succeeded
 
 
+async def _in_thread(
+    checked: products.CheckedFile, header: list[str]
+) -> AsyncIterator[list[products.ProductRow]]:
+    """The second pass's batches, each parsed in a worker thread."""
+    batches = products.batches(checked, header)
+    while (batch := await to_thread.run_sync(next, batches, None)) is not None:
+        yield batch
+
+
 async def _heartbeat(database: Database, job_id: int, done: list[int]) -> None:
+    """Say "still alive" (and how far) every few seconds until cancelled."""
     while True:
         await asyncio.sleep(HEARTBEAT_SECONDS)
-        async with unit_of_work(database.write_sessions) as uow:
-            await uow.session.execute(
-                update(ImportJob)
-                .where(ImportJob.id == job_id)
-                .values(heartbeat_at=utcnow(), rows_done=done[0])
-            )
+        try:
+            async with unit_of_work(database.write_sessions) as uow:
+                await uow.session.execute(
+                    update(ImportJob)
+                    .where(ImportJob.id == job_id)
+                    .values(heartbeat_at=utcnow(), rows_done=done[0])
+                )
+        except OperationalError as exc:  # e.g. SQLite busy with this job's own apply
+            logger.debug("heartbeat of job %s skipped: %s", job_id, exc)
 
 
 async def _finish(database: Database, job_id: int, status: JobStatus, **fields: Any) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, ValidationError
@@ -158,86 +159,131 @@ def check_header(text: str) -> tuple[CheckedFile, list[str]]:
     return checked, header
 
 
+MAX_ERRORS = 1000
+"""Errors kept per job; beyond them only a count, so a bad large file stays small."""
+
+
+@dataclass
+class Validation:
+    """What the first pass learned: the row count, the errors, and the names to create."""
+
+    total: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    error_count: int = 0
+    categories: set[str] = field(default_factory=set)
+    suppliers: set[str] = field(default_factory=set)
+
+    def add_error(self, error: dict[str, Any]) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(error)
+
+    def reported_errors(self) -> list[dict[str, Any]]:
+        hidden = self.error_count - len(self.errors)
+        more = [_error(None, None, f"… and {hidden} more errors")] if hidden else []
+        return self.errors + more
+
+
+def _parse(header: Sequence[str], line: int, fields: list[str]) -> ProductRow:
+    values = {
+        name: restore(value) for name, value in zip(header, fields, strict=True) if name != "id"
+    }
+    return ProductRow.model_validate(values)
+
+
 def validate(
     checked: CheckedFile, header: Sequence[str], on_progress: Callable[[int], None] = lambda n: None
-) -> tuple[list[ProductRow], list[dict[str, Any]], int]:
-    """Every valid row, every error ({row, column, message}), and the number of rows."""
-    rows: list[ProductRow] = []
-    errors: list[dict[str, Any]] = []
+) -> Validation:
+    """First pass: check every row, keeping only what the second pass needs (no rows)."""
+    result = Validation()
     first_line_of: dict[str, int] = {}
-    total = 0
     try:
         for line, fields in checked.records():
-            total += 1
-            if total % BATCH == 0:
-                on_progress(total)
+            result.total += 1
+            if result.total % BATCH == 0:
+                on_progress(result.total)
             if len(fields) != len(header):
-                errors.append(
-                    _error(line, None, f"expected {len(header)} fields, found {len(fields)}")
-                )
+                message = f"expected {len(header)} fields, found {len(fields)}"
+                result.add_error(_error(line, None, message))
                 continue
-            values = {
-                name: restore(value)
-                for name, value in zip(header, fields, strict=True)
-                if name != "id"
-            }
             try:
-                row = ProductRow.model_validate(values)
+                row = _parse(header, line, fields)
             except ValidationError as exc:
-                errors.extend(
-                    _error(line, str(e["loc"][0]) if e["loc"] else None, e["msg"])
-                    for e in exc.errors(include_input=False)
-                )
+                for e in exc.errors(include_input=False):
+                    result.add_error(_error(line, str(e["loc"][0]) if e["loc"] else None, e["msg"]))
                 continue
             if row.sku in first_line_of:
-                errors.append(
-                    _error(
-                        line,
-                        "sku",
-                        f"SKU {row.sku} already appears on row {first_line_of[row.sku]}",
-                    )
+                earlier = first_line_of[row.sku]
+                result.add_error(
+                    _error(line, "sku", f"SKU {row.sku} already appears on row {earlier}")
                 )
                 continue
             first_line_of[row.sku] = line
-            rows.append(row)
+            if row.category:
+                result.categories.add(row.category)
+            if row.supplier:
+                result.suppliers.add(row.supplier)
     except CsvSyntaxError as exc:
-        errors.append(_error(exc.line, None, f"not valid CSV: {exc}; nothing after it was read"))
-    return rows, errors, total
+        message = f"not valid CSV: {exc}; nothing after it was read"
+        result.add_error(_error(exc.line, None, message))
+    return result
 
 
-def _error(row: int, column: str | None, message: str) -> dict[str, Any]:
+def batches(checked: CheckedFile, header: Sequence[str]) -> Iterator[list[ProductRow]]:
+    """Second pass over a file ``validate`` passed: its rows, BATCH at a time."""
+    batch: list[ProductRow] = []
+    for line, fields in checked.records():
+        batch.append(_parse(header, line, fields))
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _error(row: int | None, column: str | None, message: str) -> dict[str, Any]:
     return {"row": row, "column": column, "message": message}
 
 
-async def apply(session: AsyncSession, rows: Sequence[ProductRow]) -> None:
+async def apply(
+    session: AsyncSession, validation: Validation, rows: AsyncIterator[list[ProductRow]]
+) -> None:
     """Upsert ``rows`` by SKU in ``session``'s transaction, creating missing categories and
-    suppliers by name. Unchanged products keep their version and timestamps."""
-    category_ids = await _ids_by_name(session, Category, {r.category for r in rows if r.category})
-    supplier_ids = await _ids_by_name(session, Supplier, {r.supplier for r in rows if r.supplier})
+    suppliers by name. Unchanged products keep their version and timestamps. Rows arrive
+    in batches, so memory does not grow with the file."""
+    category_ids = await _ids_by_name(session, Category, validation.categories)
+    supplier_ids = await _ids_by_name(session, Supplier, validation.suppliers)
     now = utcnow()
-    records = [
-        (
-            row.sku,
-            row.name,
-            row.description,
-            category_ids.get(row.category) if row.category else None,
-            supplier_ids.get(row.supplier) if row.supplier else None,
-            row.unit_price,
-            row.reorder_level,
-            row.is_active,
-        )
-        for row in rows
-    ]
-    if session.get_bind().dialect.name == "postgresql":
-        await _upsert_via_copy(session, records, now)
-        return
-    upsert = _upsert(insert_for(session, Product).values(version=1, created_at=now))
-    for start in range(0, len(records), BATCH):
-        batch = [
-            dict(zip(STAGED, record, strict=True)) | {"updated_at": now}
-            for record in records[start : start + BATCH]
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        driver = await _staging_table(session)
+    else:
+        upsert = _upsert(insert_for(session, Product).values(version=1, created_at=now))
+    async for batch in rows:
+        records = [
+            (
+                row.sku,
+                row.name,
+                row.description,
+                category_ids.get(row.category) if row.category else None,
+                supplier_ids.get(row.supplier) if row.supplier else None,
+                row.unit_price,
+                row.reorder_level,
+                row.is_active,
+            )
+            for row in batch
         ]
-        await session.execute(upsert, batch)
+        if postgres:
+            await driver.copy_records_to_table("import_products", records=records, columns=STAGED)
+        else:
+            params = [dict(zip(STAGED, r, strict=True)) | {"updated_at": now} for r in records]
+            await session.execute(upsert, params)
+    if postgres:
+        source = select(*(_staging.c[c] for c in STAGED), literal(1), literal(now), literal(now))
+        statement = postgresql.insert(Product).from_select(
+            [*STAGED, "version", "created_at", "updated_at"], source
+        )
+        await session.execute(_upsert(statement))
 
 
 STAGED = (
@@ -280,8 +326,8 @@ def _upsert(statement: Any) -> Any:
     )
 
 
-async def _upsert_via_copy(session: AsyncSession, records: list[tuple[Any, ...]], now: Any) -> None:
-    """PostgreSQL: COPY the rows into a temporary table, then one INSERT ... SELECT upsert."""
+async def _staging_table(session: AsyncSession) -> Any:
+    """PostgreSQL: a temporary table for COPY, dropped at commit; returns the asyncpg connection."""
     connection = await session.connection()
     await connection.execute(
         sql_text(
@@ -291,15 +337,7 @@ async def _upsert_via_copy(session: AsyncSession, records: list[tuple[Any, ...]]
         )
     )
     raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
-    assert driver is not None
-    await driver.copy_records_to_table("import_products", records=records, columns=STAGED)
-    source = select(*(_staging.c[c] for c in STAGED), literal(1), literal(now), literal(now))
-    statement = postgresql.insert(Product).from_select(
-        [*STAGED, "version", "created_at", "updated_at"], source
-    )
-    await connection.execute(_upsert(statement))
-    await connection.execute(sql_text("DROP TABLE import_products"))
+    return raw.driver_connection
 
 
 async def _ids_by_name(

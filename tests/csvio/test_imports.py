@@ -221,3 +221,95 @@ async def test_jobs_left_by_a_dead_process_are_failed(app, client, engine):
     found = [(await client.get(f"{API}/imports/{job.id}")).json() for job in made]
     assert [job["status"] for job in found] == ["failed", "failed", "running"]
     assert "interrupted" in found[0]["errors"][0]["message"]
+
+
+def _multipart(parts: list[tuple[str, bytes]], *, close: bool = True) -> tuple[bytes, str]:
+    boundary = "testboundary123"
+    body = b""
+    for name, content in parts:
+        body += (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+                f'filename="{name}.csv"\r\nContent-Type: text/csv\r\n\r\n'
+            ).encode()
+            + content
+            + b"\r\n"
+        )
+    if close:
+        body += f"--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+async def test_an_oversized_chunked_upload_is_stopped_while_streaming(client):
+    body, content_type = _multipart([("file", HEADER.encode() + b"A,B,,,,1,0,true\n" * 1_700_000)])
+    assert len(body) > 25 * 1024 * 1024
+
+    async def chunks():  # no Content-Length: only the streaming check can stop it
+        for start in range(0, len(body), 1 << 20):
+            yield body[start : start + (1 << 20)]
+
+    response = await client.post(IMPORTS, content=chunks(), headers={"content-type": content_type})
+    assert_problem(response, 413)
+    assert await catalogue(client) == []
+
+
+async def test_a_truncated_multipart_body_is_400(client):
+    body, content_type = _multipart([("file", GOOD)], close=False)
+    response = await client.post(IMPORTS, content=body, headers={"content-type": content_type})
+    assert_problem(response, 400)
+    assert await catalogue(client) == []
+
+
+async def test_a_garbled_multipart_body_is_400(client):
+    body = b"--b\r\nthis header has no colon\r\n\r\nx\r\n--b--\r\n"
+    response = await client.post(
+        IMPORTS, content=body, headers={"content-type": "multipart/form-data; boundary=b"}
+    )
+    assert_problem(response, 400)
+
+
+async def test_two_files_are_422(client):
+    body, content_type = _multipart([("file", GOOD), ("file", GOOD)])
+    response = await client.post(IMPORTS, content=body, headers={"content-type": content_type})
+    assert error_locs(response) == [["body", "file"]]
+    assert await catalogue(client) == []
+
+
+async def test_broken_csv_in_the_first_row_fails_the_job_naming_the_row(client):
+    job = await finished(client, await upload(client, HEADER.encode() + b'"open,quote\n'))
+    assert job["status"] == "failed"
+    assert [(e["row"], e["column"]) for e in job["errors"]] == [(2, None)]
+    assert "not valid CSV" in job["errors"][0]["message"]
+
+
+async def test_a_row_spanning_lines_is_numbered_by_its_first_line(client):
+    content = HEADER + 'OK-1,"two\nlines",,,,1,0,true\nBAD 2,x,,,,1,0,true\n'
+    job = await finished(client, await upload(client, content.encode()))
+    assert [(e["row"], e["column"]) for e in job["errors"]] == [(4, "sku")]
+
+
+async def test_errors_are_capped_with_a_count(client):
+    content = HEADER + "".join(f"BAD {n},x,,,,1,0,true\n" for n in range(1500))
+    job = await finished(client, await upload(client, content.encode()))
+    assert job["status"] == "failed"
+    assert len(job["errors"]) == 1001
+    assert job["errors"][-1]["message"] == "… and 500 more errors"
+
+
+async def test_a_starting_process_fails_jobs_whose_process_died(settings, client, engine):
+    from inventory.main import create_app
+
+    long_ago = utcnow().replace(year=2020)
+    async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+        stuck = ImportJob(
+            kind="products", status=JobStatus.running, dry_run=False, heartbeat_at=long_ago
+        )
+        session.add(stuck)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        for _ in range(100):
+            job = (await client.get(f"{API}/imports/{stuck.id}")).json()
+            if job["status"] == "failed":
+                break
+            await asyncio.sleep(0.05)
+    assert job["status"] == "failed"
