@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -244,7 +245,7 @@ async def test_an_oversized_chunked_upload_is_stopped_while_streaming(client):
     body, content_type = _multipart([("file", HEADER.encode() + b"A,B,,,,1,0,true\n" * 1_700_000)])
     assert len(body) > 25 * 1024 * 1024
 
-    async def chunks():  # no Content-Length: only the streaming check can stop it
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: streaming check only
         for start in range(0, len(body), 1 << 20):
             yield body[start : start + (1 << 20)]
 
