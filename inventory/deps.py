@@ -64,11 +64,11 @@ ReadUnitOfWorkDep = Annotated[UnitOfWork, Depends(get_read_unit_of_work, scope="
 """For a POST that only reads, so it takes no write lock on SQLite (signing in)."""
 
 # auto_error=False: a missing token is answered by get_current_user, as problem+json.
-_bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
+bearer_token = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 
 
 async def get_current_user(
-    token: Annotated[str | None, Depends(_bearer)], uow: UnitOfWorkDep, settings: SettingsDep
+    token: Annotated[str | None, Depends(bearer_token)], uow: UnitOfWorkDep, settings: SettingsDep
 ) -> User:
     """The active user behind the bearer token; 401 for anything else.
 

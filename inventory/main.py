@@ -14,6 +14,7 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
 import inventory
+from graphql_schema.schema import graphql_router
 from inventory.auth.router import router as auth_router
 from inventory.auth.throttle import LoginThrottle
 from inventory.catalogue.router import category_router, supplier_router, warehouse_router
@@ -151,6 +152,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router)
     app.include_router(api_router())
+    # GET serves GraphiQL; every query and mutation checks the token itself.
+    app.include_router(graphql_router(), prefix="/graphql")
     _document_problem_schema(app)
     return app
 

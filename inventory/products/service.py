@@ -146,3 +146,8 @@ async def _check_references(
 
 def _duplicate_sku(sku: str | None) -> str:
     return f"a product with SKU {sku!r} already exists"
+
+
+async def get_by_sku(session: AsyncSession, sku: str) -> Product | None:
+    """The product with this SKU, matched as it is stored (upper-case)."""
+    return await session.scalar(select(Product).where(Product.sku == sku.strip().upper()))

@@ -17,7 +17,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 
 from inventory.config import Settings
 from inventory.db import unit_of_work
@@ -35,7 +35,11 @@ PUBLIC = {
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
+    # GraphiQL page and the endpoint itself; resolvers check tokens (tests/graphql).
+    ("GET", "/graphql"),
+    ("POST", "/graphql"),
 }
+PUBLIC_WEBSOCKETS = {"/graphql"}
 PUBLIC_MOUNTS = {"/static-offline-docs"}
 
 
@@ -55,6 +59,9 @@ def route_table(app: FastAPI) -> list[tuple[str, str, Role | None]]:
         route = context.original_route
         if isinstance(route, Mount):
             assert route.path in PUBLIC_MOUNTS, f"unexpected mount {route.path}"
+            continue
+        if isinstance(route, WebSocketRoute):
+            assert str(context.path) in PUBLIC_WEBSOCKETS, f"unexpected websocket {context.path}"
             continue
         assert isinstance(route, Route), f"{route!r}: teach this test about its kind"
         # Plain Starlette routes (the OpenAPI document) cannot declare a role.

@@ -1,0 +1,1 @@
+"""The GraphQL front (Strawberry): the same service layer and rules as REST."""

@@ -1,0 +1,55 @@
+"""Per-request DataLoaders: nested fields load in one query per kind, never one per row."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.dataloader import DataLoader
+
+from inventory.models import Category, Product, StockLevel, Supplier, Warehouse
+from inventory.models.columns import IdMixin
+
+M = TypeVar("M", bound=IdMixin)
+SessionScope = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+class Loaders:
+    def __init__(self, session: SessionScope) -> None:
+        self._session = session
+        self.category = self._by_id(Category)
+        self.supplier = self._by_id(Supplier)
+        self.warehouse = self._by_id(Warehouse)
+        self.product = self._by_id(Product)
+        self.levels_of_product: DataLoader[int, list[StockLevel]] = DataLoader(
+            load_fn=self._levels_of_products
+        )
+
+    def _by_id(self, model: type[M]) -> DataLoader[int, M | None]:
+        async def load(ids: Sequence[int]) -> list[M | None]:
+            async with self._session() as session:
+                rows = await session.scalars(select(model).where(model.id.in_(ids)))
+                found = {row.id: row for row in rows}
+            return [found.get(i) for i in ids]
+
+        return DataLoader(load_fn=load)
+
+    async def _levels_of_products(self, ids: Sequence[int]) -> list[list[StockLevel]]:
+        # Levels are almost always shown with their warehouse: fetch both in one
+        # query and prime the warehouse loader, so that field costs nothing more.
+        async with self._session() as session:
+            rows = await session.execute(
+                select(StockLevel, Warehouse)
+                .join(Warehouse, Warehouse.id == StockLevel.warehouse_id)
+                .where(StockLevel.product_id.in_(ids))
+                .order_by(StockLevel.warehouse_id)
+            )
+            grouped: dict[int, list[StockLevel]] = defaultdict(list)
+            for level, warehouse in rows:
+                grouped[level.product_id].append(level)
+                self.warehouse.prime(warehouse.id, warehouse)
+        return [grouped.get(i, []) for i in ids]

@@ -1,0 +1,156 @@
+"""Query root: the same reads as REST, through the same services."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.permission import BasePermission
+from strawberry.types import Info
+
+from graphql_schema import types
+from graphql_schema.permissions import ViewerRequired
+from inventory.catalogue import service as catalogue
+from inventory.errors import NotFound
+from inventory.kit.pagination import MAX_LIMIT, encode_cursor
+from inventory.models import MovementKind
+from inventory.products import service as products
+from inventory.products.schemas import ProductSort
+from inventory.stock import service as stock
+
+VIEWER: list[type[BasePermission]] = [ViewerRequired]
+
+
+@strawberry.input
+class ProductFilter:
+    q: str | None = None
+    category_id: strawberry.ID | None = None
+    supplier_id: strawberry.ID | None = None
+    is_active: bool | None = None
+    below_reorder: bool | None = None
+
+
+@strawberry.input
+class StockLevelFilter:
+    product_id: strawberry.ID | None = None
+    warehouse_id: strawberry.ID | None = None
+    below_reorder: bool | None = None
+
+
+@strawberry.input
+class MovementFilter:
+    product_id: strawberry.ID | None = None
+    warehouse_id: strawberry.ID | None = None
+    kind: types.LedgerKind | None = None
+
+
+def _int(value: strawberry.ID | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _first(first: int | None) -> int:
+    return max(1, min(first or 50, MAX_LIMIT))
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(permission_classes=VIEWER)
+    async def me(self, info: Info) -> types.User:
+        user = await info.context.user()
+        return types.User.of(user)
+
+    @strawberry.field(permission_classes=VIEWER)
+    async def product(
+        self, info: Info, id: strawberry.ID | None = None, sku: str | None = None
+    ) -> types.Product | None:
+        async with info.context.session() as session:
+            if id is not None:
+                try:
+                    return types.Product.of(await products.get_product(session, int(id)))
+                except (NotFound, ValueError):
+                    return None
+            if sku is not None:
+                row = await products.get_by_sku(session, sku)
+                return types.Product.of(row) if row else None
+        return None
+
+    @strawberry.field(permission_classes=VIEWER)
+    async def products(
+        self,
+        info: Info,
+        filter: ProductFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> types.ProductConnection:
+        flt = filter or ProductFilter()
+        service_filter = products.ProductFilter(
+            flt.q, _int(flt.category_id), _int(flt.supplier_id), flt.is_active, flt.below_reorder
+        )
+        order = products.SORT_ORDERS[ProductSort.sku]
+        async with info.context.session() as session:
+            rows, next_cursor = await products.list_products(
+                session, service_filter, limit=_first(first), cursor=after
+            )
+        return types.ProductConnection(
+            edges=[
+                types.ProductEdge(node=types.Product.of(r), cursor=encode_cursor(order, r))
+                for r in rows
+            ],
+            page_info=types.PageInfo(has_next_page=next_cursor is not None, end_cursor=next_cursor),
+        )
+
+    @strawberry.field(permission_classes=VIEWER)
+    async def categories(self, info: Info) -> list[types.Category]:
+        async with info.context.session() as session:
+            rows, _ = await catalogue.categories.list(session, limit=MAX_LIMIT, cursor=None)
+        return [types.Category.of(r) for r in rows]
+
+    @strawberry.field(permission_classes=VIEWER)
+    async def suppliers(self, info: Info) -> list[types.Supplier]:
+        async with info.context.session() as session:
+            rows, _ = await catalogue.suppliers.list(session, limit=MAX_LIMIT, cursor=None)
+        return [types.Supplier.of(r) for r in rows]
+
+    @strawberry.field(permission_classes=VIEWER)
+    async def warehouses(self, info: Info) -> list[types.Warehouse]:
+        async with info.context.session() as session:
+            rows, _ = await catalogue.warehouses.list(session, limit=MAX_LIMIT, cursor=None)
+        return [types.Warehouse.of(r) for r in rows]
+
+    @strawberry.field(permission_classes=VIEWER)
+    async def stock_levels(
+        self, info: Info, filter: StockLevelFilter | None = None
+    ) -> list[types.StockLevel]:
+        flt = filter or StockLevelFilter()
+        service_filter = stock.LevelFilter(
+            _int(flt.product_id), _int(flt.warehouse_id), flt.below_reorder
+        )
+        async with info.context.session() as session:
+            rows, _ = await stock.list_levels(session, service_filter, limit=MAX_LIMIT, cursor=None)
+        return [types.StockLevel.of(r) for r in rows]
+
+    @strawberry.field(permission_classes=VIEWER)
+    async def movements(
+        self,
+        info: Info,
+        filter: MovementFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> types.MovementConnection:
+        flt = filter or MovementFilter()
+        service_filter = stock.LedgerFilter(
+            _int(flt.product_id),
+            _int(flt.warehouse_id),
+            MovementKind(flt.kind.value) if flt.kind else None,
+        )
+        async with info.context.session() as session:
+            rows, next_cursor = await stock.list_movements(
+                session, service_filter, limit=_first(first), cursor=after
+            )
+        return types.MovementConnection(
+            edges=[
+                types.MovementEdge(
+                    node=types.Movement.of(r), cursor=encode_cursor(stock.LEDGER_ORDER, r)
+                )
+                for r in rows
+            ],
+            page_info=types.PageInfo(has_next_page=next_cursor is not None, end_cursor=next_cursor),
+        )

@@ -1,0 +1,251 @@
+"""GraphQL object types: the REST fields in camelCase, ids as ``ID`` strings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from inventory import models
+
+
+@strawberry.enum(description="What a client records with recordMovement")
+class MovementKind(Enum):
+    RECEIPT = "receipt"
+    SHIPMENT = "shipment"
+    ADJUSTMENT = "adjustment"
+
+
+@strawberry.enum(description="Every kind of ledger entry, transfer legs included")
+class LedgerKind(Enum):
+    RECEIPT = "receipt"
+    SHIPMENT = "shipment"
+    ADJUSTMENT = "adjustment"
+    TRANSFER_OUT = "transfer_out"
+    TRANSFER_IN = "transfer_in"
+
+
+@strawberry.type
+class Category:
+    id: strawberry.ID
+    name: str
+    description: str | None
+
+    @classmethod
+    def of(cls, row: models.Category) -> Category:
+        return cls(id=strawberry.ID(str(row.id)), name=row.name, description=row.description)
+
+
+@strawberry.type
+class Supplier:
+    id: strawberry.ID
+    name: str
+    email: str | None
+    phone: str | None
+
+    @classmethod
+    def of(cls, row: models.Supplier) -> Supplier:
+        return cls(id=strawberry.ID(str(row.id)), name=row.name, email=row.email, phone=row.phone)
+
+
+@strawberry.type
+class Warehouse:
+    id: strawberry.ID
+    code: str
+    name: str
+    address: str | None
+    is_active: bool
+
+    @classmethod
+    def of(cls, row: models.Warehouse) -> Warehouse:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            code=row.code,
+            name=row.name,
+            address=row.address,
+            is_active=row.is_active,
+        )
+
+
+@strawberry.type
+class StockLevel:
+    product_id: strawberry.ID
+    warehouse_id: strawberry.ID
+    quantity: int
+    reorder_level: int
+    updated_at: datetime
+
+    @strawberry.field
+    async def product(self, info: Info) -> Product | None:
+        row = await info.context.loaders.product.load(int(self.product_id))
+        return Product.of(row) if row else None
+
+    @strawberry.field
+    async def warehouse(self, info: Info) -> Warehouse | None:
+        row = await info.context.loaders.warehouse.load(int(self.warehouse_id))
+        return Warehouse.of(row) if row else None
+
+    @classmethod
+    def of(cls, row: models.StockLevel) -> StockLevel:
+        return cls(
+            product_id=strawberry.ID(str(row.product_id)),
+            warehouse_id=strawberry.ID(str(row.warehouse_id)),
+            quantity=row.quantity,
+            reorder_level=row.reorder_level,
+            updated_at=row.updated_at,
+        )
+
+
+@strawberry.type
+class Product:
+    id: strawberry.ID
+    sku: str
+    name: str
+    description: str | None
+    category_id: strawberry.ID | None
+    supplier_id: strawberry.ID | None
+    unit_price: str = strawberry.field(description="Decimal with two places, as a string")
+    reorder_level: int
+    is_active: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @strawberry.field
+    async def category(self, info: Info) -> Category | None:
+        if self.category_id is None:
+            return None
+        row = await info.context.loaders.category.load(int(self.category_id))
+        return Category.of(row) if row else None
+
+    @strawberry.field
+    async def supplier(self, info: Info) -> Supplier | None:
+        if self.supplier_id is None:
+            return None
+        row = await info.context.loaders.supplier.load(int(self.supplier_id))
+        return Supplier.of(row) if row else None
+
+    @strawberry.field
+    async def stock_levels(self, info: Info) -> list[StockLevel]:
+        rows = await info.context.loaders.levels_of_product.load(int(self.id))
+        return [StockLevel.of(row) for row in rows]
+
+    @classmethod
+    def of(cls, row: models.Product) -> Product:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            sku=row.sku,
+            name=row.name,
+            description=row.description,
+            category_id=_id(row.category_id),
+            supplier_id=_id(row.supplier_id),
+            unit_price=f"{Decimal(row.unit_price):.2f}",
+            reorder_level=row.reorder_level,
+            is_active=row.is_active,
+            version=row.version,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+@strawberry.type
+class Movement:
+    id: strawberry.ID
+    product_id: strawberry.ID
+    warehouse_id: strawberry.ID
+    kind: LedgerKind
+    quantity: int
+    reference: str | None
+    note: str | None
+    user_id: strawberry.ID | None
+    transfer_id: strawberry.ID | None
+    created_at: datetime
+
+    @strawberry.field
+    async def product(self, info: Info) -> Product | None:
+        row = await info.context.loaders.product.load(int(self.product_id))
+        return Product.of(row) if row else None
+
+    @classmethod
+    def of(cls, row: models.StockMovement) -> Movement:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            product_id=strawberry.ID(str(row.product_id)),
+            warehouse_id=strawberry.ID(str(row.warehouse_id)),
+            kind=LedgerKind(row.kind.value),
+            quantity=row.quantity,
+            reference=row.reference,
+            note=row.note,
+            user_id=_id(row.user_id),
+            transfer_id=strawberry.ID(str(row.transfer_id)) if row.transfer_id else None,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type
+class User:
+    id: strawberry.ID
+    email: str
+    full_name: str | None
+    role: str
+    is_active: bool
+
+    @classmethod
+    def of(cls, row: models.User) -> User:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            email=row.email,
+            full_name=row.full_name,
+            role=row.role.value,
+            is_active=row.is_active,
+        )
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class ProductEdge:
+    node: Product
+    cursor: str
+
+
+@strawberry.type
+class ProductConnection:
+    edges: list[ProductEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class MovementEdge:
+    node: Movement
+    cursor: str
+
+
+@strawberry.type
+class MovementConnection:
+    edges: list[MovementEdge]
+    page_info: PageInfo
+
+
+def _id(value: Any) -> strawberry.ID | None:
+    return None if value is None else strawberry.ID(str(value))
+
+
+@strawberry.type
+class Transfer:
+    id: strawberry.ID
+    product_id: strawberry.ID
+    from_warehouse_id: strawberry.ID
+    to_warehouse_id: strawberry.ID
+    quantity: int
+    reference: str | None
+    created_at: datetime
+    movements: list[Movement]
