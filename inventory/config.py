@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     db_wait_seconds: float = Field(default=30.0, ge=0)
     """How long `inventory serve`/`migrate` wait for an unreachable database before giving up."""
     sqlite_busy_timeout_ms: int = Field(default=15_000, ge=0)
+    graphql_introspection: bool | None = None
+    """GraphQL introspection; unset means on, except in production."""
     redis_key_prefix: str = Field(default="inventory", min_length=1)
     """Every Redis key this service writes starts with it, so deployments can share a Redis."""
 

@@ -153,7 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(api_router())
     # GET serves GraphiQL; every query and mutation checks the token itself.
-    app.include_router(graphql_router(), prefix="/graphql")
+    app.include_router(graphql_router(settings), prefix="/graphql")
     _document_problem_schema(app)
     return app
 

@@ -204,3 +204,72 @@ async def test_graphiql_page_is_served_without_a_token(anonymous):
     response = await anonymous.get("/graphql", headers={"Accept": "text/html"})
     assert response.status_code == 200
     assert "graphiql" in response.text.lower()
+
+
+async def test_a_bad_cursor_is_an_error_with_a_code(client):
+    body = await gql(client, '{ products(after: "garbage") { edges { node { sku } } } }')
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_unexpected_errors_are_masked_outside_development_with_the_request_id(
+    client, monkeypatch
+):
+    from graphql_schema import queries
+
+    class Broken:
+        class categories:
+            @staticmethod
+            async def list(*args: Any, **kwargs: Any) -> Any:
+                raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(queries, "catalogue", Broken)
+    response = await client.post(
+        "/graphql", json={"query": "{ categories { name } }"}, headers={"X-Request-ID": "rid-7"}
+    )
+    error = response.json()["errors"][0]
+    assert error["message"] == "An unexpected error occurred."
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "request_id": "rid-7"}
+    assert "secret" not in response.text
+
+
+async def test_field_suggestions_are_off_outside_development(client):
+    body = await gql(client, "{ products { edges { node { skuu } } } }")
+    assert "Did you mean" not in body["errors"][0]["message"]
+
+
+INTROSPECT = "{ __schema { queryType { name } } }"
+
+
+@pytest.mark.parametrize(
+    ("env", "setting", "allowed"),
+    [
+        ("test", None, True),
+        ("production", None, False),
+        ("production", True, True),
+        ("test", False, False),
+    ],
+)
+async def test_introspection_follows_the_setting(settings, env, setting, allowed):
+    from pydantic import SecretStr
+
+    from inventory.config import Environment
+    from inventory.main import create_app
+
+    app = create_app(
+        settings.model_copy(
+            update={
+                "env": Environment(env),
+                "graphql_introspection": setting,
+                "secret_key": SecretStr("k" * 40),
+            }
+        )
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            body = (await http.post("/graphql", json={"query": INTROSPECT})).json()
+    if allowed:
+        assert body["data"]["__schema"]["queryType"]["name"] == "Query"
+    else:
+        assert body.get("data") is None
+        assert "introspection" in body["errors"][0]["message"].lower()
