@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from enum import Enum
 from typing import Any
 
@@ -11,6 +10,7 @@ import strawberry
 from strawberry.types import Info
 
 from inventory import models
+from inventory.products.schemas import price_text
 
 
 @strawberry.enum(description="What a client records with recordMovement")
@@ -143,7 +143,7 @@ class Product:
             description=row.description,
             category_id=_id(row.category_id),
             supplier_id=_id(row.supplier_id),
-            unit_price=f"{Decimal(row.unit_price):.2f}",
+            unit_price=price_text(row.unit_price),
             reorder_level=row.reorder_level,
             is_active=row.is_active,
             version=row.version,

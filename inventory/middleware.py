@@ -1,7 +1,7 @@
 """Plain ASGI middleware: request ids on every response, and the allowed Host names.
 
-Written against raw ASGI rather than ``BaseHTTPMiddleware``, which costs a
-route most of its throughput.
+Written against raw ASGI rather than Starlette's request/response middleware
+base class, which costs a route most of its throughput.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from inventory.csvio.cells import FORMULA_STARTS, csv_line, text
 from inventory.csvio.products import EXPORT_COLUMNS
 from inventory.db import Database
 from inventory.models import Category, Product, StockLevel, StockMovement, Supplier, User, Warehouse
+from inventory.products.schemas import price_text
 from inventory.products.service import ProductFilter, filtered
 from inventory.stock.service import LedgerFilter, LevelFilter
 
@@ -31,7 +32,7 @@ Rows = Select[*tuple[Any, ...]]
 _PYTHON: dict[str, Callable[[Any], str]] = {
     "text": text,
     "number": str,
-    "price": lambda v: f"{v:.2f}",
+    "price": price_text,
     "bool": text,
     "time": lambda v: v.isoformat(timespec="microseconds"),
     "enum": lambda v: v.value,

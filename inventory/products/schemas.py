@@ -43,9 +43,13 @@ UnitPrice = Annotated[
 ]
 """A price as a JSON string (``"12.50"``) or number, at most two decimal places."""
 
-PriceOut = Annotated[
-    Decimal, PlainSerializer(lambda v: f"{v:.2f}", return_type=str, when_used="json")
-]
+
+def price_text(value: Decimal) -> str:
+    """A price as the API writes it everywhere: two decimal places, as text."""
+    return f"{value:.2f}"
+
+
+PriceOut = Annotated[Decimal, PlainSerializer(price_text, return_type=str, when_used="json")]
 Quantity = Annotated[int, Field(ge=0, le=MAX_ID)]
 
 
