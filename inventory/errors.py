@@ -92,6 +92,21 @@ class InsufficientStock(Conflict):
         self.requested = requested
 
 
+class MalformedBody(DomainError):
+    status = 400
+    code = "malformed-body"
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    code = "payload-too-large"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported-media-type"
+
+
 class PreconditionFailed(DomainError):
     status = 412
     code = "precondition-failed"

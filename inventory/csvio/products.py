@@ -28,9 +28,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory.csvio.cells import restore
-from inventory.csvio.upload import UnsupportedMediaType
 from inventory.db import utcnow
-from inventory.errors import ValidationFailed, field_error
+from inventory.errors import UnsupportedMediaType, ValidationFailed, field_error
 from inventory.kit.persistence import insert_for
 from inventory.kit.schemas import LongText, Name
 from inventory.models import Category, Product, Supplier

@@ -13,25 +13,16 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.requests import Request
 
-from inventory.errors import DomainError, ValidationFailed, field_error
+from inventory.errors import (
+    MalformedBody,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+    field_error,
+)
 
 # Room for the multipart framing and small fields around the file.
 _FRAMING_ALLOWANCE = 64 * 1024
-
-
-class PayloadTooLarge(DomainError):
-    status = 413
-    code = "payload-too-large"
-
-
-class MalformedBody(DomainError):
-    status = 400
-    code = "malformed-body"
-
-
-class UnsupportedMediaType(DomainError):
-    status = 415
-    code = "unsupported-media-type"
 
 
 @dataclass
@@ -43,13 +34,14 @@ class _Part:
 
 async def read_file_field(request: Request, name: str, limit: int) -> tuple[str | None, bytes]:
     """The filename and bytes of multipart field ``name``; 413 past ``limit`` bytes."""
+    too_large = PayloadTooLarge(f"The file is larger than the limit of {limit} bytes.")
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
         raise UnsupportedMediaType("Upload the file as multipart/form-data.")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit + _FRAMING_ALLOWANCE:
-        raise PayloadTooLarge(f"The file is larger than the limit of {limit} bytes.")
+        raise too_large
 
     parts: list[_Part] = []
     header: dict[str, bytes] = {"field": b"", "value": b""}
@@ -77,7 +69,7 @@ async def read_file_field(request: Request, name: str, limit: int) -> tuple[str 
             return
         part.data += data[start:end]
         if len(part.data) > limit:
-            raise PayloadTooLarge(f"The file is larger than the limit of {limit} bytes.")
+            raise too_large
 
     parser = MultipartParser(
         boundary,
@@ -94,7 +86,7 @@ async def read_file_field(request: Request, name: str, limit: int) -> tuple[str 
         async for chunk in request.stream():
             received += len(chunk)
             if received > limit + _FRAMING_ALLOWANCE:
-                raise PayloadTooLarge(f"The file is larger than the limit of {limit} bytes.")
+                raise too_large
             parser.write(chunk)
         parser.finalize()
     except MultipartParseError as exc:
