@@ -33,7 +33,7 @@ from sqlalchemy.engine import make_url
 from inventory import migrations
 from inventory.config import Settings
 from inventory.csvio import exports, jobs, products
-from inventory.db import Database, open_database, unit_of_work
+from inventory.db import Database, open_database
 from inventory.models import JobStatus, MovementKind, Product, StockLevel, StockMovement, Warehouse
 from inventory.stock.service import LedgerFilter
 
@@ -77,7 +77,7 @@ async def median_rate(rows: int, once: Callable[[int], Awaitable[None]]) -> floa
 
 async def bench_import(database: Database) -> float:
     async def once(run: int) -> None:
-        async with unit_of_work(database.write_sessions) as uow:
+        async with database.unit_of_work(write=True) as uow:
             job = await jobs.create_product_import(
                 uow.session, None, "bench.csv", products_csv(IMPORT_ROWS, run), False
             )
@@ -89,7 +89,7 @@ async def bench_import(database: Database) -> float:
 
 
 async def seed_ledger(database: Database) -> None:
-    async with unit_of_work(database.write_sessions) as uow:
+    async with database.unit_of_work(write=True) as uow:
         warehouse = Warehouse(code="BENCH", name="Bench")
         product = Product(sku="BENCH-LEDGER", name="Ledger", unit_price=1)
         uow.session.add_all([warehouse, product])

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
 from inventory import errors
 
@@ -75,3 +76,19 @@ def shaped_errors(*, development: bool) -> type[SchemaExtension]:
             )
 
     return ErrorShaping
+
+
+class WebSocketCarriesSubscriptions(SchemaExtension):
+    """Queries and mutations go over HTTP, where they get the request's transaction."""
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        if (
+            getattr(context.context, "is_websocket", False)
+            and context.operation_type is not OperationType.SUBSCRIPTION
+        ):
+            raise GraphQLError(
+                "Send queries and mutations over HTTP; the WebSocket carries subscriptions.",
+                extensions={"code": "BAD_REQUEST"},
+            )
+        yield

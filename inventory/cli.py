@@ -31,7 +31,6 @@ from inventory.db import (
     Database,
     DatabaseUnavailable,
     open_database,
-    unit_of_work,
     wait_for_database,
 )
 from inventory.errors import Conflict, DomainError
@@ -106,7 +105,7 @@ def seed(
             )
             raise typer.Exit(1)
         await _require_migrated(database)
-        async with unit_of_work(database.write_sessions) as uow:
+        async with database.unit_of_work(write=True) as uow:
             if made := await demo.seed_demo_users(uow.session):
                 out.print(f"created {made} demo users (one per role; see README)")
             existing = await demo.product_count(uow.session)
@@ -151,7 +150,7 @@ def create_user(
 
     async def work(settings: Settings, database: Database) -> int:
         await _require_migrated(database)
-        async with unit_of_work(database.write_sessions) as uow:
+        async with database.unit_of_work(write=True) as uow:
             return (await users.create_user(uow.session, data)).id
 
     try:
@@ -168,7 +167,7 @@ def check_ledger() -> None:
 
     async def work(settings: Settings, database: Database) -> list[LedgerDiscrepancy]:
         await _require_migrated(database)
-        async with unit_of_work(database.write_sessions) as uow:
+        async with database.unit_of_work(write=True) as uow:
             return await find_ledger_discrepancies(uow.session)
 
     differences = _run(work)
@@ -208,7 +207,7 @@ def import_products(
 
     async def work(settings: Settings, database: Database) -> tuple[JobStatus | None, int]:
         await _require_migrated(database)
-        async with unit_of_work(database.write_sessions) as uow:
+        async with database.unit_of_work(write=True) as uow:
             job = await jobs.create_product_import(uow.session, None, file.name, content, dry_run)
         with _progress() as progress:
             task = progress.add_task("validating rows", total=None)
@@ -235,7 +234,7 @@ def import_products(
 
 def _report_job(job_id: int, status: JobStatus | None) -> None:
     async def fetch(settings: Settings, database: Database) -> ImportJob:
-        async with unit_of_work(database.read_sessions) as uow:
+        async with database.unit_of_work(write=False) as uow:
             return await jobs.get_job(uow.session, job_id)
 
     job = _run(fetch)

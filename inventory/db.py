@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -22,7 +23,10 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import DateTime, TypeDecorator
 
+from inventory import events
 from inventory.config import Settings
+
+logger = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -118,6 +122,9 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+AfterCommit = Callable[[Sequence[events.Event]], Awaitable[None]]
+
+
 @dataclass(frozen=True)
 class Database:
     """The engine and the two kinds of session a unit of work can open.
@@ -135,9 +142,14 @@ class Database:
     read_sessions: async_sessionmaker[AsyncSession]
     write_sessions: async_sessionmaker[AsyncSession]
     write_gate: asyncio.Lock | None = None
+    after_commit: list[AfterCommit] = field(default_factory=list)
+    """Told of the events of every unit of work that commits (change feed, cache)."""
 
     def sessions(self, *, write: bool) -> async_sessionmaker[AsyncSession]:
         return self.write_sessions if write else self.read_sessions
+
+    def unit_of_work(self, *, write: bool) -> AbstractAsyncContextManager[UnitOfWork]:
+        return unit_of_work(self.sessions(write=write), self.after_commit)
 
 
 def open_database(settings: Settings) -> Database:
@@ -158,10 +170,15 @@ class UnitOfWork:
     session at all.
     """
 
-    __slots__ = ("_factory", "_session")
+    __slots__ = ("_after_commit", "_factory", "_session")
 
-    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        after_commit: Sequence[AfterCommit] = (),
+    ) -> None:
         self._factory = factory
+        self._after_commit = after_commit
         self._session: AsyncSession | None = None
 
     @property
@@ -171,8 +188,17 @@ class UnitOfWork:
         return self._session
 
     async def commit(self) -> None:
-        if self._session is not None:
-            await self._session.commit()
+        """Commit, then hand the transaction's events to the listeners."""
+        if self._session is None:
+            return
+        await self._session.commit()
+        if pending := events.take(self._session):
+            for listener in self._after_commit:
+                try:
+                    await listener(pending)
+                except Exception:
+                    # The write is committed; failing the request now would only lie about it.
+                    logger.exception("after-commit listener %r failed", listener)
 
     async def close(self) -> None:
         """Roll back anything uncommitted and hand the connection back."""
@@ -182,9 +208,11 @@ class UnitOfWork:
 
 
 @asynccontextmanager
-async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[UnitOfWork]:
+async def unit_of_work(
+    factory: async_sessionmaker[AsyncSession], after_commit: Sequence[AfterCommit] = ()
+) -> AsyncIterator[UnitOfWork]:
     """Commit when the block finishes cleanly, roll back when it raises."""
-    uow = UnitOfWork(factory)
+    uow = UnitOfWork(factory, after_commit)
     try:
         yield uow
         await uow.commit()

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import OAuth2PasswordBearer
+from starlette.requests import HTTPConnection
 
 from inventory import security
 from inventory.config import Settings
-from inventory.db import Database, UnitOfWork, unit_of_work
+from inventory.db import Database, UnitOfWork
 from inventory.errors import Forbidden, Unauthenticated
 from inventory.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from inventory.kit.schemas import MAX_ID
@@ -25,8 +26,8 @@ logger = logging.getLogger(__name__)
 TOKEN_URL = "/api/v1/auth/token"  # noqa: S105 - a path, not a secret
 
 
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
+async def get_settings(connection: HTTPConnection) -> Settings:
+    settings: Settings = connection.app.state.settings
     return settings
 
 
@@ -35,24 +36,31 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-async def get_database(request: Request) -> Database:
-    database: Database = request.app.state.db
+async def get_database(connection: HTTPConnection) -> Database:
+    database: Database = connection.app.state.db
     return database
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
-async def get_unit_of_work(request: Request, database: DatabaseDep) -> AsyncIterator[UnitOfWork]:
-    write = request.method not in _READ_METHODS
+@asynccontextmanager
+async def request_unit_of_work(database: Database, method: str) -> AsyncIterator[UnitOfWork]:
+    """The unit of work for one HTTP request: a writer's when the method may write."""
+    write = method not in _READ_METHODS
     async with AsyncExitStack() as stack:
         if write and database.write_gate is not None:
             await stack.enter_async_context(database.write_gate)
-        yield await stack.enter_async_context(unit_of_work(database.sessions(write=write)))
+        yield await stack.enter_async_context(database.unit_of_work(write=write))
+
+
+async def get_unit_of_work(request: Request, database: DatabaseDep) -> AsyncIterator[UnitOfWork]:
+    async with request_unit_of_work(database, request.method) as uow:
+        yield uow
 
 
 async def get_read_unit_of_work(database: DatabaseDep) -> AsyncIterator[UnitOfWork]:
-    async with unit_of_work(database.read_sessions) as uow:
+    async with database.unit_of_work(write=False) as uow:
         yield uow
 
 

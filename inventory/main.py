@@ -18,10 +18,11 @@ from graphql_schema.schema import graphql_router
 from inventory.auth.router import router as auth_router
 from inventory.auth.throttle import LoginThrottle
 from inventory.catalogue.router import category_router, supplier_router, warehouse_router
+from inventory.changefeed import ChangeFeed
 from inventory.config import Settings, load_settings
 from inventory.csvio import jobs
 from inventory.csvio.router import router as csv_router
-from inventory.db import Database, open_database, unit_of_work
+from inventory.db import Database, open_database
 from inventory.errors import Conflict, install_error_handlers
 from inventory.health import router as health_router
 from inventory.middleware import AllowedHostsMiddleware, RequestIdMiddleware
@@ -55,6 +56,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     database = open_database(settings)
     app.state.db = database
     app.state.login_throttle = LoginThrottle(settings.redis_url, settings.redis_key_prefix)
+    app.state.change_feed = feed = ChangeFeed(settings.redis_url, settings.redis_key_prefix)
+    database.after_commit.append(feed.publish)
     # In the background: a database that is slow to answer must not hold up start-up.
     # Every worker sweeps; the UPDATE is idempotent, so that is harmless.
     recovery = asyncio.create_task(fail_stale_jobs(database))
@@ -66,6 +69,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         recovery.cancel()
         await asyncio.gather(recovery, return_exceptions=True)
         await app.state.login_throttle.close()
+        await feed.close()
         await database.engine.dispose()
 
 
@@ -76,7 +80,7 @@ async def fail_stale_jobs(database: Database) -> None:
     """At start and then every minute: fail import jobs whose process died."""
     while True:
         try:
-            async with unit_of_work(database.write_sessions) as uow:
+            async with database.unit_of_work(write=True) as uow:
                 if failed := await jobs.fail_stale_jobs(uow.session):
                     logger.warning("marked %s interrupted import jobs as failed", failed)
         except Exception as exc:  # serving goes on; the next sweep tries again
@@ -87,7 +91,7 @@ async def fail_stale_jobs(database: Database) -> None:
 async def bootstrap_admin(database: Database, email: str, password: SecretStr) -> None:
     """Create the first admin from settings; several workers starting at once create one."""
     try:
-        async with unit_of_work(database.write_sessions) as uow:
+        async with database.unit_of_work(write=True) as uow:
             created = await users.ensure_admin(uow.session, email, password.get_secret_value())
     except Conflict:
         return  # another worker created it first

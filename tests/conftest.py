@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from inventory import migrations, security
 from inventory.auth.throttle import LoginThrottle
 from inventory.config import Settings
-from inventory.db import Base, create_engine, unit_of_work
+from inventory.db import Base, create_engine
 from inventory.main import create_app
 from inventory.models import Role
 from inventory.users import service as users
@@ -216,7 +216,7 @@ async def accounts(app: FastAPI, engine: AsyncEngine, settings: Settings) -> dic
         settings.redis_url, f"{REDIS_PREFIX}:{uuid.uuid4().hex[:8]}"
     )
     made = {}
-    async with unit_of_work(app.state.db.write_sessions) as uow:
+    async with app.state.db.unit_of_work(write=True) as uow:
         for role in Role:
             email, password = f"{role.value}@example.com", f"{role.value}-password"
             data = UserCreate.model_validate({"email": email, "password": password, "role": role})

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Form, Request
 
 from inventory import security
 from inventory.auth.throttle import LoginThrottle
-from inventory.db import unit_of_work
 from inventory.deps import DatabaseDep, ReadUnitOfWorkDep, SettingsDep
 from inventory.errors import Unauthenticated, problem_responses
 from inventory.kit.schemas import NO_NUL
@@ -43,7 +42,7 @@ async def issue_token(
         raise Unauthenticated("Incorrect email or password.")
     await throttle.succeeded(address, account)
     if security.needs_rehash(user.hashed_password):
-        async with unit_of_work(database.write_sessions) as write:
+        async with database.unit_of_work(write=True) as write:
             await users.upgrade_password_hash(write.session, user.id, password)
     token = security.create_access_token(user.id, user.role, settings)
     return TokenResponse(access_token=token.token, expires_in=token.expires_in)

@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory.csvio import products
-from inventory.db import Database, unit_of_work, utcnow
+from inventory.db import Database, utcnow
 from inventory.kit.persistence import get_or_404
 from inventory.models import ImportJob, JobStatus
 
@@ -63,7 +63,7 @@ async def run_import_job(
     database: Database, job_id: int, on_progress: Callable[[int, int], None] | None = None
 ) -> JobStatus | None:
     """Validate and apply one queued job; return its final status (None if not runnable)."""
-    async with unit_of_work(database.write_sessions) as uow:
+    async with database.unit_of_work(write=True) as uow:
         job = await uow.session.get(ImportJob, job_id, with_for_update=True)
         if job is None or job.status is not JobStatus.queued:
             return None
@@ -117,7 +117,7 @@ async def _run(
         if database.write_gate is not None:
             # SQLite has one writer: a heartbeat would only queue behind this apply.
             beating.cancel()
-        async with unit_of_work(database.write_sessions) as uow:
+        async with database.unit_of_work(write=True) as uow:
             await products.apply(uow.session, validation, _in_thread(checked, header))
             await _finish_in(uow.session, job_id, JobStatus.succeeded, total=total, done=total)
     finally:
@@ -142,7 +142,7 @@ async def _heartbeat(database: Database, job_id: int, done: list[int]) -> None:
     while True:
         await asyncio.sleep(HEARTBEAT_SECONDS)
         try:
-            async with unit_of_work(database.write_sessions) as uow:
+            async with database.unit_of_work(write=True) as uow:
                 await uow.session.execute(
                     update(ImportJob)
                     .where(ImportJob.id == job_id)
@@ -153,7 +153,7 @@ async def _heartbeat(database: Database, job_id: int, done: list[int]) -> None:
 
 
 async def _finish(database: Database, job_id: int, status: JobStatus, **fields: Any) -> None:
-    async with unit_of_work(database.write_sessions) as uow:
+    async with database.unit_of_work(write=True) as uow:
         await _finish_in(uow.session, job_id, status, **fields)
 
 

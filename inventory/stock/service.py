@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inventory import events
 from inventory.db import utcnow
 from inventory.errors import Conflict, InsufficientStock
 from inventory.kit.pagination import SortOrder, paginate
@@ -81,6 +82,9 @@ async def record_movement(
         )
         session.add(movement)
         await session.flush()
+    events.record(
+        session, events.StockChanged(data.product_id, data.warehouse_id, level, movement.id)
+    )
     return MovementResult(movement, _low_stock(product, data.warehouse_id, level, data.delta))
 
 
@@ -96,7 +100,7 @@ async def transfer_stock(
         source = await _change_level(
             session, data.product_id, data.from_warehouse_id, -data.quantity
         )
-        await _change_level(session, data.product_id, data.to_warehouse_id, data.quantity)
+        target = await _change_level(session, data.product_id, data.to_warehouse_id, data.quantity)
         transfer_id, now = uuid.uuid4(), utcnow()
         legs = [
             StockMovement(
@@ -116,6 +120,13 @@ async def transfer_stock(
         ]
         session.add_all(legs)
         await session.flush()
+    events.record(
+        session,
+        *(
+            events.StockChanged(data.product_id, leg.warehouse_id, level, leg.id)
+            for leg, level in zip(legs, (source, target), strict=True)
+        ),
+    )
     return TransferResult(
         id=transfer_id,
         product_id=data.product_id,
@@ -280,9 +291,9 @@ def _low_stock(product: Product, warehouse_id: int, level: int, delta: int) -> l
     return []
 
 
-def report_low_stock(events: list[LowStock]) -> None:
+def report_low_stock(alerts: list[LowStock]) -> None:
     """Record low-stock events (run after the response, once the change is committed)."""
-    for event in events:
+    for event in alerts:
         logger.warning(
             "low stock: product %s in warehouse %s is at %s (reorder level %s)",
             event.product_id,

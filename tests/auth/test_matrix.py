@@ -20,7 +20,6 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from inventory.config import Settings
-from inventory.db import unit_of_work
 from inventory.deps import RoleRequirement
 from inventory.main import create_app
 from inventory.models import Role
@@ -140,7 +139,7 @@ async def bad_tokens(app: FastAPI, settings: Settings, accounts) -> dict[str, st
     admin_id = accounts[Role.admin].id
     now = datetime.now(UTC)
     good = {"sub": str(admin_id), "role": "admin", "iat": now, "exp": now + timedelta(minutes=5)}
-    async with unit_of_work(app.state.db.write_sessions) as uow:
+    async with app.state.db.unit_of_work(write=True) as uow:
         gone = await users.create_user(
             uow.session,
             UserCreate.model_validate(
@@ -148,7 +147,7 @@ async def bad_tokens(app: FastAPI, settings: Settings, accounts) -> dict[str, st
             ),
         )
     deactivated = _token(settings, good | {"sub": str(gone.id)})
-    async with unit_of_work(app.state.db.write_sessions) as uow:
+    async with app.state.db.unit_of_work(write=True) as uow:
         await users.update_user(uow.session, gone.id, UserUpdate(is_active=False))
     no_exp = {k: v for k, v in good.items() if k != "exp"}
     return {

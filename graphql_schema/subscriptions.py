@@ -1,0 +1,67 @@
+"""Subscription root: live stock changes from the change feed, filtered per subscriber."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.permission import BasePermission
+from strawberry.types import Info
+
+from graphql_schema.permissions import ViewerRequired
+from inventory.changefeed import SubscriberTooSlow
+from inventory.events import StockChanged
+
+VIEWER: list[type[BasePermission]] = [ViewerRequired]
+
+
+@strawberry.type
+class StockChange:
+    """A level after one ledger entry changed it (the payload of the REST WebSocket)."""
+
+    product_id: strawberry.ID
+    warehouse_id: strawberry.ID
+    quantity: int
+    movement_id: strawberry.ID
+
+    @classmethod
+    def of(cls, change: StockChanged) -> StockChange:
+        return cls(
+            product_id=strawberry.ID(str(change.product_id)),
+            warehouse_id=strawberry.ID(str(change.warehouse_id)),
+            quantity=change.quantity,
+            movement_id=strawberry.ID(str(change.movement_id)),
+        )
+
+
+def _id_filter(value: strawberry.ID | None, name: str) -> int | None:
+    if value is None:
+        return None
+    if not str(value).isdigit():
+        raise GraphQLError(f"{name} must be a numeric id", extensions={"code": "BAD_USER_INPUT"})
+    return int(value)
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(permission_classes=VIEWER)
+    async def stock_changed(
+        self,
+        info: Info,
+        product_id: strawberry.ID | None = None,
+        warehouse_id: strawberry.ID | None = None,
+    ) -> AsyncGenerator[StockChange, None]:
+        """Every committed change of a stock level, optionally for one product or warehouse."""
+        product = _id_filter(product_id, "productId")
+        warehouse = _id_filter(warehouse_id, "warehouseId")
+        async with info.context.feed.subscribe() as changes:
+            try:
+                async for change in changes:
+                    if product not in (None, change.product_id):
+                        continue
+                    if warehouse not in (None, change.warehouse_id):
+                        continue
+                    yield StockChange.of(change)
+            except SubscriberTooSlow as exc:
+                raise GraphQLError(str(exc), extensions={"code": "SUBSCRIBER_TOO_SLOW"}) from None

@@ -1,0 +1,157 @@
+"""The live stock feed: committed changes fanned out to subscribers in every process.
+
+Each process delivers its own changes to its subscribers directly, and, when
+Redis is configured, publishes them on one pub/sub channel; one relay task per
+process listens there and delivers the other processes' changes. Subscribers
+get a bounded queue each: one that falls too far behind is ended
+(``SubscriberTooSlow``) rather than letting the process buffer without limit.
+
+Pub/sub is fire-and-forget: a change published while Redis is away, or before
+a relay has (re)subscribed, reaches only the process that made it. Clients that
+must not miss anything resume from the ledger (movement ids are the cursor).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from inventory.events import Event, StockChanged
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BACKLOG = 1000
+
+
+class SubscriberTooSlow(Exception):
+    """The subscriber let its backlog fill up; its stream is over."""
+
+
+class Subscription:
+    """One subscriber's queue of changes, read with ``async for``."""
+
+    def __init__(self, backlog: int) -> None:
+        # None marks "overflowed": the reader stops there.
+        self._queue: asyncio.Queue[StockChanged | None] = asyncio.Queue(maxsize=backlog)
+        self._overflowed = False
+
+    def offer(self, change: StockChanged) -> None:
+        if self._overflowed:
+            return
+        try:
+            self._queue.put_nowait(change)
+        except asyncio.QueueFull:
+            self._overflowed = True
+            while not self._queue.empty():
+                self._queue.get_nowait()
+            self._queue.put_nowait(None)
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> StockChanged:
+        change = await self._queue.get()
+        if change is None:
+            raise SubscriberTooSlow("too many stock changes were not read in time")
+        return change
+
+
+class ChangeFeed:
+    """Publish committed stock changes; subscribe to everyone's."""
+
+    def __init__(
+        self, redis_url: str | None, key_prefix: str, *, backlog: int = DEFAULT_BACKLOG
+    ) -> None:
+        self._backlog = backlog
+        self._subscribers: set[Subscription] = set()
+        self._channel = f"{key_prefix}:stock-changes"
+        self._redis: Redis | None = None
+        if redis_url:
+            # Short timeouts: a dead Redis must not hold up the request that committed.
+            self._redis = Redis.from_url(
+                redis_url,
+                socket_connect_timeout=0.5,
+                socket_timeout=0.5,
+                health_check_interval=15,
+            )
+        self._relay: asyncio.Task[None] | None = None
+        # Per instance, not per module: a worker forked after import gets its own.
+        self._origin = uuid.uuid4().hex
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    async def publish(self, changes: Sequence[Event]) -> None:
+        """Deliver committed changes here at once, and to other processes through Redis."""
+        stock = [change for change in changes if isinstance(change, StockChanged)]
+        if not stock:
+            return
+        self._deliver(stock)
+        if self._redis is None:
+            return
+        message = json.dumps({"origin": self._origin, "changes": [c.as_dict() for c in stock]})
+        try:
+            await self._redis.publish(self._channel, message)
+        except RedisError as exc:
+            logger.warning("stock changes not relayed to other processes: %s", exc)
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[Subscription]:
+        """A subscription for the duration of the block."""
+        subscription = Subscription(self._backlog)
+        self._subscribers.add(subscription)
+        if self._redis is not None and (self._relay is None or self._relay.done()):
+            self._relay = asyncio.create_task(self._run_relay(self._redis))
+        try:
+            yield subscription
+        finally:
+            self._subscribers.discard(subscription)
+
+    async def close(self) -> None:
+        if self._relay is not None:
+            self._relay.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._relay
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    def _deliver(self, changes: Sequence[StockChanged]) -> None:
+        for subscription in tuple(self._subscribers):
+            for change in changes:
+                subscription.offer(change)
+
+    async def _run_relay(self, redis: Redis) -> None:
+        """Listen on the channel for good, reconnecting with backoff when Redis goes away."""
+        delay = 0.5
+        while True:
+            try:
+                async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(self._channel)
+                    delay = 0.5
+                    while True:
+                        message = await pubsub.get_message(timeout=5.0)
+                        if message is not None:
+                            self._relay_message(message["data"])
+            except (RedisError, OSError) as exc:
+                logger.warning("stock change relay lost Redis (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _relay_message(self, data: bytes) -> None:
+        try:
+            message = json.loads(data)
+            if message["origin"] == self._origin:
+                return
+            changes = [StockChanged.from_dict(item) for item in message["changes"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            logger.warning("ignored a malformed stock change message: %s", exc)
+            return
+        self._deliver(changes)

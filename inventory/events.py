@@ -1,0 +1,53 @@
+"""Change events: recorded by services inside a transaction, handed on only once it commits.
+
+A service records what it changed on the session (``record``); the unit of
+work takes the events after a successful commit and passes them to its
+listeners (the live change feed now, cache invalidation later). A rollback,
+or a session closed without commit, drops them: nobody hears of a change
+that did not happen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+_PENDING = "inventory.pending_events"
+
+
+@dataclass(frozen=True, slots=True)
+class StockChanged:
+    """One level changed by one ledger entry; ``quantity`` is the level after the change."""
+
+    product_id: int
+    warehouse_id: int
+    quantity: int
+    movement_id: int
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StockChanged:
+        return cls(
+            product_id=int(data["product_id"]),
+            warehouse_id=int(data["warehouse_id"]),
+            quantity=int(data["quantity"]),
+            movement_id=int(data["movement_id"]),
+        )
+
+
+Event = StockChanged
+
+
+def record(session: AsyncSession, *events: Event) -> None:
+    """Note events to be delivered after this session's next successful commit."""
+    session.info.setdefault(_PENDING, []).extend(events)
+
+
+def take(session: AsyncSession) -> list[Event]:
+    """The events recorded since the last take (and forget them)."""
+    pending: list[Event] = session.info.pop(_PENDING, [])
+    return pending
