@@ -18,6 +18,7 @@ from strawberry.fastapi import GraphQLRouter
 
 from graphql_schema.context import get_context
 from graphql_schema.extensions import shaped_errors
+from graphql_schema.ide import OfflineGraphQLRouter
 from graphql_schema.mutations import Mutation
 from graphql_schema.queries import Query
 from inventory.config import Environment, Settings
@@ -47,4 +48,6 @@ def build_schema(settings: Settings) -> strawberry.Schema:
 
 
 def graphql_router(settings: Settings) -> GraphQLRouter[object, None]:
-    return GraphQLRouter(build_schema(settings), context_getter=get_context, graphql_ide="graphiql")
+    return OfflineGraphQLRouter(
+        build_schema(settings), context_getter=get_context, graphql_ide="graphiql"
+    )
