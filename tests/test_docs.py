@@ -107,6 +107,13 @@ async def test_swagger_password_flow_uses_the_token_url(anonymous):
 
 
 @one_backend
+async def test_redoc_refuses_images_from_elsewhere(anonymous):
+    # ReDoc's bundle adds its vendor's logo from a CDN, whatever the page says.
+    policy = (await anonymous.get("/redoc")).headers["content-security-policy"]
+    assert policy == "img-src 'self' data: blob:"
+
+
+@one_backend
 async def test_docs_pages_are_not_in_the_openapi_document(anonymous):
     paths = (await anonymous.get("/openapi.json")).json()["paths"]
     assert not [path for path in paths if path.startswith(("/docs", "/redoc", "/static"))]
