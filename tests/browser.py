@@ -1,6 +1,6 @@
 """Headless Chromium driven over the DevTools protocol, with no network but this machine.
 
-Only ``websockets`` (already installed with uvicorn) is needed: a browser-level
+Only ``websockets`` (a dev dependency, and uvicorn's) is needed: a browser-level
 socket, one flat session per page, ``Runtime.evaluate`` to read the DOM and
 ``Input.*`` events to click and type like a person.
 """
@@ -32,17 +32,16 @@ def find_chromium() -> str | None:
 def offline_flags(user_data_dir: Path) -> list[str]:
     """Flags for a browser that can reach 127.0.0.1 and nothing else.
 
-    Two locks: every host name but 127.0.0.1 fails to resolve
-    (``--host-resolver-rules``), and every request not for a loopback address
-    goes to a proxy on the discard port, where nothing listens, so even a
-    literal IP address cannot get out (loopback bypasses proxies by default).
-    The tests also record each request the page makes and check them.
+    Two locks: every request not for a loopback address goes to a "proxy" at
+    127.0.0.1:9 (discard), where nothing listens, so it fails even for a
+    literal IP address (loopback bypasses proxies by default); and every host
+    name but 127.0.0.1 fails to resolve (``--host-resolver-rules``). The tests
+    also record each request a page makes and check where it went.
     """
     flags = [
         "--headless",
         f"--user-data-dir={user_data_dir}",
         "--remote-debugging-port=0",
-        "--remote-allow-origins=*",
         "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
         "--proxy-server=http://127.0.0.1:9",
         "--disable-background-networking",
