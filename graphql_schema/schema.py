@@ -19,6 +19,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from graphql_schema.context import get_context
 from graphql_schema.extensions import WebSocketCarriesSubscriptions, shaped_errors
+from graphql_schema.ide import OfflineGraphQLRouter
 from graphql_schema.mutations import Mutation
 from graphql_schema.queries import Query
 from graphql_schema.subscriptions import Subscription
@@ -54,7 +55,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
 
 
 def graphql_router(settings: Settings) -> GraphQLRouter[object, None]:
-    return GraphQLRouter(
+    return OfflineGraphQLRouter(
         build_schema(settings),
         context_getter=get_context,
         graphql_ide="graphiql",

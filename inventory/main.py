@@ -10,7 +10,6 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
 import inventory
@@ -23,6 +22,7 @@ from inventory.config import Settings, load_settings
 from inventory.csvio import jobs
 from inventory.csvio.router import router as csv_router
 from inventory.db import Database, open_database
+from inventory.docs import install_docs
 from inventory.errors import Conflict, install_error_handlers
 from inventory.health import router as health_router
 from inventory.middleware import AllowedHostsMiddleware, RequestIdMiddleware
@@ -125,11 +125,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    app = FastAPIOffline(
+    app = FastAPI(
         title="Inventory service",
         version=inventory.__version__,
         description="Catalogue, warehouses and a stock ledger. Errors are problem+json.",
         lifespan=lifespan,
+        docs_url=None,  # install_docs serves both pages with local assets
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -155,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router)
+    install_docs(app)
     app.include_router(api_router())
     # GET serves GraphiQL; every query and mutation checks the token itself.
     app.include_router(graphql_router(settings), prefix="/graphql")

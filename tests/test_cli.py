@@ -11,6 +11,7 @@ from inventory.config import Settings
 from inventory.db import create_engine
 from inventory.demo import DEMO_PRODUCT_COUNT
 from inventory.models import Category, Product, StockLevel, User, Warehouse
+from inventory.vendor import asset_url
 from tests.processes import run, serving
 
 
@@ -92,7 +93,7 @@ def test_serve_migrates_and_serves_docs_and_api(tmp_path):
         assert docs.status_code == 200
         assert "swagger-ui-bundle.js" in docs.text
         assert "cdn" not in docs.text.lower()
-        bundle = httpx.get(f"{base}/static-offline-docs/swagger-ui-bundle.js")
+        bundle = httpx.get(base + asset_url("swagger-ui-dist", "swagger-ui-bundle.js"))
         assert bundle.status_code == 200
         assert "/api/v1/products" in httpx.get(f"{base}/openapi.json").json()["paths"]
         assert httpx.get(f"{base}/api/v1/products").status_code == 401

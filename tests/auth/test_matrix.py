@@ -25,6 +25,7 @@ from inventory.main import create_app
 from inventory.models import Role
 from inventory.users import service as users
 from inventory.users.schemas import UserCreate, UserUpdate
+from inventory.vendor import VENDOR_URL
 
 PUBLIC = {
     ("GET", "/health"),
@@ -39,7 +40,7 @@ PUBLIC = {
     ("POST", "/graphql"),
 }
 PUBLIC_WEBSOCKETS = {"/graphql"}
-PUBLIC_MOUNTS = {"/static-offline-docs"}
+PUBLIC_MOUNTS = {VENDOR_URL}  # the docs pages' scripts and styles
 
 
 def _roles(dependant: Dependant) -> list[Role]:

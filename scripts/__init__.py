@@ -1,0 +1,1 @@
+"""Maintenance commands run from the repository root with ``python -m scripts.<name>``."""
