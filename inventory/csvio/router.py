@@ -23,7 +23,7 @@ from inventory.errors import problem_responses
 from inventory.kit.schemas import NO_NUL, RefId
 from inventory.models import JobStatus, MovementKind, Role
 from inventory.products.service import ProductFilter
-from inventory.stock.router import utc_query
+from inventory.stock.schemas import ledger_bound
 from inventory.stock.service import LedgerFilter, LevelFilter
 
 router = APIRouter(tags=["csv"], dependencies=[require_role(Role.viewer)])
@@ -178,6 +178,10 @@ async def export_movements(
     until: datetime | None = None,
 ) -> StreamingResponse:
     flt = LedgerFilter(
-        product_id, warehouse_id, kind, utc_query("since", since), utc_query("until", until)
+        product_id,
+        warehouse_id,
+        kind,
+        ledger_bound(since, ("query", "since")),
+        ledger_bound(until, ("query", "until")),
     )
     return _csv(database, exports.movements_export(flt))
