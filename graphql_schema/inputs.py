@@ -9,7 +9,7 @@ and "null clears it" behave exactly as a REST body with the same fields.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from pydantic import TypeAdapter
@@ -19,6 +19,8 @@ from strawberry.types.base import StrawberryOptional, get_object_definition
 from graphql_schema import types
 from inventory.errors import ValidationFailed, field_error
 from inventory.kit.schemas import RefId
+
+T = TypeVar("T")
 
 UNSET: Any = strawberry.UNSET
 _REF_ID: TypeAdapter[int] = TypeAdapter(RefId)
@@ -31,12 +33,18 @@ def rest_id(value: str) -> int | str:
 
 def parse_id(value: str, loc: tuple[str, ...]) -> int:
     """An ``ID`` argument as an entry id, with REST's range; ValidationFailed at ``loc`` if not."""
+    return validated(_REF_ID, rest_id(value), loc)
+
+
+def validated(rest_type: TypeAdapter[T], value: object, loc: tuple[str, ...]) -> T:
+    """``value`` checked by the type REST declares for it; ValidationFailed at ``loc`` if not."""
     try:
-        return _REF_ID.validate_python(rest_id(value), strict=True)
+        return rest_type.validate_python(value, strict=True)
     except PydanticValidationError as exc:
+        found = exc.errors(include_input=False)
         raise ValidationFailed(
-            "The id is not valid.",
-            [field_error(loc, e["msg"], e["type"]) for e in exc.errors(include_input=False)],
+            f"{'.'.join(loc)}: {found[0]['msg']}",
+            [field_error(loc, e["msg"], e["type"]) for e in found],
         ) from None
 
 

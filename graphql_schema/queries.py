@@ -5,22 +5,24 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from pydantic import TypeAdapter
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from graphql_schema import types
-from graphql_schema.inputs import parse_id
+from graphql_schema.inputs import parse_id, validated
 from graphql_schema.permissions import ViewerRequired
 from inventory.catalogue import service as catalogue
 from inventory.errors import NotFound
 from inventory.kit.pagination import MAX_LIMIT, encode_cursor
 from inventory.models import MovementKind
 from inventory.products import service as products
-from inventory.products.schemas import ProductSort
+from inventory.products.schemas import ProductSearch, ProductSort
 from inventory.stock import service as stock
 from inventory.stock.schemas import ledger_bound
 
 VIEWER: list[type[BasePermission]] = [ViewerRequired]
+_SEARCH: TypeAdapter[str | None] = TypeAdapter(ProductSearch | None)
 
 
 @strawberry.input
@@ -93,7 +95,7 @@ class Query:
     ) -> types.ProductConnection:
         flt = filter or ProductFilter()
         service_filter = products.ProductFilter(
-            flt.q,
+            validated(_SEARCH, flt.q, ("filter", "q")),
             _int(flt.category_id, "categoryId"),
             _int(flt.supplier_id, "supplierId"),
             flt.is_active,

@@ -20,8 +20,9 @@ from inventory.deps import (
     require_role,
 )
 from inventory.errors import problem_responses
-from inventory.kit.schemas import NO_NUL, RefId
+from inventory.kit.schemas import RefId
 from inventory.models import JobStatus, MovementKind, Role
+from inventory.products.schemas import ProductSearch
 from inventory.products.service import ProductFilter
 from inventory.stock.schemas import ledger_bound
 from inventory.stock.service import LedgerFilter, LevelFilter
@@ -137,7 +138,7 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 )
 async def export_products(
     database: DatabaseDep,
-    q: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
+    q: ProductSearch | None = None,
     category_id: RefId | None = None,
     supplier_id: RefId | None = None,
     is_active: bool | None = None,
