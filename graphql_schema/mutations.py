@@ -1,72 +1,137 @@
-"""Mutation root: the stock writes, through the same services as REST."""
+"""Mutation root: the stock and catalogue writes, through the same services as REST.
+
+Every resolver is parse, authorize (its permission class), call the service
+function REST calls, shape. Input is validated by the REST schemas, so GraphQL
+refuses exactly what REST refuses.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
-from graphql_schema import types
-from graphql_schema.errors import Conflict, InsufficientStock, NotFound, ValidationFailed, as_result
-from graphql_schema.permissions import ClerkRequired
+from graphql_schema import inputs, types
+from graphql_schema.errors import EntryError, StockError, as_entry_result, as_result
+from graphql_schema.inputs import parse_id, sent
+from graphql_schema.permissions import ClerkRequired, ManagerRequired
+from inventory.catalogue import schemas as catalogue_schemas
+from inventory.catalogue import service as catalogue
+from inventory.products import service as products
+from inventory.products.schemas import ProductCreate, ProductUpdate
 from inventory.stock import service as stock
 from inventory.stock.schemas import MovementCreate, TransferCreate
 
 CLERK: list[type[BasePermission]] = [ClerkRequired]
+MANAGER: list[type[BasePermission]] = [ManagerRequired]
 
-MovementResult = Annotated[
-    types.Movement | InsufficientStock | NotFound | Conflict | ValidationFailed,
-    strawberry.union("MovementResult"),
-]
-TransferResult = Annotated[
-    types.Transfer | InsufficientStock | NotFound | Conflict | ValidationFailed,
-    strawberry.union("TransferResult"),
-]
+M = TypeVar("M")
+R = TypeVar("R")
 
-
-@strawberry.input
-class RecordMovementInput:
-    product_id: strawberry.ID
-    warehouse_id: strawberry.ID
-    kind: types.MovementKind
-    quantity: int
-    reference: str | None = None
-    note: str | None = None
+MovementResult = Annotated[types.Movement | StockError, strawberry.union("MovementResult")]
+TransferResult = Annotated[types.Transfer | StockError, strawberry.union("TransferResult")]
+CategoryResult = Annotated[types.Category | EntryError, strawberry.union("CategoryResult")]
+SupplierResult = Annotated[types.Supplier | EntryError, strawberry.union("SupplierResult")]
+WarehouseResult = Annotated[types.Warehouse | EntryError, strawberry.union("WarehouseResult")]
+ProductResult = Annotated[types.Product | EntryError, strawberry.union("ProductResult")]
+DeleteResult = Annotated[types.Deleted | EntryError, strawberry.union("DeleteResult")]
 
 
-@strawberry.input
-class TransferStockInput:
-    product_id: strawberry.ID
-    from_warehouse_id: strawberry.ID
-    to_warehouse_id: strawberry.ID
-    quantity: int
-    reference: str | None = None
+@dataclass(frozen=True)
+class CatalogueWrites(Generic[M, R]):
+    """Create, update and delete for one catalogue family, as REST's router does them.
+
+    The GraphQL side of ``catalogue_router``: the family's REST schemas
+    validate, its service functions decide, and ``shape`` turns the stored
+    row into the GraphQL type.
+    """
+
+    create_schema: type[BaseModel]
+    update_schema: type[BaseModel]
+    create_entry: Callable[[AsyncSession, Any], Awaitable[M]]
+    update_entry: Callable[..., Awaitable[M]]
+    delete_entry: Callable[[AsyncSession, int], Awaitable[None]]
+    shape: Callable[[M], R]
+
+    async def create(self, info: Info, input: object) -> R | EntryError:
+        async def run() -> R:
+            data = self.create_schema.model_validate(sent(input))
+            async with info.context.session() as session:
+                return self.shape(await self.create_entry(session, data))
+
+        return await as_entry_result(run)
+
+    async def update(
+        self, info: Info, id: strawberry.ID, input: object, **options: Any
+    ) -> R | EntryError:
+        async def run() -> R:
+            entry_id = parse_id(id, ("id",))
+            data = self.update_schema.model_validate(sent(input))
+            async with info.context.session() as session:
+                return self.shape(await self.update_entry(session, entry_id, data, **options))
+
+        return await as_entry_result(run)
+
+    async def delete(self, info: Info, id: strawberry.ID) -> types.Deleted | EntryError:
+        async def run() -> types.Deleted:
+            entry_id = parse_id(id, ("id",))
+            async with info.context.session() as session:
+                await self.delete_entry(session, entry_id)
+            return types.Deleted(id=strawberry.ID(str(entry_id)))
+
+        return await as_entry_result(run)
 
 
-def _id(value: strawberry.ID) -> int | str:
-    """An ID as the int the schemas expect; anything else fails their validation."""
-    return int(value) if str(value).isdigit() else str(value)
+CATEGORIES = CatalogueWrites(
+    create_schema=catalogue_schemas.CategoryCreate,
+    update_schema=catalogue_schemas.CategoryUpdate,
+    create_entry=catalogue.categories.create,
+    update_entry=catalogue.categories.update,
+    delete_entry=catalogue.categories.delete,
+    shape=types.Category.of,
+)
+SUPPLIERS = CatalogueWrites(
+    create_schema=catalogue_schemas.SupplierCreate,
+    update_schema=catalogue_schemas.SupplierUpdate,
+    create_entry=catalogue.suppliers.create,
+    update_entry=catalogue.suppliers.update,
+    delete_entry=catalogue.suppliers.delete,
+    shape=types.Supplier.of,
+)
+WAREHOUSES = CatalogueWrites(
+    create_schema=catalogue_schemas.WarehouseCreate,
+    update_schema=catalogue_schemas.WarehouseUpdate,
+    create_entry=catalogue.warehouses.create,
+    update_entry=catalogue.warehouses.update,
+    delete_entry=catalogue.warehouses.delete,
+    shape=types.Warehouse.of,
+)
+PRODUCTS = CatalogueWrites(
+    create_schema=ProductCreate,
+    update_schema=ProductUpdate,
+    create_entry=products.create_product,
+    update_entry=products.update_product,
+    delete_entry=products.delete_product,
+    shape=types.Product.of,
+)
 
 
 @strawberry.type
 class Mutation:
     @strawberry.mutation(permission_classes=CLERK)
-    async def record_movement(self, info: Info, input: RecordMovementInput) -> MovementResult:
+    async def record_movement(
+        self, info: Info, input: inputs.RecordMovementInput
+    ) -> MovementResult:
         user = await info.context.user()
 
         async def run() -> types.Movement:
-            data = MovementCreate.model_validate(
-                {
-                    "product_id": _id(input.product_id),
-                    "warehouse_id": _id(input.warehouse_id),
-                    "kind": input.kind.value,
-                    "quantity": input.quantity,
-                    "reference": input.reference,
-                    "note": input.note,
-                }
-            )
+            data = MovementCreate.model_validate(sent(input))
             async with info.context.session() as session:
                 result = await stock.record_movement(session, user.id, data)
             info.context.background_tasks.add_task(stock.report_low_stock, result.low_stock)
@@ -75,31 +140,87 @@ class Mutation:
         return await as_result(run)
 
     @strawberry.mutation(permission_classes=CLERK)
-    async def transfer_stock(self, info: Info, input: TransferStockInput) -> TransferResult:
+    async def transfer_stock(self, info: Info, input: inputs.TransferStockInput) -> TransferResult:
         user = await info.context.user()
 
         async def run() -> types.Transfer:
-            data = TransferCreate.model_validate(
-                {
-                    "product_id": _id(input.product_id),
-                    "from_warehouse_id": _id(input.from_warehouse_id),
-                    "to_warehouse_id": _id(input.to_warehouse_id),
-                    "quantity": input.quantity,
-                    "reference": input.reference,
-                }
-            )
+            data = TransferCreate.model_validate(sent(input))
             async with info.context.session() as session:
                 result = await stock.transfer_stock(session, user.id, data)
             info.context.background_tasks.add_task(stock.report_low_stock, result.low_stock)
-            return types.Transfer(
-                id=strawberry.ID(str(result.id)),
-                product_id=strawberry.ID(str(result.product_id)),
-                from_warehouse_id=strawberry.ID(str(result.from_warehouse_id)),
-                to_warehouse_id=strawberry.ID(str(result.to_warehouse_id)),
-                quantity=result.quantity,
-                reference=result.reference,
-                created_at=result.created_at,
-                movements=[types.Movement.of(m) for m in result.movements],
-            )
+            return types.Transfer.of(result)
 
         return await as_result(run)
+
+    @strawberry.mutation(permission_classes=MANAGER)
+    async def create_category(
+        self, info: Info, input: inputs.CreateCategoryInput
+    ) -> CategoryResult:
+        return await CATEGORIES.create(info, input)
+
+    @strawberry.mutation(permission_classes=MANAGER)
+    async def update_category(
+        self, info: Info, id: strawberry.ID, input: inputs.UpdateCategoryInput
+    ) -> CategoryResult:
+        return await CATEGORIES.update(info, id, input)
+
+    @strawberry.mutation(permission_classes=MANAGER)
+    async def delete_category(self, info: Info, id: strawberry.ID) -> DeleteResult:
+        return await CATEGORIES.delete(info, id)
+
+    @strawberry.mutation(permission_classes=MANAGER)
+    async def create_supplier(
+        self, info: Info, input: inputs.CreateSupplierInput
+    ) -> SupplierResult:
+        return await SUPPLIERS.create(info, input)
+
+    @strawberry.mutation(permission_classes=MANAGER)
+    async def update_supplier(
+        self, info: Info, id: strawberry.ID, input: inputs.UpdateSupplierInput
+    ) -> SupplierResult:
+        return await SUPPLIERS.update(info, id, input)
+
+    @strawberry.mutation(permission_classes=MANAGER)
+    async def delete_supplier(self, info: Info, id: strawberry.ID) -> DeleteResult:
+        return await SUPPLIERS.delete(info, id)
+
+    @strawberry.mutation(permission_classes=MANAGER)
+    async def create_warehouse(
+        self, info: Info, input: inputs.CreateWarehouseInput
+    ) -> WarehouseResult:
+        return await WAREHOUSES.create(info, input)
+
+    @strawberry.mutation(permission_classes=MANAGER)
+    async def update_warehouse(
+        self, info: Info, id: strawberry.ID, input: inputs.UpdateWarehouseInput
+    ) -> WarehouseResult:
+        return await WAREHOUSES.update(info, id, input)
+
+    @strawberry.mutation(permission_classes=MANAGER)
+    async def delete_warehouse(self, info: Info, id: strawberry.ID) -> DeleteResult:
+        return await WAREHOUSES.delete(info, id)
+
+    @strawberry.mutation(permission_classes=MANAGER)
+    async def create_product(self, info: Info, input: inputs.CreateProductInput) -> ProductResult:
+        return await PRODUCTS.create(info, input)
+
+    @strawberry.mutation(permission_classes=MANAGER)
+    async def update_product(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        input: inputs.UpdateProductInput,
+        expected_version: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Refuse with PreconditionFailed unless the product is at this "
+                "version (REST's If-Match)"
+            ),
+        ] = None,
+    ) -> ProductResult:
+        expected = None if expected_version is None else [expected_version]
+        return await PRODUCTS.update(info, id, input, expected_versions=expected)
+
+    @strawberry.mutation(permission_classes=MANAGER)
+    async def delete_product(self, info: Info, id: strawberry.ID) -> DeleteResult:
+        return await PRODUCTS.delete(info, id)

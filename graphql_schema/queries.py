@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
+from pydantic import TypeAdapter
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from graphql_schema import types
+from graphql_schema.inputs import parse_id, validated
 from graphql_schema.permissions import ViewerRequired
 from inventory.catalogue import service as catalogue
 from inventory.errors import NotFound
 from inventory.kit.pagination import MAX_LIMIT, encode_cursor
 from inventory.models import MovementKind
 from inventory.products import service as products
-from inventory.products.schemas import ProductSort
+from inventory.products.schemas import ProductSearch, ProductSort
 from inventory.stock import service as stock
+from inventory.stock.schemas import ledger_bound
 
 VIEWER: list[type[BasePermission]] = [ViewerRequired]
+_SEARCH: TypeAdapter[str | None] = TypeAdapter(ProductSearch | None)
 
 
 @strawberry.input
@@ -40,10 +46,17 @@ class MovementFilter:
     product_id: strawberry.ID | None = None
     warehouse_id: strawberry.ID | None = None
     kind: types.LedgerKind | None = None
+    since: datetime | None = strawberry.field(
+        default=None, description="Created at or after; without a zone, UTC"
+    )
+    until: datetime | None = strawberry.field(
+        default=None, description="Created before; without a zone, UTC"
+    )
 
 
-def _int(value: strawberry.ID | None) -> int | None:
-    return None if value is None else int(value)
+def _int(value: strawberry.ID | None, field: str) -> int | None:
+    """A filter id as REST's query parameter takes it; BAD_USER_INPUT when it is not one."""
+    return None if value is None else parse_id(value, ("filter", field))
 
 
 def _first(first: int | None) -> int:
@@ -82,7 +95,11 @@ class Query:
     ) -> types.ProductConnection:
         flt = filter or ProductFilter()
         service_filter = products.ProductFilter(
-            flt.q, _int(flt.category_id), _int(flt.supplier_id), flt.is_active, flt.below_reorder
+            validated(_SEARCH, flt.q, ("filter", "q")),
+            _int(flt.category_id, "categoryId"),
+            _int(flt.supplier_id, "supplierId"),
+            flt.is_active,
+            flt.below_reorder,
         )
         order = products.SORT_ORDERS[ProductSort.sku]
         async with info.context.session() as session:
@@ -121,7 +138,9 @@ class Query:
     ) -> list[types.StockLevel]:
         flt = filter or StockLevelFilter()
         service_filter = stock.LevelFilter(
-            _int(flt.product_id), _int(flt.warehouse_id), flt.below_reorder
+            _int(flt.product_id, "productId"),
+            _int(flt.warehouse_id, "warehouseId"),
+            flt.below_reorder,
         )
         async with info.context.session() as session:
             rows, _ = await stock.list_levels(session, service_filter, limit=MAX_LIMIT, cursor=None)
@@ -137,9 +156,11 @@ class Query:
     ) -> types.MovementConnection:
         flt = filter or MovementFilter()
         service_filter = stock.LedgerFilter(
-            _int(flt.product_id),
-            _int(flt.warehouse_id),
+            _int(flt.product_id, "productId"),
+            _int(flt.warehouse_id, "warehouseId"),
             MovementKind(flt.kind.value) if flt.kind else None,
+            ledger_bound(flt.since, ("filter", "since")),
+            ledger_bound(flt.until, ("filter", "until")),
         )
         async with info.context.session() as session:
             rows, next_cursor = await stock.list_movements(

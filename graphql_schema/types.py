@@ -11,6 +11,7 @@ from strawberry.types import Info
 
 from inventory import models
 from inventory.products.schemas import price_text
+from inventory.stock.service import TransferResult
 
 
 @strawberry.enum(description="What a client records with recordMovement")
@@ -34,10 +35,18 @@ class Category:
     id: strawberry.ID
     name: str
     description: str | None
+    created_at: datetime
+    updated_at: datetime
 
     @classmethod
     def of(cls, row: models.Category) -> Category:
-        return cls(id=strawberry.ID(str(row.id)), name=row.name, description=row.description)
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            name=row.name,
+            description=row.description,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
 
 
 @strawberry.type
@@ -46,10 +55,19 @@ class Supplier:
     name: str
     email: str | None
     phone: str | None
+    created_at: datetime
+    updated_at: datetime
 
     @classmethod
     def of(cls, row: models.Supplier) -> Supplier:
-        return cls(id=strawberry.ID(str(row.id)), name=row.name, email=row.email, phone=row.phone)
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            name=row.name,
+            email=row.email,
+            phone=row.phone,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
 
 
 @strawberry.type
@@ -59,6 +77,8 @@ class Warehouse:
     name: str
     address: str | None
     is_active: bool
+    created_at: datetime
+    updated_at: datetime
 
     @classmethod
     def of(cls, row: models.Warehouse) -> Warehouse:
@@ -68,6 +88,8 @@ class Warehouse:
             name=row.name,
             address=row.address,
             is_active=row.is_active,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
         )
 
 
@@ -249,3 +271,21 @@ class Transfer:
     reference: str | None
     created_at: datetime
     movements: list[Movement]
+
+    @classmethod
+    def of(cls, result: TransferResult) -> Transfer:
+        return cls(
+            id=strawberry.ID(str(result.id)),
+            product_id=strawberry.ID(str(result.product_id)),
+            from_warehouse_id=strawberry.ID(str(result.from_warehouse_id)),
+            to_warehouse_id=strawberry.ID(str(result.to_warehouse_id)),
+            quantity=result.quantity,
+            reference=result.reference,
+            created_at=result.created_at,
+            movements=[Movement.of(m) for m in result.movements],
+        )
+
+
+@strawberry.type(description="What a delete mutation answers: the id of the entry removed")
+class Deleted:
+    id: strawberry.ID

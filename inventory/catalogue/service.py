@@ -45,9 +45,8 @@ class CatalogueEntries(Generic[M]):
 
     async def update(self, session: AsyncSession, entry_id: int, data: BaseModel) -> M:
         entry = await self.get(session, entry_id)
-        for field, value in data.model_dump(exclude_unset=True).items():
-            setattr(entry, field, value)
-        await save(session, entry, duplicate=self._duplicate(data))
+        changes = data.model_dump(exclude_unset=True)
+        await save(session, entry, duplicate=self._duplicate(data), changes=changes)
         return entry
 
     async def delete(self, session: AsyncSession, entry_id: int) -> None:

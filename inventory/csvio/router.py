@@ -20,10 +20,11 @@ from inventory.deps import (
     require_role,
 )
 from inventory.errors import problem_responses
-from inventory.kit.schemas import NO_NUL, RefId
+from inventory.kit.schemas import RefId
 from inventory.models import JobStatus, MovementKind, Role
+from inventory.products.schemas import ProductSearch
 from inventory.products.service import ProductFilter
-from inventory.stock.router import utc_query
+from inventory.stock.schemas import ledger_bound
 from inventory.stock.service import LedgerFilter, LevelFilter
 
 router = APIRouter(tags=["csv"], dependencies=[require_role(Role.viewer)])
@@ -137,7 +138,7 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 )
 async def export_products(
     database: DatabaseDep,
-    q: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
+    q: ProductSearch | None = None,
     category_id: RefId | None = None,
     supplier_id: RefId | None = None,
     is_active: bool | None = None,
@@ -178,6 +179,10 @@ async def export_movements(
     until: datetime | None = None,
 ) -> StreamingResponse:
     flt = LedgerFilter(
-        product_id, warehouse_id, kind, utc_query("since", since), utc_query("until", until)
+        product_id,
+        warehouse_id,
+        kind,
+        ledger_bound(since, ("query", "since")),
+        ledger_bound(until, ("query", "until")),
     )
     return _csv(database, exports.movements_export(flt))

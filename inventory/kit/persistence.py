@@ -6,6 +6,7 @@ transaction usable and nothing half-applied, whichever front called it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from sqlalchemy import delete
@@ -31,10 +32,24 @@ async def get_or_404(
     return entry
 
 
-async def save(session: AsyncSession, entry: Any, *, duplicate: str) -> None:
-    """Insert or update ``entry`` now; a unique violation becomes Conflict(duplicate)."""
+async def save(
+    session: AsyncSession,
+    entry: Any,
+    *,
+    duplicate: str,
+    changes: Mapping[str, Any] | None = None,
+) -> None:
+    """Insert ``entry``, or apply ``changes`` to it, now; a unique violation is Conflict(duplicate).
+
+    The changes are made inside the SAVEPOINT: made before it, they would be
+    flushed when it begins, outside it, and a refusal would then poison the
+    whole transaction instead of leaving it usable. When refused, the entry
+    is expired (it reloads as stored) or, if new, no longer in the session.
+    """
     try:
         async with session.begin_nested():
+            for field, value in (changes or {}).items():
+                setattr(entry, field, value)
             session.add(entry)
             await session.flush()
     except IntegrityError as exc:

@@ -10,10 +10,16 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from inventory.deps import EntryId, PageDep, UnitOfWorkDep, require_role
 from inventory.errors import problem_responses
 from inventory.kit.pagination import Page
-from inventory.kit.schemas import NO_NUL, RefId
+from inventory.kit.schemas import RefId
 from inventory.models import Product, Role
 from inventory.products import service
-from inventory.products.schemas import ProductCreate, ProductRead, ProductSort, ProductUpdate
+from inventory.products.schemas import (
+    ProductCreate,
+    ProductRead,
+    ProductSearch,
+    ProductSort,
+    ProductUpdate,
+)
 
 router = APIRouter(prefix="/products", tags=["products"], dependencies=[require_role(Role.viewer)])
 MANAGER = [require_role(Role.manager)]
@@ -46,9 +52,7 @@ def _etag_versions(header: str, *, weak_matches: bool) -> set[int]:
 async def list_products(
     uow: UnitOfWorkDep,
     page: PageDep,
-    q: Annotated[
-        str | None, Query(max_length=200, pattern=NO_NUL, description="SKU or name contains")
-    ] = None,
+    q: Annotated[ProductSearch | None, Query(description="SKU or name contains")] = None,
     category_id: RefId | None = None,
     supplier_id: RefId | None = None,
     is_active: bool | None = None,

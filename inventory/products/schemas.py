@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, St
 
 from inventory.kit.schemas import (
     MAX_ID,
+    NO_NUL,
     InputModel,
     LongText,
     Name,
@@ -51,6 +52,10 @@ def price_text(value: Decimal) -> str:
 
 PriceOut = Annotated[Decimal, PlainSerializer(price_text, return_type=str, when_used="json")]
 Quantity = Annotated[int, Field(ge=0, le=MAX_ID)]
+
+
+ProductSearch = Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)]
+"""The product list's ``q`` (SKU or name contains), on every front that filters products."""
 
 
 class ProductSort(StrEnum):

@@ -108,9 +108,7 @@ async def update_product(
         )
     changes = data.model_dump(exclude_unset=True)
     await _check_references(session, changes.get("category_id"), changes.get("supplier_id"))
-    for field, value in changes.items():
-        setattr(product, field, value)
-    await save(session, product, duplicate=_duplicate_sku(changes.get("sku")))
+    await save(session, product, duplicate=_duplicate_sku(changes.get("sku")), changes=changes)
     return product
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, status
@@ -23,6 +23,7 @@ from inventory.stock.schemas import (
     StockLevelRead,
     TransferCreate,
     TransferRead,
+    ledger_bound,
 )
 
 router = APIRouter(prefix="/stock", tags=["stock"], dependencies=[require_role(Role.viewer)])
@@ -142,19 +143,6 @@ async def list_levels(
     return Page(items=[StockLevelRead.model_validate(i) for i in items], next_cursor=next_cursor)
 
 
-def utc_query(name: str, moment: datetime | None) -> datetime | None:
-    """Query timestamps without a zone are taken as UTC; all must exist in UTC."""
-    if moment is None:
-        return None
-    try:
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except OverflowError:
-        raise ValidationFailed(
-            "The request is not valid.",
-            [field_error(("query", name), "outside the range of UTC timestamps", "datetime_range")],
-        ) from None
-
-
 @router.get(
     "/movements",
     response_model=Page[MovementRead],
@@ -171,7 +159,11 @@ async def list_movements(
     until: Annotated[datetime | None, Query(description="Created before (ISO 8601)")] = None,
 ) -> Page[MovementRead]:
     flt = service.LedgerFilter(
-        product_id, warehouse_id, kind, utc_query("since", since), utc_query("until", until)
+        product_id,
+        warehouse_id,
+        kind,
+        ledger_bound(since, ("query", "since")),
+        ledger_bound(until, ("query", "until")),
     )
     items, next_cursor = await service.list_movements(
         uow.session, flt, limit=page.limit, cursor=page.cursor

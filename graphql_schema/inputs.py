@@ -1,0 +1,162 @@
+"""Mutation inputs, and how GraphQL arguments become what the REST schemas validate.
+
+Inputs carry the REST field names (camelCase on the wire). A field left out is
+``UNSET`` and stays out of the dict handed to the REST schema's
+``model_validate``, so defaults, required fields, ``exclude_unset`` on update,
+and "null clears it" behave exactly as a REST body with the same fields.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, TypeVar
+
+import strawberry
+from pydantic import TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+from strawberry.types.base import StrawberryOptional, get_object_definition
+
+from graphql_schema import types
+from inventory.errors import ValidationFailed, field_error
+from inventory.kit.schemas import RefId
+
+T = TypeVar("T")
+
+UNSET: Any = strawberry.UNSET
+_REF_ID: TypeAdapter[int] = TypeAdapter(RefId)
+
+
+def rest_id(value: str) -> int | str:
+    """An ``ID`` as the integer REST uses; anything else is left for validation to refuse."""
+    return int(value) if value.isascii() and value.isdigit() else value
+
+
+def parse_id(value: str, loc: tuple[str, ...]) -> int:
+    """An ``ID`` argument as an entry id, with REST's range; ValidationFailed at ``loc`` if not."""
+    return validated(_REF_ID, rest_id(value), loc)
+
+
+def validated(rest_type: TypeAdapter[T], value: object, loc: tuple[str, ...]) -> T:
+    """``value`` checked by the type REST declares for it; ValidationFailed at ``loc`` if not."""
+    try:
+        return rest_type.validate_python(value, strict=True)
+    except PydanticValidationError as exc:
+        found = exc.errors(include_input=False)
+        raise ValidationFailed(
+            f"{'.'.join(loc)}: {found[0]['msg']}",
+            [field_error(loc, e["msg"], e["type"]) for e in found],
+        ) from None
+
+
+def sent(input: object) -> dict[str, Any]:
+    """The fields the client sent (explicit nulls included), keyed by their REST names."""
+    body = {}
+    for field in get_object_definition(input, strict=True).fields:
+        value = getattr(input, field.python_name)
+        if value is UNSET:
+            continue
+        if isinstance(value, Enum):
+            value = value.value
+        elif isinstance(value, str) and _is_id(field.type):
+            value = rest_id(value)
+        body[field.python_name] = value
+    return body
+
+
+def _is_id(field_type: object) -> bool:
+    while isinstance(field_type, StrawberryOptional):
+        field_type = field_type.of_type
+    return field_type is strawberry.ID
+
+
+# Stock writes.
+
+
+@strawberry.input
+class RecordMovementInput:
+    product_id: strawberry.ID
+    warehouse_id: strawberry.ID
+    kind: types.MovementKind
+    quantity: int
+    reference: str | None = UNSET
+    note: str | None = UNSET
+
+
+@strawberry.input
+class TransferStockInput:
+    product_id: strawberry.ID
+    from_warehouse_id: strawberry.ID
+    to_warehouse_id: strawberry.ID
+    quantity: int
+    reference: str | None = UNSET
+
+
+# Catalogue writes: create takes the required fields, update only what is sent.
+
+_UPDATE = "Only the fields sent are changed; null clears an optional field."
+
+
+@strawberry.input
+class CreateCategoryInput:
+    name: str
+    description: str | None = UNSET
+
+
+@strawberry.input(description=_UPDATE)
+class UpdateCategoryInput:
+    name: str | None = UNSET
+    description: str | None = UNSET
+
+
+@strawberry.input
+class CreateSupplierInput:
+    name: str
+    email: str | None = UNSET
+    phone: str | None = UNSET
+
+
+@strawberry.input(description=_UPDATE)
+class UpdateSupplierInput:
+    name: str | None = UNSET
+    email: str | None = UNSET
+    phone: str | None = UNSET
+
+
+@strawberry.input
+class CreateWarehouseInput:
+    code: str
+    name: str
+    address: str | None = UNSET
+    is_active: bool | None = strawberry.field(default=UNSET, description="Defaults to true")
+
+
+@strawberry.input(description=_UPDATE)
+class UpdateWarehouseInput:
+    code: str | None = UNSET
+    name: str | None = UNSET
+    address: str | None = UNSET
+    is_active: bool | None = UNSET
+
+
+@strawberry.input
+class CreateProductInput:
+    sku: str
+    name: str
+    unit_price: str = strawberry.field(description='Decimal as a string, e.g. "12.50"')
+    description: str | None = UNSET
+    category_id: strawberry.ID | None = UNSET
+    supplier_id: strawberry.ID | None = UNSET
+    reorder_level: int | None = strawberry.field(default=UNSET, description="Defaults to 0")
+    is_active: bool | None = strawberry.field(default=UNSET, description="Defaults to true")
+
+
+@strawberry.input(description=_UPDATE)
+class UpdateProductInput:
+    sku: str | None = UNSET
+    name: str | None = UNSET
+    unit_price: str | None = UNSET
+    description: str | None = UNSET
+    category_id: strawberry.ID | None = UNSET
+    supplier_id: strawberry.ID | None = UNSET
+    reorder_level: int | None = UNSET
+    is_active: bool | None = UNSET

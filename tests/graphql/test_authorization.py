@@ -1,0 +1,154 @@
+"""Who may call each GraphQL mutation: the SPEC's roles, as REST enforces them.
+
+Every mutation is tried by nobody, by a bad token and by each role, on a fresh
+database where the call would succeed. A caller who may not gets a GraphQL
+error with the code and nothing is written; a caller who may gets the success
+type and the change is there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from inventory.models import Role
+from tests.conftest import Account
+from tests.graphql.helpers import everything, gql
+from tests.helpers import API, create, create_product
+
+
+@dataclass(frozen=True)
+class Call:
+    mutation: str
+    args: str
+    success: str
+    variables: dict[str, Any]
+    required: Role
+
+    @property
+    def document(self) -> str:
+        params = ", ".join(f"${name}: {kind}" for name, kind in self._params())
+        passed = ", ".join(f"{name}: ${name}" for name, _ in self._params())
+        return (
+            f"mutation({params}) {{ {self.mutation}({passed}) "
+            "{ __typename ... on NotFound { message } ... on Conflict { message } "
+            "... on ValidationFailed { message } } }"
+        )
+
+    def _params(self) -> list[tuple[str, str]]:
+        return [tuple(part.split(":")) for part in self.args.split()]  # type: ignore[misc]
+
+
+# Placeholders such as "@product" are replaced by the id of the entry the fixture made.
+CALLS = [
+    Call("recordMovement", "input:RecordMovementInput!", "Movement",
+         {"input": {"productId": "@product", "warehouseId": "@main", "kind": "RECEIPT",
+                    "quantity": 1}}, Role.clerk),
+    Call("transferStock", "input:TransferStockInput!", "Transfer",
+         {"input": {"productId": "@product", "fromWarehouseId": "@main",
+                    "toWarehouseId": "@east", "quantity": 1}}, Role.clerk),
+    Call("createCategory", "input:CreateCategoryInput!", "Category",
+         {"input": {"name": "New"}}, Role.manager),
+    Call("updateCategory", "id:ID! input:UpdateCategoryInput!", "Category",
+         {"id": "@category", "input": {"name": "Renamed"}}, Role.manager),
+    Call("deleteCategory", "id:ID!", "Deleted", {"id": "@category"}, Role.manager),
+    Call("createSupplier", "input:CreateSupplierInput!", "Supplier",
+         {"input": {"name": "New"}}, Role.manager),
+    Call("updateSupplier", "id:ID! input:UpdateSupplierInput!", "Supplier",
+         {"id": "@supplier", "input": {"phone": "555"}}, Role.manager),
+    Call("deleteSupplier", "id:ID!", "Deleted", {"id": "@supplier"}, Role.manager),
+    Call("createWarehouse", "input:CreateWarehouseInput!", "Warehouse",
+         {"input": {"code": "NEW", "name": "New"}}, Role.manager),
+    Call("updateWarehouse", "id:ID! input:UpdateWarehouseInput!", "Warehouse",
+         {"id": "@spare_warehouse", "input": {"isActive": False}}, Role.manager),
+    Call("deleteWarehouse", "id:ID!", "Deleted", {"id": "@spare_warehouse"}, Role.manager),
+    Call("createProduct", "input:CreateProductInput!", "Product",
+         {"input": {"sku": "NEW-1", "name": "New", "unitPrice": "2.50"}}, Role.manager),
+    Call("updateProduct", "id:ID! input:UpdateProductInput!", "Product",
+         {"id": "@product", "input": {"unitPrice": "9.99"}}, Role.manager),
+    Call("deleteProduct", "id:ID!", "Deleted", {"id": "@spare_product"}, Role.manager),
+]  # fmt: skip
+
+CALLERS = ["nobody", "bad token", *Role]
+
+
+@pytest.fixture
+async def ids(client: httpx.AsyncClient) -> dict[str, str]:
+    """A catalogue where every call above would succeed, with stock to move."""
+    main = await create(client, "/warehouses", code="MAIN", name="Main")
+    east = await create(client, "/warehouses", code="EAST", name="East")
+    spare_warehouse = await create(client, "/warehouses", code="SPARE", name="Spare")
+    category = await create(client, "/categories", name="Tools")
+    supplier = await create(client, "/suppliers", name="Acme")
+    product = await create_product(client, "P-1")
+    spare_product = await create_product(client, "P-2")
+    received = await client.post(
+        f"{API}/stock/movements",
+        json={
+            "product_id": product["id"],
+            "warehouse_id": main["id"],
+            "kind": "receipt",
+            "quantity": 5,
+        },
+    )
+    assert received.status_code == 201
+    made = {
+        "main": main,
+        "east": east,
+        "spare_warehouse": spare_warehouse,
+        "category": category,
+        "supplier": supplier,
+        "product": product,
+        "spare_product": spare_product,
+    }
+    return {name: str(entry["id"]) for name, entry in made.items()}
+
+
+def _filled(value: Any, ids: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _filled(v, ids) for k, v in value.items()}
+    if isinstance(value, str) and value.startswith("@"):
+        return ids[value[1:]]
+    return value
+
+
+def _headers(caller: Role | str, accounts: dict[Role, Account]) -> dict[str, str]:
+    if caller == "nobody":
+        return {}
+    if caller == "bad token":
+        return {"Authorization": "Bearer not.a.jwt"}
+    assert isinstance(caller, Role)
+    return accounts[caller].headers
+
+
+@pytest.mark.parametrize("caller", CALLERS, ids=str)
+@pytest.mark.parametrize("call", CALLS, ids=[c.mutation for c in CALLS])
+async def test_each_mutation_is_allowed_from_its_role_up(
+    anonymous, client, accounts, ids, call, caller
+):
+    before = await everything(client)
+    body = await gql(
+        anonymous, call.document, _headers(caller, accounts), **_filled(call.variables, ids)
+    )
+    after = await everything(client)
+
+    if isinstance(caller, Role) and caller.allows(call.required):
+        assert "errors" not in body, body
+        assert body["data"][call.mutation]["__typename"] == call.success, body
+        assert after != before
+        return
+    expected = "FORBIDDEN" if isinstance(caller, Role) else "UNAUTHENTICATED"
+    assert body["data"] is None
+    assert [e["extensions"]["code"] for e in body["errors"]] == [expected]
+    assert body["errors"][0]["path"] == [call.mutation]
+    assert after == before
+
+
+async def test_every_mutation_in_the_schema_is_checked(client):
+    """A mutation added later without a row above fails here."""
+    body = await gql(client, "{ __schema { mutationType { fields { name } } } }")
+    names = [field["name"] for field in body["data"]["__schema"]["mutationType"]["fields"]]
+    assert sorted(names) == sorted(call.mutation for call in CALLS)
