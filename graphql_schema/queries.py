@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
-from pydantic import TypeAdapter
+from pydantic import Field, TypeAdapter
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
@@ -14,7 +15,7 @@ from graphql_schema.inputs import parse_id, validated
 from graphql_schema.permissions import ViewerRequired
 from inventory.catalogue import service as catalogue
 from inventory.errors import NotFound
-from inventory.kit.pagination import MAX_LIMIT, encode_cursor
+from inventory.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, encode_cursor
 from inventory.models import MovementKind
 from inventory.products import service as products
 from inventory.products.schemas import ProductSearch, ProductSort
@@ -59,8 +60,12 @@ def _int(value: strawberry.ID | None, field: str) -> int | None:
     return None if value is None else parse_id(value, ("filter", field))
 
 
+_PAGE_SIZE: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=1, le=MAX_LIMIT)])
+
+
 def _first(first: int | None) -> int:
-    return max(1, min(first or 50, MAX_LIMIT))
+    """A page size as REST's ``limit`` takes it (1 to 200); BAD_USER_INPUT outside that."""
+    return DEFAULT_LIMIT if first is None else validated(_PAGE_SIZE, first, ("first",))
 
 
 @strawberry.type

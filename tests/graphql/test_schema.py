@@ -117,6 +117,22 @@ async def test_a_bad_cursor_is_an_error_with_a_code(client):
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
+@pytest.mark.parametrize("connection", ["products", "movements"])
+async def test_page_size_is_refused_outside_rests_limits(client, connection):
+    await create_product(client, "P-1")
+    for first in (0, -1, 201):
+        body = await gql(client, f"{{ {connection}(first: {first}) {{ edges {{ cursor }} }} }}")
+        assert body["data"] is None
+        assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", body
+        rest = await client.get(
+            f"{API}/{'products' if connection == 'products' else 'stock/movements'}",
+            params={"limit": first},
+        )
+        assert rest.status_code == 422
+    body = await gql(client, f"{{ {connection}(first: 200) {{ edges {{ cursor }} }} }}")
+    assert "errors" not in body
+
+
 async def test_unexpected_errors_are_masked_outside_development_with_the_request_id(
     client, monkeypatch
 ):
