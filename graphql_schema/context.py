@@ -1,17 +1,20 @@
 """The GraphQL context: the database session, the caller, the change feed and DataLoaders.
 
-Over HTTP the context wraps the request's unit of work, committed before the
-response is sent, exactly as REST's. A WebSocket lives for hours, so it holds
-no session: each use opens a short read-only unit of work, and it carries
-subscriptions only (queries and mutations go over HTTP; see extensions.py).
+Over HTTP the context opens the request's unit of work at first use,
+committed before the response is sent, exactly as REST's: a reader's for a
+query, a (queued) writer's only for a mutation. A WebSocket lives for hours,
+so it holds no session: each use opens a short read-only unit of work, and it
+carries subscriptions only (queries and mutations go over HTTP; see
+extensions.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends
@@ -24,11 +27,28 @@ from inventory import security
 from inventory.changefeed import ChangeFeed
 from inventory.config import Settings
 from inventory.db import Database, UnitOfWork
-from inventory.deps import DatabaseDep, SettingsDep, request_unit_of_work
+from inventory.deps import DatabaseDep, SettingsDep
 from inventory.models import User
 from inventory.users import service as users
 
 BEARER = "bearer "
+
+
+class RequestTransaction:
+    """One HTTP request's unit of work, opened on first use; ``write`` decides which kind."""
+
+    def __init__(self, database: Database, stack: AsyncExitStack) -> None:
+        self._database = database
+        self._stack = stack
+        self._uow: UnitOfWork | None = None
+        self.write = False
+
+    async def session(self) -> AsyncSession:
+        if self._uow is None:
+            self._uow = await self._stack.enter_async_context(
+                self._database.unit_of_work(write=self.write, queued=True)
+            )
+        return self._uow.session
 
 
 @dataclass
@@ -36,8 +56,8 @@ class Context(BaseContext):
     database: Database
     settings: Settings
     feed: ChangeFeed
-    uow: UnitOfWork | None
-    """The HTTP request's unit of work; None over a WebSocket."""
+    transaction: RequestTransaction | None
+    """The HTTP request's; None over a WebSocket."""
     handshake_token: str | None
     _user: User | None = field(default=None, init=False)
     _user_checked: bool = field(default=False, init=False)
@@ -49,30 +69,52 @@ class Context(BaseContext):
         super().__init__()
         self.loaders = Loaders(self.session)
 
+    def refresh_loaders(self) -> None:
+        """Forget what the loaders hold: after a write, nested fields read the new state."""
+        self.loaders = Loaders(self.session)
+
     @property
     def is_websocket(self) -> bool:
-        return self.uow is None
+        return self.transaction is None
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session for one resolver at a time: the request's, or a short one on a WebSocket."""
         async with self._lock:
-            if self.uow is not None:
-                yield self.uow.session
+            if self.transaction is not None:
+                yield await self.transaction.session()
                 return
             async with self.database.unit_of_work(write=False) as uow:
                 yield uow.session
+
+    @asynccontextmanager
+    async def write_session(self) -> AsyncIterator[AsyncSession]:
+        """The session for a mutation's write; nested fields of its answer read afresh."""
+        try:
+            async with self.session() as session:
+                yield session
+        finally:
+            self.refresh_loaders()
 
     @property
     def token(self) -> str | None:
         """The bearer token: from the request, or from the WebSocket's connection_init payload."""
         return _token_in(self.connection_params) or self.handshake_token
 
+    def token_expires_at(self) -> datetime | None:
+        """When the caller's token stops being valid; None when it already is not."""
+        if token := self.token:
+            try:
+                return security.decode_access_token(token, self.settings).expires_at
+            except security.InvalidToken:
+                return None
+        return None
+
     async def user(self) -> User | None:
         """The active user behind the token; None if there is none.
 
         Read once per HTTP request; on a WebSocket read afresh for each
-        operation, so a long connection does not outlive a deactivation.
+        operation and at each re-check of a subscription.
         """
         if self._user_checked and not self.is_websocket:
             return self._user
@@ -111,14 +153,14 @@ def _handshake_token(connection: HTTPConnection) -> str | None:
     return None
 
 
-async def connection_unit_of_work(
+async def request_transaction(
     connection: HTTPConnection, database: DatabaseDep
-) -> AsyncIterator[UnitOfWork | None]:
+) -> AsyncIterator[RequestTransaction | None]:
     if connection.scope["type"] != "http":
         yield None
         return
-    async with request_unit_of_work(database, connection.scope["method"]) as uow:
-        yield uow
+    async with AsyncExitStack() as stack:
+        yield RequestTransaction(database, stack)
 
 
 async def get_context(
@@ -126,12 +168,14 @@ async def get_context(
     settings: SettingsDep,
     database: DatabaseDep,
     # scope="function": committed before the response is sent, as REST's.
-    uow: Annotated[UnitOfWork | None, Depends(connection_unit_of_work, scope="function")],
+    transaction: Annotated[
+        RequestTransaction | None, Depends(request_transaction, scope="function")
+    ],
 ) -> Context:
     return Context(
         database=database,
         settings=settings,
         feed=connection.app.state.change_feed,
-        uow=uow,
+        transaction=transaction,
         handshake_token=_handshake_token(connection),
     )

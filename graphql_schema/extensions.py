@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
+from graphql_schema.context import Context
 from inventory import errors
 
 logger = logging.getLogger(__name__)
@@ -36,6 +38,13 @@ def shaped_errors(*, development: bool) -> type[SchemaExtension]:
             if result is None or not result.errors:
                 return
             result.errors = [self._shape(error) for error in result.errors]
+
+        def on_stream_result(self, result: Any) -> Iterator[None]:
+            # Subscription events (and errors raised while streaming) never pass
+            # through on_operation's result: shape them here too.
+            if getattr(result, "errors", None):
+                result.errors = [self._shape(error) for error in result.errors]
+            yield
 
         def _shape(self, error: GraphQLError) -> GraphQLError:
             original = error.original_error
@@ -78,17 +87,30 @@ def shaped_errors(*, development: bool) -> type[SchemaExtension]:
     return ErrorShaping
 
 
-class WebSocketCarriesSubscriptions(SchemaExtension):
-    """Queries and mutations go over HTTP, where they get the request's transaction."""
+class Transports(SchemaExtension):
+    """Each operation on its transport, and a writer's transaction only for a mutation.
+
+    Queries and mutations go over HTTP, where they get the request's
+    transaction; subscriptions need the WebSocket.
+    """
 
     def on_execute(self) -> Iterator[None]:
-        context = self.execution_context
-        if (
-            getattr(context.context, "is_websocket", False)
-            and context.operation_type is not OperationType.SUBSCRIPTION
-        ):
-            raise GraphQLError(
-                "Send queries and mutations over HTTP; the WebSocket carries subscriptions.",
-                extensions={"code": "BAD_REQUEST"},
-            )
+        execution = self.execution_context
+        context = execution.context
+        operation = execution.operation_type
+        if not isinstance(context, Context):
+            raise TypeError(f"unexpected GraphQL context {type(context).__name__}")
+        if context.transaction is None:
+            if operation is not OperationType.SUBSCRIPTION:
+                raise _bad_request(
+                    "Send queries and mutations over HTTP; the WebSocket carries subscriptions."
+                )
+        elif operation is OperationType.SUBSCRIPTION:
+            raise _bad_request("Subscriptions need a WebSocket (graphql-transport-ws).")
+        elif operation is OperationType.MUTATION:
+            context.transaction.write = True
         yield
+
+
+def _bad_request(message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": "BAD_REQUEST"})

@@ -15,6 +15,8 @@ from inventory.models import Category, Product, StockLevel, Supplier, Warehouse
 from inventory.models.columns import IdMixin
 
 M = TypeVar("M", bound=IdMixin)
+# Rows already in the session may be stale: stock levels change by plain UPDATE.
+_FRESH = {"populate_existing": True}
 SessionScope = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
@@ -32,7 +34,9 @@ class Loaders:
     def _by_id(self, model: type[M]) -> DataLoader[int, M | None]:
         async def load(ids: Sequence[int]) -> list[M | None]:
             async with self._session() as session:
-                rows = await session.scalars(select(model).where(model.id.in_(ids)))
+                rows = await session.scalars(
+                    select(model).where(model.id.in_(ids)).execution_options(**_FRESH)
+                )
                 found = {row.id: row for row in rows}
             return [found.get(i) for i in ids]
 
@@ -47,6 +51,7 @@ class Loaders:
                 .join(Warehouse, Warehouse.id == StockLevel.warehouse_id)
                 .where(StockLevel.product_id.in_(ids))
                 .order_by(StockLevel.warehouse_id)
+                .execution_options(**_FRESH)
             )
             grouped: dict[int, list[StockLevel]] = defaultdict(list)
             for level, warehouse in rows:

@@ -62,7 +62,7 @@ class CatalogueWrites(Generic[M, R]):
     async def create(self, info: Info, input: object) -> R | EntryError:
         async def run() -> R:
             data = self.create_schema.model_validate(sent(input))
-            async with info.context.session() as session:
+            async with info.context.write_session() as session:
                 return self.shape(await self.create_entry(session, data))
 
         return await as_entry_result(run)
@@ -73,7 +73,7 @@ class CatalogueWrites(Generic[M, R]):
         async def run() -> R:
             entry_id = parse_id(id, ("id",))
             data = self.update_schema.model_validate(sent(input))
-            async with info.context.session() as session:
+            async with info.context.write_session() as session:
                 return self.shape(await self.update_entry(session, entry_id, data, **options))
 
         return await as_entry_result(run)
@@ -81,7 +81,7 @@ class CatalogueWrites(Generic[M, R]):
     async def delete(self, info: Info, id: strawberry.ID) -> types.Deleted | EntryError:
         async def run() -> types.Deleted:
             entry_id = parse_id(id, ("id",))
-            async with info.context.session() as session:
+            async with info.context.write_session() as session:
                 await self.delete_entry(session, entry_id)
             return types.Deleted(id=strawberry.ID(str(entry_id)))
 
@@ -132,9 +132,8 @@ class Mutation:
 
         async def run() -> types.Movement:
             data = MovementCreate.model_validate(sent(input))
-            async with info.context.session() as session:
+            async with info.context.write_session() as session:
                 result = await stock.record_movement(session, user.id, data)
-            info.context.background_tasks.add_task(stock.report_low_stock, result.low_stock)
             return types.Movement.of(result.movement)
 
         return await as_result(run)
@@ -145,9 +144,8 @@ class Mutation:
 
         async def run() -> types.Transfer:
             data = TransferCreate.model_validate(sent(input))
-            async with info.context.session() as session:
+            async with info.context.write_session() as session:
                 result = await stock.transfer_stock(session, user.id, data)
-            info.context.background_tasks.add_task(stock.report_low_stock, result.low_stock)
             return types.Transfer.of(result)
 
         return await as_result(run)

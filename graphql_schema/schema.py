@@ -5,20 +5,25 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import strawberry
+from graphql import GraphQLError
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
+    max_aliases,
+    query_depth_limiter,
 )
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionContext
+from strawberry.types.unset import UNSET, UnsetType
 
-from graphql_schema.context import get_context
-from graphql_schema.extensions import WebSocketCarriesSubscriptions, shaped_errors
+from graphql_schema.context import Context, get_context
+from graphql_schema.extensions import Transports, shaped_errors
 from graphql_schema.ide import OfflineGraphQLRouter
 from graphql_schema.mutations import Mutation
 from graphql_schema.queries import Query
@@ -31,6 +36,24 @@ MAX_TOKENS = 2000
 MAX_SUBSCRIPTIONS = 10
 """Per WebSocket connection."""
 
+# Built once: the validation cache keys on the rule classes, so rules made
+# per request would never hit it.
+LIMIT_RULES = (
+    query_depth_limiter.create_validator(MAX_DEPTH, should_ignore=None),
+    max_aliases.create_validator(MAX_ALIASES),
+)
+
+
+class InventorySchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log nothing here: expected errors are answers, not incidents.
+
+        The error-shaping extension logs the unexpected ones, once each, with
+        the request id.
+        """
+
 
 def build_schema(settings: Settings) -> strawberry.Schema:
     development = settings.env is Environment.development
@@ -41,21 +64,29 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         # Classes and factories, never shared instances: nothing leaks between requests.
         ParserCache,
         ValidationCache,
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: AddValidationRules(list(LIMIT_RULES)),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         shaped_errors(development=development),
-        WebSocketCarriesSubscriptions,
+        Transports,
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    return InventorySchema(
         query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
     )
 
 
+class InventoryGraphQLRouter(OfflineGraphQLRouter):
+    async def on_ws_connect(self, context: object) -> UnsetType | dict[str, object] | None:
+        """Refuse a WebSocket without a valid token for an active user (close code 4403)."""
+        if not isinstance(context, Context) or await context.user() is None:
+            raise ConnectionRejectionError({"message": "Sign in first: send a bearer token."})
+        unset: UnsetType = UNSET
+        return unset
+
+
 def graphql_router(settings: Settings) -> GraphQLRouter[object, None]:
-    return OfflineGraphQLRouter(
+    return InventoryGraphQLRouter(
         build_schema(settings),
         context_getter=get_context,
         graphql_ide="graphiql",

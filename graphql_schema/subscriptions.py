@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
+from graphql_schema.context import Context
 from graphql_schema.permissions import ViewerRequired
 from inventory.changefeed import SubscriberTooSlow
 from inventory.events import StockChanged
 
 VIEWER: list[type[BasePermission]] = [ViewerRequired]
+RECHECK_SECONDS = 60.0
 
 
 @strawberry.type
@@ -52,16 +56,37 @@ class Subscription:
         product_id: strawberry.ID | None = None,
         warehouse_id: strawberry.ID | None = None,
     ) -> AsyncGenerator[StockChange, None]:
-        """Every committed change of a stock level, optionally for one product or warehouse."""
+        """Every committed change of a stock level, optionally for one product or warehouse.
+
+        The caller is checked again every minute and when the token expires:
+        a deactivated user, a lowered role or an expired token ends the stream
+        with UNAUTHENTICATED or FORBIDDEN.
+        """
         product = _id_filter(product_id, "productId")
         warehouse = _id_filter(warehouse_id, "warehouseId")
-        async with info.context.feed.subscribe() as changes:
-            try:
-                async for change in changes:
-                    if product not in (None, change.product_id):
-                        continue
-                    if warehouse not in (None, change.warehouse_id):
-                        continue
-                    yield StockChange.of(change)
-            except SubscriberTooSlow as exc:
-                raise GraphQLError(str(exc), extensions={"code": "SUBSCRIBER_TOO_SLOW"}) from None
+        context: Context = info.context
+        async with context.feed.subscribe() as changes:
+            while True:
+                try:
+                    change = await asyncio.wait_for(anext(changes), _until_recheck(context))
+                except TimeoutError:
+                    await ViewerRequired().has_permission(None, info)
+                    continue
+                except SubscriberTooSlow as exc:
+                    raise GraphQLError(
+                        str(exc), extensions={"code": "SUBSCRIBER_TOO_SLOW"}
+                    ) from None
+                if product not in (None, change.product_id):
+                    continue
+                if warehouse not in (None, change.warehouse_id):
+                    continue
+                yield StockChange.of(change)
+
+
+def _until_recheck(context: Context) -> float:
+    """Seconds to the next check of the caller: a minute, or less when the token expires first."""
+    expires_at = context.token_expires_at()
+    if expires_at is None:
+        return 0.0
+    to_expiry = (expires_at - datetime.now(UTC)).total_seconds() + 1
+    return max(0.0, min(RECHECK_SECONDS, to_expiry))

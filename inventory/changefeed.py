@@ -28,6 +28,8 @@ from inventory.events import Event, StockChanged
 logger = logging.getLogger(__name__)
 
 DEFAULT_BACKLOG = 1000
+OUTBOX_LIMIT = 10_000
+CLOSE_WAIT_SECONDS = 1.0
 
 
 class SubscriberTooSlow(Exception):
@@ -82,6 +84,8 @@ class ChangeFeed:
                 health_check_interval=15,
             )
         self._relay: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._outbox: asyncio.Queue[str] = asyncio.Queue(maxsize=OUTBOX_LIMIT)
         # Per instance, not per module: a worker forked after import gets its own.
         self._origin = uuid.uuid4().hex
 
@@ -90,7 +94,12 @@ class ChangeFeed:
         return len(self._subscribers)
 
     async def publish(self, changes: Sequence[Event]) -> None:
-        """Deliver committed changes here at once, and to other processes through Redis."""
+        """Deliver committed changes here at once; queue them for the other processes.
+
+        The request that committed never waits on Redis: one sender task per
+        process publishes the queue in order, and drops (with a warning) what
+        a long Redis outage leaves behind beyond ``OUTBOX_LIMIT`` messages.
+        """
         stock = [change for change in changes if isinstance(change, StockChanged)]
         if not stock:
             return
@@ -99,9 +108,22 @@ class ChangeFeed:
             return
         message = json.dumps({"origin": self._origin, "changes": [c.as_dict() for c in stock]})
         try:
-            await self._redis.publish(self._channel, message)
-        except RedisError as exc:
-            logger.warning("stock changes not relayed to other processes: %s", exc)
+            self._outbox.put_nowait(message)
+        except asyncio.QueueFull:
+            logger.warning("stock changes not relayed to other processes: Redis is behind")
+            return
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._run_sender(self._redis))
+
+    async def _run_sender(self, redis: Redis) -> None:
+        while True:
+            message = await self._outbox.get()
+            try:
+                await redis.publish(self._channel, message)
+            except RedisError as exc:
+                logger.warning("stock changes not relayed to other processes: %s", exc)
+            finally:
+                self._outbox.task_done()
 
     @asynccontextmanager
     async def subscribe(self) -> AsyncIterator[Subscription]:
@@ -116,10 +138,15 @@ class ChangeFeed:
             self._subscribers.discard(subscription)
 
     async def close(self) -> None:
-        if self._relay is not None:
-            self._relay.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._relay
+        """Send what is queued (for at most a second), then stop."""
+        if self._sender is not None and not self._sender.done():
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox.join(), CLOSE_WAIT_SECONDS)
+        for task in (self._relay, self._sender):
+            if task is not None:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
         if self._redis is not None:
             await self._redis.aclose()
 
@@ -140,7 +167,7 @@ class ChangeFeed:
                         message = await pubsub.get_message(timeout=5.0)
                         if message is not None:
                             self._relay_message(message["data"])
-            except (RedisError, OSError) as exc:
+            except Exception as exc:
                 logger.warning("stock change relay lost Redis (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
@@ -151,7 +178,7 @@ class ChangeFeed:
             if message["origin"] == self._origin:
                 return
             changes = [StockChanged.from_dict(item) for item in message["changes"]]
-        except (ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:
             logger.warning("ignored a malformed stock change message: %s", exc)
             return
         self._deliver(changes)

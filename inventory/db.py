@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -148,8 +148,12 @@ class Database:
     def sessions(self, *, write: bool) -> async_sessionmaker[AsyncSession]:
         return self.write_sessions if write else self.read_sessions
 
-    def unit_of_work(self, *, write: bool) -> AbstractAsyncContextManager[UnitOfWork]:
-        return unit_of_work(self.sessions(write=write), self.after_commit)
+    def unit_of_work(
+        self, *, write: bool, queued: bool = False
+    ) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A unit of work; ``queued`` writers wait their turn at this process's write gate."""
+        gate = self.write_gate if write and queued else None
+        return unit_of_work(self.sessions(write=write), self.after_commit, gate=gate)
 
 
 def open_database(settings: Settings) -> Database:
@@ -167,10 +171,11 @@ class UnitOfWork:
     """The request's transaction: an AsyncSession created on first use, ended in one place.
 
     A request that never touches the database (a cache hit, say) pays for no
-    session at all.
+    session at all. Events recorded by services are collected at each commit
+    and handed to the listeners by ``publish``, once the transaction is over.
     """
 
-    __slots__ = ("_after_commit", "_factory", "_session")
+    __slots__ = ("_after_commit", "_committed", "_factory", "_session")
 
     def __init__(
         self,
@@ -180,6 +185,7 @@ class UnitOfWork:
         self._factory = factory
         self._after_commit = after_commit
         self._session: AsyncSession | None = None
+        self._committed: list[events.Event] = []
 
     @property
     def session(self) -> AsyncSession:
@@ -188,36 +194,52 @@ class UnitOfWork:
         return self._session
 
     async def commit(self) -> None:
-        """Commit, then hand the transaction's events to the listeners."""
         if self._session is None:
             return
         await self._session.commit()
-        if pending := events.take(self._session):
-            for listener in self._after_commit:
-                try:
-                    await listener(pending)
-                except Exception:
-                    # The write is committed; failing the request now would only lie about it.
-                    logger.exception("after-commit listener %r failed", listener)
+        self._committed.extend(events.take(self._session))
 
     async def close(self) -> None:
-        """Roll back anything uncommitted and hand the connection back."""
+        """Roll back anything uncommitted (its events with it) and hand the connection back."""
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
 
+    async def publish(self) -> None:
+        """Hand the committed events to the listeners."""
+        committed, self._committed = self._committed, []
+        if not committed:
+            return
+        for listener in self._after_commit:
+            try:
+                await listener(committed)
+            except Exception:
+                # The write is committed; failing the request now would only lie about it.
+                logger.exception("after-commit listener %r failed", listener)
+
 
 @asynccontextmanager
 async def unit_of_work(
-    factory: async_sessionmaker[AsyncSession], after_commit: Sequence[AfterCommit] = ()
+    factory: async_sessionmaker[AsyncSession],
+    after_commit: Sequence[AfterCommit] = (),
+    *,
+    gate: asyncio.Lock | None = None,
 ) -> AsyncIterator[UnitOfWork]:
-    """Commit when the block finishes cleanly, roll back when it raises."""
+    """Commit when the block finishes cleanly, roll back when it raises.
+
+    Listeners hear of what committed after the session is closed and the
+    ``gate`` released, so no lock is held while they work.
+    """
     uow = UnitOfWork(factory, after_commit)
     try:
-        yield uow
-        await uow.commit()
+        async with gate if gate is not None else nullcontext():
+            try:
+                yield uow
+                await uow.commit()
+            finally:
+                await uow.close()
     finally:
-        await uow.close()
+        await uow.publish()
 
 
 Violation = Literal["unique", "foreign_key", "check", "not_null", "other"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -44,14 +44,11 @@ async def get_database(connection: HTTPConnection) -> Database:
 DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
-@asynccontextmanager
-async def request_unit_of_work(database: Database, method: str) -> AsyncIterator[UnitOfWork]:
-    """The unit of work for one HTTP request: a writer's when the method may write."""
-    write = method not in _READ_METHODS
-    async with AsyncExitStack() as stack:
-        if write and database.write_gate is not None:
-            await stack.enter_async_context(database.write_gate)
-        yield await stack.enter_async_context(database.unit_of_work(write=write))
+def request_unit_of_work(
+    database: Database, method: str
+) -> AbstractAsyncContextManager[UnitOfWork]:
+    """The unit of work for one HTTP request: a queued writer's when the method may write."""
+    return database.unit_of_work(write=method not in _READ_METHODS, queued=True)
 
 
 async def get_unit_of_work(request: Request, database: DatabaseDep) -> AsyncIterator[UnitOfWork]:

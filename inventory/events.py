@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 _PENDING = "inventory.pending_events"
+_MAX_INT = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,15 +32,24 @@ class StockChanged:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StockChanged:
-        return cls(
-            product_id=int(data["product_id"]),
-            warehouse_id=int(data["warehouse_id"]),
-            quantity=int(data["quantity"]),
-            movement_id=int(data["movement_id"]),
-        )
+        """From JSON another process sent; ValueError unless every field is an int in range."""
+        values = [data[name] for name in ("product_id", "warehouse_id", "quantity", "movement_id")]
+        if not all(type(v) is int and 0 <= v <= _MAX_INT for v in values):
+            raise ValueError(f"not a stock change: {data!r}")
+        return cls(*values)
 
 
-Event = StockChanged
+@dataclass(frozen=True, slots=True)
+class LowStock:
+    """A change took a level from above its product's reorder level to at or below it."""
+
+    product_id: int
+    warehouse_id: int
+    quantity: int
+    reorder_level: int
+
+
+Event = StockChanged | LowStock
 
 
 def record(session: AsyncSession, *events: Event) -> None:

@@ -27,6 +27,7 @@ from inventory.errors import Conflict, install_error_handlers
 from inventory.health import router as health_router
 from inventory.middleware import AllowedHostsMiddleware, RequestIdMiddleware
 from inventory.products.router import router as product_router
+from inventory.stock import service as stock_service
 from inventory.stock.router import router as stock_router
 from inventory.users import service as users
 from inventory.users.router import router as user_router
@@ -57,7 +58,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.db = database
     app.state.login_throttle = LoginThrottle(settings.redis_url, settings.redis_key_prefix)
     app.state.change_feed = feed = ChangeFeed(settings.redis_url, settings.redis_key_prefix)
-    database.after_commit.append(feed.publish)
+    database.after_commit.extend((feed.publish, stock_service.report_low_stock))
     # In the background: a database that is slow to answer must not hold up start-up.
     # Every worker sweeps; the UPDATE is idempotent, so that is harmless.
     recovery = asyncio.create_task(fail_stale_jobs(database))

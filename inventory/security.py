@@ -63,6 +63,7 @@ class AccessToken:
 @dataclass(frozen=True)
 class TokenClaims:
     user_id: int
+    expires_at: datetime
 
 
 class InvalidToken(Exception):
@@ -96,6 +97,6 @@ def decode_access_token(token: str, settings: Settings) -> TokenClaims:
         user_id = int(claims["sub"])
         if not 1 <= user_id <= MAX_ID:
             raise ValueError("subject out of range")
-        return TokenClaims(user_id=user_id)
+        return TokenClaims(user_id=user_id, expires_at=datetime.fromtimestamp(claims["exp"], UTC))
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise InvalidToken(f"{type(exc).__name__}: {exc}") from exc

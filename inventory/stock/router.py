@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, status
+from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -87,12 +87,10 @@ async def record_movement(
     request: Request,
     user: ClerkUser,
     uow: UnitOfWorkDep,
-    background: BackgroundTasks,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     async def run() -> MovementRead:
         result = await service.record_movement(uow.session, user.id, data)
-        background.add_task(service.report_low_stock, result.low_stock)
         return MovementRead.model_validate(result.movement)
 
     return await _idempotent(request, uow, user.id, idempotency_key, "movement", data, run)
@@ -110,12 +108,10 @@ async def transfer_stock(
     request: Request,
     user: ClerkUser,
     uow: UnitOfWorkDep,
-    background: BackgroundTasks,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     async def run() -> TransferRead:
         result = await service.transfer_stock(uow.session, user.id, data)
-        background.add_task(service.report_low_stock, result.low_stock)
         return TransferRead.model_validate(result)
 
     return await _idempotent(request, uow, user.id, idempotency_key, "transfer", data, run)

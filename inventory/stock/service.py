@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, func, literal, select, union_all, update
@@ -34,20 +35,9 @@ LEDGER_ORDER = SortOrder(
 )
 
 
-@dataclass(frozen=True)
-class LowStock:
-    """A level that a movement took to or below its product's reorder level."""
-
-    product_id: int
-    warehouse_id: int
-    quantity: int
-    reorder_level: int
-
-
 @dataclass
 class MovementResult:
     movement: StockMovement
-    low_stock: list[LowStock] = field(default_factory=list)
 
 
 @dataclass
@@ -60,7 +50,6 @@ class TransferResult:
     reference: str | None
     created_at: datetime
     movements: list[StockMovement]
-    low_stock: list[LowStock] = field(default_factory=list)
 
 
 async def record_movement(
@@ -83,9 +72,11 @@ async def record_movement(
         session.add(movement)
         await session.flush()
     events.record(
-        session, events.StockChanged(data.product_id, data.warehouse_id, level, movement.id)
+        session,
+        events.StockChanged(data.product_id, data.warehouse_id, level, movement.id),
+        *_low_stock(product, data.warehouse_id, level, data.delta),
     )
-    return MovementResult(movement, _low_stock(product, data.warehouse_id, level, data.delta))
+    return MovementResult(movement)
 
 
 async def transfer_stock(
@@ -126,6 +117,7 @@ async def transfer_stock(
             events.StockChanged(data.product_id, leg.warehouse_id, level, leg.id)
             for leg, level in zip(legs, (source, target), strict=True)
         ),
+        *_low_stock(product, data.from_warehouse_id, source, -data.quantity),
     )
     return TransferResult(
         id=transfer_id,
@@ -136,7 +128,6 @@ async def transfer_stock(
         reference=data.reference,
         created_at=now,
         movements=legs,
-        low_stock=_low_stock(product, data.from_warehouse_id, source, -data.quantity),
     )
 
 
@@ -284,16 +275,20 @@ async def _change_level(
     return int(level)
 
 
-def _low_stock(product: Product, warehouse_id: int, level: int, delta: int) -> list[LowStock]:
+def _low_stock(
+    product: Product, warehouse_id: int, level: int, delta: int
+) -> list[events.LowStock]:
     """The level, when this change took it from above the reorder level to at or below it."""
     if delta < 0 and level <= product.reorder_level < level - delta:
-        return [LowStock(product.id, warehouse_id, level, product.reorder_level)]
+        return [events.LowStock(product.id, warehouse_id, level, product.reorder_level)]
     return []
 
 
-def report_low_stock(alerts: list[LowStock]) -> None:
-    """Record low-stock events (run after the response, once the change is committed)."""
-    for event in alerts:
+async def report_low_stock(committed: Sequence[events.Event]) -> None:
+    """After commit: log each level that went low (a listener of the unit of work)."""
+    for event in committed:
+        if not isinstance(event, events.LowStock):
+            continue
         logger.warning(
             "low stock: product %s in warehouse %s is at %s (reorder level %s)",
             event.product_id,

@@ -6,11 +6,14 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from inventory.config import Settings
 from inventory.models import Role
@@ -202,11 +205,26 @@ async def test_warehouse_filter_and_token_in_the_url(server, accounts, stocked):
 @pytest.mark.parametrize(
     "init", [{}, {"Authorization": "Bearer not-a-token"}], ids=["no token", "bad token"]
 )
-async def test_a_subscription_needs_a_valid_token(server, accounts, init):
-    async with subscribed(server, init=init) as operation:
-        message = await operation.receive()
-    assert message["type"] == "error", message
-    assert [e["extensions"]["code"] for e in message["payload"]] == ["UNAUTHENTICATED"]
+async def test_a_websocket_without_a_valid_token_is_closed_at_once(server, accounts, init):
+    url = server.replace("http://", "ws://") + "/graphql"
+    async with connect(url, subprotocols=["graphql-transport-ws"]) as socket:  # type: ignore[list-item]
+        await socket.send(json.dumps({"type": "connection_init", "payload": init}))
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(socket.recv(), 5)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4403
+
+
+async def test_a_subscription_ends_when_its_token_expires(server, settings, accounts):
+    soon = datetime.now(UTC) + timedelta(seconds=2)
+    claims = {"sub": str(accounts[Role.viewer].id), "iat": datetime.now(UTC), "exp": soon}
+    token = jwt.encode(claims, settings.secret_key.get_secret_value(), algorithm="HS256")
+    async with subscribed(server, init={"Authorization": f"Bearer {token}"}) as operation:
+        message = await operation.receive(within=15)
+    assert message["type"] == "next", message
+    assert message["payload"]["data"] is None
+    assert [e["extensions"]["code"] for e in message["payload"]["errors"]] == ["UNAUTHENTICATED"]
+    assert datetime.now(UTC) >= soon
 
 
 async def test_queries_and_mutations_go_over_http_not_the_websocket(server, accounts):
