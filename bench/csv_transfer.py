@@ -104,6 +104,7 @@ async def seed_ledger(database: Database) -> None:
                         "warehouse_id": warehouse.id,
                         "kind": MovementKind.receipt,
                         "quantity": 1,
+                        "balance": n + 1,
                         "reference": f"R-{n}",
                         "created_at": start + timedelta(microseconds=n),
                     }

@@ -181,6 +181,7 @@ class Movement:
     warehouse_id: strawberry.ID
     kind: LedgerKind
     quantity: int
+    balance: int = strawberry.field(description="The level's quantity right after this entry")
     reference: str | None
     note: str | None
     user_id: strawberry.ID | None
@@ -200,6 +201,7 @@ class Movement:
             warehouse_id=strawberry.ID(str(row.warehouse_id)),
             kind=LedgerKind(row.kind.value),
             quantity=row.quantity,
+            balance=row.balance,
             reference=row.reference,
             note=row.note,
             user_id=_id(row.user_id),

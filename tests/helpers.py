@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from inventory.models import StockMovement
 from inventory.stock.service import find_ledger_discrepancies
 
 API = "/api/v1"
@@ -64,6 +66,25 @@ async def collect_pages(client: httpx.AsyncClient, url: str, **params: Any) -> l
 
 
 async def assert_ledger_consistent(engine: AsyncEngine) -> None:
-    """Every level equals the sum of its movements (what `inventory check-ledger` checks)."""
+    """Every level equals the sum of its movements (what `inventory check-ledger` checks),
+    and every movement's balance is its level's running sum up to it."""
     async with AsyncSession(engine) as session:
         assert await find_ledger_discrepancies(session) == []
+        rows = await session.execute(
+            select(
+                StockMovement.id,
+                StockMovement.product_id,
+                StockMovement.warehouse_id,
+                StockMovement.quantity,
+                StockMovement.balance,
+            ).order_by(StockMovement.id)
+        )
+        running: dict[tuple[int, int], int] = {}
+        wrong = []
+        for movement_id, product_id, warehouse_id, quantity, balance in rows:
+            level = running[product_id, warehouse_id] = (
+                running.get((product_id, warehouse_id), 0) + quantity
+            )
+            if balance != level:
+                wrong.append((movement_id, balance, level))
+        assert wrong == [], "(movement, balance, running sum)"

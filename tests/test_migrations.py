@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from inventory import migrations
@@ -23,7 +24,7 @@ def _diff(connection: Connection) -> list[Any]:
 def _schema(connection: Connection) -> dict[str, Any]:
     """Every table's columns, keys, indexes and constraint names, as the database reports them."""
     inspector = inspect(connection)
-    schema = {}
+    schema: dict[str, dict[str, Any]] = {}
     for table in inspector.get_table_names():
         if table == "alembic_version":
             continue
@@ -42,6 +43,13 @@ def _schema(connection: Connection) -> dict[str, Any]:
                 (i["name"], tuple(i["column_names"])) for i in inspector.get_indexes(table)
             ),
         }
+        if connection.dialect.name == "sqlite":
+            # A table rebuilt by batch mode must keep AUTOINCREMENT (ids never reused).
+            sql = connection.scalar(
+                text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :name"),
+                {"name": table},
+            )
+            schema[table]["autoincrement"] = "AUTOINCREMENT" in str(sql).upper()
     return schema
 
 
@@ -88,5 +96,53 @@ async def test_upgrade_is_idempotent(databases):
         await migrations.upgrade(engine)
         await migrations.upgrade(engine)
         assert await migrations.current_revision(engine) == migrations.head_revision()
+    finally:
+        await engine.dispose()
+
+
+async def test_ledger_balance_is_backfilled_as_each_levels_running_sum(databases):
+    """Movements recorded before 0004 get the quantity their level had right after them."""
+    engine = create_engine(Settings(database_url=await databases.create()))
+    try:
+        await migrations.upgrade(engine, "0003")
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO products (sku, name, unit_price, reorder_level, is_active,"
+                    " version, created_at, updated_at) VALUES"
+                    " ('A', 'A', 1, 0, true, 1, :now, :now), ('B', 'B', 1, 0, true, 1, :now, :now)"
+                ),
+                {"now": datetime.now(UTC)},
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO warehouses (code, name, is_active, created_at, updated_at)"
+                    " VALUES ('E', 'E', true, :now, :now), ('W', 'W', true, :now, :now)"
+                ),
+                {"now": datetime.now(UTC)},
+            )
+            # Interleaved levels: (product, warehouse, signed quantity).
+            ledger = [(1, 1, 5), (1, 2, 7), (2, 1, 1), (1, 1, -3), (1, 2, -7), (1, 1, 10)]
+            for product, warehouse, quantity in ledger:
+                await connection.execute(
+                    text(
+                        "INSERT INTO stock_movements (product_id, warehouse_id, kind, quantity,"
+                        " created_at) VALUES (:p, :w, 'adjustment', :q, :now)"
+                    ),
+                    {"p": product, "w": warehouse, "q": quantity, "now": datetime.now(UTC)},
+                )
+        await migrations.upgrade(engine)
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT product_id, warehouse_id, balance FROM stock_movements ORDER BY id")
+            )
+            assert [tuple(row) for row in rows] == [
+                (1, 1, 5),
+                (1, 2, 7),
+                (2, 1, 1),
+                (1, 1, 2),
+                (1, 2, 0),
+                (1, 1, 12),
+            ]
     finally:
         await engine.dispose()

@@ -76,6 +76,7 @@ class MovementRead(OutputModel):
     warehouse_id: int
     kind: MovementKind
     quantity: int = Field(description="The signed change: a shipment of 3 is -3")
+    balance: int = Field(description="The level's quantity right after this entry")
     reference: str | None
     note: str | None
     user_id: int | None

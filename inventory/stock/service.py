@@ -65,6 +65,7 @@ async def record_movement(
             warehouse_id=data.warehouse_id,
             kind=MovementKind(data.kind.value),
             quantity=data.delta,
+            balance=level,
             reference=data.reference,
             note=data.note,
             user_id=user_id,
@@ -99,14 +100,15 @@ async def transfer_stock(
                 warehouse_id=warehouse_id,
                 kind=kind,
                 quantity=quantity,
+                balance=balance,
                 reference=data.reference,
                 user_id=user_id,
                 transfer_id=transfer_id,
                 created_at=now,
             )
-            for warehouse_id, kind, quantity in (
-                (data.from_warehouse_id, MovementKind.transfer_out, -data.quantity),
-                (data.to_warehouse_id, MovementKind.transfer_in, data.quantity),
+            for warehouse_id, kind, quantity, balance in (
+                (data.from_warehouse_id, MovementKind.transfer_out, -data.quantity, source),
+                (data.to_warehouse_id, MovementKind.transfer_in, data.quantity, target),
             )
         ]
         session.add_all(legs)

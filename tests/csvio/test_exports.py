@@ -175,6 +175,7 @@ async def _many_movements(client: httpx.AsyncClient, engine: AsyncEngine) -> Non
                         "warehouse_id": warehouse["id"],
                         "kind": MovementKind.receipt,
                         "quantity": 1,
+                        "balance": n + 1,
                         "reference": f"R-{n}",
                         "created_at": start + timedelta(microseconds=n),
                     }

@@ -20,7 +20,9 @@ PRODUCT = (
     "createdAt updatedAt"
 )
 LEVEL = "productId warehouseId quantity reorderLevel updatedAt"
-MOVEMENT = "id productId warehouseId kind quantity reference note userId transferId createdAt"
+MOVEMENT = (
+    "id productId warehouseId kind quantity balance reference note userId transferId createdAt"
+)
 
 
 async def gql(

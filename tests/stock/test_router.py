@@ -59,6 +59,7 @@ async def test_receipt_shipment_adjustment_and_the_signed_ledger(client, world, 
     body = receipt.json()
     assert body["kind"] == "receipt"
     assert body["quantity"] == 10
+    assert body["balance"] == 10
     assert body["reference"] == "PO-1"
     assert body["note"] == "first delivery"
     assert body["user_id"] == accounts[Role.admin].id
@@ -72,11 +73,11 @@ async def test_receipt_shipment_adjustment_and_the_signed_ledger(client, world, 
 
     assert await level(client, world["product"], world["main"]) == 9
     entries = await ledger(client)
-    assert [(e["kind"], e["quantity"]) for e in entries] == [
-        ("adjustment", 4),
-        ("adjustment", -2),
-        ("shipment", -3),
-        ("receipt", 10),
+    assert [(e["kind"], e["quantity"], e["balance"]) for e in entries] == [
+        ("adjustment", 4, 9),
+        ("adjustment", -2, 5),
+        ("shipment", -3, 7),
+        ("receipt", 10, 10),
     ]
     await assert_ledger_consistent(engine)
 
@@ -302,13 +303,15 @@ async def test_transfer_moves_both_legs(client, world, engine):
     assert body["quantity"] == 4
     assert body["reference"] == "T-1"
     out_leg, in_leg = body["movements"]
-    assert (out_leg["kind"], out_leg["quantity"], out_leg["warehouse_id"]) == (
+    assert (out_leg["kind"], out_leg["quantity"], out_leg["balance"], out_leg["warehouse_id"]) == (
         "transfer_out",
         -4,
+        6,
         world["main"],
     )
-    assert (in_leg["kind"], in_leg["quantity"], in_leg["warehouse_id"]) == (
+    assert (in_leg["kind"], in_leg["quantity"], in_leg["balance"], in_leg["warehouse_id"]) == (
         "transfer_in",
+        4,
         4,
         world["east"],
     )
