@@ -20,23 +20,39 @@ _MAX_INT = 2**63 - 1
 
 @dataclass(frozen=True, slots=True)
 class StockChanged:
-    """One level changed by one ledger entry; ``quantity`` is the level after the change."""
+    """One level changed by one ledger entry; ``quantity`` is the level after the change.
+
+    ``sequence`` is the level's movement count after this change: a level's
+    changes are numbered 1, 2, 3, ... in commit order, which is how the change
+    feed restores their order (see ``inventory.sequencer``). It is internal:
+    clients see the other four fields. None when unknown (a process of an
+    older release sent the change).
+    """
 
     product_id: int
     warehouse_id: int
     quantity: int
     movement_id: int
+    sequence: int | None = None
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, int | None]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StockChanged:
         """From JSON another process sent; ValueError unless every field is an int in range."""
-        values = [data[name] for name in ("product_id", "warehouse_id", "quantity", "movement_id")]
-        if not all(type(v) is int and 0 <= v <= _MAX_INT for v in values):
+        values = {name: data[name] for name in ("product_id", "warehouse_id", "quantity")}
+        values["movement_id"] = data["movement_id"]
+        sequence = data.get("sequence")
+        if not all(map(_in_range, values.values())) or not (
+            sequence is None or _in_range(sequence)
+        ):
             raise ValueError(f"not a stock change: {data!r}")
-        return cls(*values)
+        return cls(**values, sequence=sequence)
+
+
+def _in_range(value: object) -> bool:
+    return type(value) is int and 0 <= value <= _MAX_INT
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from inventory.models import StockMovement
+from inventory.models import StockLevel, StockMovement
 from inventory.stock.service import find_ledger_discrepancies
 
 API = "/api/v1"
@@ -67,7 +68,8 @@ async def collect_pages(client: httpx.AsyncClient, url: str, **params: Any) -> l
 
 async def assert_ledger_consistent(engine: AsyncEngine) -> None:
     """Every level equals the sum of its movements (what `inventory check-ledger` checks),
-    and every movement's balance is its level's running sum up to it."""
+    every movement's balance is its level's running sum up to it, and every level's
+    movement count is the number of its movements."""
     async with AsyncSession(engine) as session:
         assert await find_ledger_discrepancies(session) == []
         rows = await session.execute(
@@ -80,11 +82,17 @@ async def assert_ledger_consistent(engine: AsyncEngine) -> None:
             ).order_by(StockMovement.id)
         )
         running: dict[tuple[int, int], int] = {}
+        counts: Counter[tuple[int, int]] = Counter()
         wrong = []
         for movement_id, product_id, warehouse_id, quantity, balance in rows:
-            level = running[product_id, warehouse_id] = (
-                running.get((product_id, warehouse_id), 0) + quantity
-            )
-            if balance != level:
-                wrong.append((movement_id, balance, level))
+            key = (product_id, warehouse_id)
+            running[key] = running.get(key, 0) + quantity
+            counts[key] += 1
+            if balance != running[key]:
+                wrong.append((movement_id, balance, running[key]))
         assert wrong == [], "(movement, balance, running sum)"
+        levels = await session.execute(
+            select(StockLevel.product_id, StockLevel.warehouse_id, StockLevel.movement_count)
+        )
+        miscounted = [(p, w, n, counts[p, w]) for p, w, n in levels if n != counts[p, w]]
+        assert miscounted == [], "(product, warehouse, movement_count, movements)"

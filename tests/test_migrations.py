@@ -100,8 +100,9 @@ async def test_upgrade_is_idempotent(databases):
         await engine.dispose()
 
 
-async def test_ledger_balance_is_backfilled_as_each_levels_running_sum(databases):
-    """Movements recorded before 0004 get the quantity their level had right after them."""
+async def test_balances_and_movement_counts_are_backfilled(databases):
+    """Movements recorded before 0004 get the quantity their level had right after them,
+    and levels (0005) the number of their movements."""
     engine = create_engine(Settings(database_url=await databases.create()))
     try:
         await migrations.upgrade(engine, "0003")
@@ -131,8 +132,23 @@ async def test_ledger_balance_is_backfilled_as_each_levels_running_sum(databases
                     ),
                     {"p": product, "w": warehouse, "q": quantity, "now": datetime.now(UTC)},
                 )
+            for product, warehouse, quantity in [(1, 1, 12), (1, 2, 0), (2, 1, 1), (2, 2, 0)]:
+                await connection.execute(
+                    text(
+                        "INSERT INTO stock_levels (product_id, warehouse_id, quantity, updated_at)"
+                        " VALUES (:p, :w, :q, :now)"
+                    ),
+                    {"p": product, "w": warehouse, "q": quantity, "now": datetime.now(UTC)},
+                )
         await migrations.upgrade(engine)
         async with engine.connect() as connection:
+            counts = await connection.execute(
+                text(
+                    "SELECT product_id, warehouse_id, movement_count FROM stock_levels"
+                    " ORDER BY product_id, warehouse_id"
+                )
+            )
+            assert [tuple(row) for row in counts] == [(1, 1, 3), (1, 2, 2), (2, 1, 1), (2, 2, 0)]
             rows = await connection.execute(
                 text("SELECT product_id, warehouse_id, balance FROM stock_movements ORDER BY id")
             )

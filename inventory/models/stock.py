@@ -50,6 +50,11 @@ class StockLevel(Base):
         ForeignKey("warehouses.id", ondelete="RESTRICT"), index=True
     )
     quantity: Mapped[int] = mapped_column(default=0)
+    # How many ledger entries this level has. Each change adds one in the same
+    # statement as its quantity, under the row lock, so a level's changes are
+    # numbered 1, 2, 3, ... in commit order: the change feed uses the number
+    # to put them back in order when processes deliver them out of order.
+    movement_count: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     # The product's reorder level, read with the level (one correlated subquery).

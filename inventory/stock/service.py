@@ -65,7 +65,7 @@ async def record_movement(
             warehouse_id=data.warehouse_id,
             kind=MovementKind(data.kind.value),
             quantity=data.delta,
-            balance=level,
+            balance=level.quantity,
             reference=data.reference,
             note=data.note,
             user_id=user_id,
@@ -74,8 +74,8 @@ async def record_movement(
         await session.flush()
     events.record(
         session,
-        events.StockChanged(data.product_id, data.warehouse_id, level, movement.id),
-        *_low_stock(product, data.warehouse_id, level, data.delta),
+        level.change(movement.id),
+        *_low_stock(product, data.warehouse_id, level.quantity, data.delta),
     )
     return MovementResult(movement)
 
@@ -107,19 +107,21 @@ async def transfer_stock(
                 created_at=now,
             )
             for warehouse_id, kind, quantity, balance in (
-                (data.from_warehouse_id, MovementKind.transfer_out, -data.quantity, source),
-                (data.to_warehouse_id, MovementKind.transfer_in, data.quantity, target),
+                (
+                    data.from_warehouse_id,
+                    MovementKind.transfer_out,
+                    -data.quantity,
+                    source.quantity,
+                ),
+                (data.to_warehouse_id, MovementKind.transfer_in, data.quantity, target.quantity),
             )
         ]
         session.add_all(legs)
         await session.flush()
     events.record(
         session,
-        *(
-            events.StockChanged(data.product_id, leg.warehouse_id, level, leg.id)
-            for leg, level in zip(legs, (source, target), strict=True)
-        ),
-        *_low_stock(product, data.from_warehouse_id, source, -data.quantity),
+        *(level.change(leg.id) for leg, level in zip(legs, (source, target), strict=True)),
+        *_low_stock(product, data.from_warehouse_id, source.quantity, -data.quantity),
     )
     return TransferResult(
         id=transfer_id,
@@ -216,7 +218,13 @@ async def _lock_levels(
         insert_for(session, StockLevel)
         .values(
             [
-                {"product_id": product_id, "warehouse_id": w, "quantity": 0, "updated_at": utcnow()}
+                {
+                    "product_id": product_id,
+                    "warehouse_id": w,
+                    "quantity": 0,
+                    "movement_count": 0,
+                    "updated_at": utcnow(),
+                }
                 for w in sorted(warehouse_ids)
             ]
         )
@@ -231,24 +239,48 @@ async def _lock_levels(
     )
 
 
+@dataclass(frozen=True)
+class ChangedLevel:
+    """A level right after one change: its quantity and how many movements it now has."""
+
+    product_id: int
+    warehouse_id: int
+    quantity: int
+    movement_count: int
+
+    def change(self, movement_id: int) -> events.StockChanged:
+        return events.StockChanged(
+            self.product_id, self.warehouse_id, self.quantity, movement_id, self.movement_count
+        )
+
+
 async def _change_level(
     session: AsyncSession, product_id: int, warehouse_id: int, delta: int
-) -> int:
-    """Add ``delta`` to one level in a single statement; return the new quantity."""
+) -> ChangedLevel:
+    """Add ``delta`` to one level, and one to its movement count, in a single statement."""
     now = utcnow()
+    changed = (StockLevel.quantity, StockLevel.movement_count)
     if delta > 0:
         upsert = insert_for(session, StockLevel).values(
-            product_id=product_id, warehouse_id=warehouse_id, quantity=delta, updated_at=now
+            product_id=product_id,
+            warehouse_id=warehouse_id,
+            quantity=delta,
+            movement_count=1,
+            updated_at=now,
         )
         upsert = upsert.on_conflict_do_update(
             index_elements=["product_id", "warehouse_id"],
-            set_={"quantity": StockLevel.quantity + delta, "updated_at": now},
+            set_={
+                "quantity": StockLevel.quantity + delta,
+                "movement_count": StockLevel.movement_count + 1,
+                "updated_at": now,
+            },
             where=StockLevel.quantity <= MAX_QUANTITY - delta,
-        ).returning(StockLevel.quantity)
-        level = await session.scalar(upsert)
-        if level is None:
+        ).returning(*changed)
+        row = (await session.execute(upsert)).one_or_none()
+        if row is None:
             raise Conflict(f"the level would exceed {MAX_QUANTITY} units")
-        return int(level)
+        return ChangedLevel(product_id, warehouse_id, int(row[0]), int(row[1]))
 
     decrement = (
         update(StockLevel)
@@ -257,12 +289,16 @@ async def _change_level(
             StockLevel.warehouse_id == warehouse_id,
             StockLevel.quantity >= -delta,
         )
-        .values(quantity=StockLevel.quantity + delta, updated_at=now)
-        .returning(StockLevel.quantity)
+        .values(
+            quantity=StockLevel.quantity + delta,
+            movement_count=StockLevel.movement_count + 1,
+            updated_at=now,
+        )
+        .returning(*changed)
         .execution_options(synchronize_session=False)
     )
-    level = await session.scalar(decrement)
-    if level is None:
+    row = (await session.execute(decrement)).one_or_none()
+    if row is None:
         available = await session.scalar(
             select(StockLevel.quantity).where(
                 StockLevel.product_id == product_id, StockLevel.warehouse_id == warehouse_id
@@ -274,7 +310,7 @@ async def _change_level(
             available=available or 0,
             requested=-delta,
         )
-    return int(level)
+    return ChangedLevel(product_id, warehouse_id, int(row[0]), int(row[1]))
 
 
 def _low_stock(
