@@ -2,9 +2,12 @@
 
 Each process delivers its own changes to its subscribers directly, and, when
 Redis is configured, publishes them on one pub/sub channel; one relay task per
-process listens there and delivers the other processes' changes. Subscribers
-get a bounded queue each: one that falls too far behind is ended
-(``SubscriberTooSlow``) rather than letting the process buffer without limit.
+process listens there and delivers the other processes' changes. Both pass
+through one sequencer per process (``inventory.sequencer``), which puts each
+level's changes back in commit order. Subscribers get a bounded queue each:
+one that falls too far behind is ended (``SubscriberTooSlow``) rather than
+letting the process buffer without limit. A doorbell is the lighter kind of
+listener, for readers that look in the ledger themselves (the SSE stream).
 
 Pub/sub is fire-and-forget: a change published while Redis is away, or before
 a relay has (re)subscribed, reaches only the process that made it. Clients that
@@ -17,13 +20,15 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
+from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from inventory.events import Event, StockChanged
+from inventory.sequencer import HOLD_SECONDS, LevelSequencer
 
 logger = logging.getLogger(__name__)
 
@@ -65,14 +70,46 @@ class Subscription:
         return change
 
 
+class Doorbell:
+    """Rings on each change: for a reader that then reads the ledger itself.
+
+    Costs a flag per change and never overflows. ``matching`` rings only for
+    the changes the reader wants; ``any_change`` for every change.
+    """
+
+    def __init__(self, wanted: Callable[[StockChanged], bool]) -> None:
+        self._wanted = wanted
+        self.any_change = asyncio.Event()
+        self.matching = asyncio.Event()
+
+    def offer(self, change: StockChanged) -> None:
+        self.any_change.set()
+        if self._wanted(change):
+            self.matching.set()
+
+    def clear(self) -> None:
+        self.any_change.clear()
+        self.matching.clear()
+
+
+class Listener(Protocol):
+    def offer(self, change: StockChanged) -> None: ...
+
+
 class ChangeFeed:
     """Publish committed stock changes; subscribe to everyone's."""
 
     def __init__(
-        self, redis_url: str | None, key_prefix: str, *, backlog: int = DEFAULT_BACKLOG
+        self,
+        redis_url: str | None,
+        key_prefix: str,
+        *,
+        backlog: int = DEFAULT_BACKLOG,
+        hold_seconds: float = HOLD_SECONDS,
     ) -> None:
         self._backlog = backlog
-        self._subscribers: set[Subscription] = set()
+        self._subscribers: set[Listener] = set()
+        self._sequencer = LevelSequencer(self._fan_out, hold_seconds=hold_seconds)
         self._channel = f"{key_prefix}:stock-changes"
         self._redis: Redis | None = None
         if redis_url:
@@ -129,16 +166,31 @@ class ChangeFeed:
     async def subscribe(self) -> AsyncIterator[Subscription]:
         """A subscription for the duration of the block."""
         subscription = Subscription(self._backlog)
-        self._subscribers.add(subscription)
+        async with self._listening(subscription):
+            yield subscription
+
+    @asynccontextmanager
+    async def doorbell(
+        self, wanted: Callable[[StockChanged], bool] = lambda _: True
+    ) -> AsyncIterator[Doorbell]:
+        """A doorbell for the duration of the block."""
+        bell = Doorbell(wanted)
+        async with self._listening(bell):
+            yield bell
+
+    @asynccontextmanager
+    async def _listening(self, listener: Listener) -> AsyncIterator[None]:
+        self._subscribers.add(listener)
         if self._redis is not None and (self._relay is None or self._relay.done()):
             self._relay = asyncio.create_task(self._run_relay(self._redis))
         try:
-            yield subscription
+            yield
         finally:
-            self._subscribers.discard(subscription)
+            self._subscribers.discard(listener)
 
     async def close(self) -> None:
         """Send what is queued (for at most a second), then stop."""
+        self._sequencer.close()
         if self._sender is not None and not self._sender.done():
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._outbox.join(), CLOSE_WAIT_SECONDS)
@@ -151,9 +203,12 @@ class ChangeFeed:
             await self._redis.aclose()
 
     def _deliver(self, changes: Sequence[StockChanged]) -> None:
-        for subscription in tuple(self._subscribers):
-            for change in changes:
-                subscription.offer(change)
+        for change in changes:
+            self._sequencer.accept(change)
+
+    def _fan_out(self, change: StockChanged) -> None:
+        for listener in tuple(self._subscribers):
+            listener.offer(change)
 
     async def _run_relay(self, redis: Redis) -> None:
         """Listen on the channel for good, reconnecting with backoff when Redis goes away."""
