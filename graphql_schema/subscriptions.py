@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
-from datetime import UTC, datetime
 
 import strawberry
 from graphql import GraphQLError
@@ -13,11 +12,11 @@ from strawberry.types import Info
 
 from graphql_schema.context import Context
 from graphql_schema.permissions import ViewerRequired
+from inventory.auth.connections import seconds_until_recheck
 from inventory.changefeed import SubscriberTooSlow
 from inventory.events import StockChanged
 
 VIEWER: list[type[BasePermission]] = [ViewerRequired]
-RECHECK_SECONDS = 60.0
 
 
 @strawberry.type
@@ -68,7 +67,9 @@ class Subscription:
         async with context.feed.subscribe() as changes:
             while True:
                 try:
-                    change = await asyncio.wait_for(anext(changes), _until_recheck(context))
+                    change = await asyncio.wait_for(
+                        anext(changes), seconds_until_recheck(context.token_expires_at())
+                    )
                 except TimeoutError:
                     await ViewerRequired().has_permission(None, info)
                     continue
@@ -81,12 +82,3 @@ class Subscription:
                 if warehouse not in (None, change.warehouse_id):
                     continue
                 yield StockChange.of(change)
-
-
-def _until_recheck(context: Context) -> float:
-    """Seconds to the next check of the caller: a minute, or less when the token expires first."""
-    expires_at = context.token_expires_at()
-    if expires_at is None:
-        return 0.0
-    to_expiry = (expires_at - datetime.now(UTC)).total_seconds() + 1
-    return max(0.0, min(RECHECK_SECONDS, to_expiry))
