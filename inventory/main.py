@@ -27,6 +27,7 @@ from inventory.errors import Conflict, install_error_handlers
 from inventory.health import router as health_router
 from inventory.middleware import AllowedHostsMiddleware, RequestIdMiddleware
 from inventory.products.router import router as product_router
+from inventory.shutdown import ShutdownSignal
 from inventory.stock import service as stock_service
 from inventory.stock.router import router as stock_router
 from inventory.users import service as users
@@ -59,6 +60,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.login_throttle = LoginThrottle(settings.redis_url, settings.redis_key_prefix)
     app.state.change_feed = feed = ChangeFeed(settings.redis_url, settings.redis_key_prefix)
     database.after_commit.extend((feed.publish, stock_service.report_low_stock))
+    # Live streams end at once on SIGTERM instead of holding the shutdown open.
+    app.state.shutdown = shutdown = ShutdownSignal()
+    shutdown.install()
     # In the background: a database that is slow to answer must not hold up start-up.
     # Every worker sweeps; the UPDATE is idempotent, so that is harmless.
     recovery = asyncio.create_task(fail_stale_jobs(database))
@@ -67,6 +71,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await bootstrap_admin(database, settings.admin_email, settings.admin_password)
         yield
     finally:
+        shutdown.uninstall()
         recovery.cancel()
         await asyncio.gather(recovery, return_exceptions=True)
         await app.state.login_throttle.close()
