@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, func, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -189,6 +190,36 @@ async def list_movements(
     """The ledger, newest first."""
     stmt = select(StockMovement).where(*flt.conditions())
     return await paginate(session, stmt, LEDGER_ORDER, limit=limit, cursor=cursor)
+
+
+class LedgerEntry(NamedTuple):
+    """The few columns of a ledger entry that a live feed sends."""
+
+    id: int
+    product_id: int
+    warehouse_id: int
+    balance: int
+
+
+async def ledger_after(session: AsyncSession, after_id: int, *, limit: int) -> list[LedgerEntry]:
+    """The ledger entries with ids above ``after_id`` that have committed, oldest first."""
+    rows = await session.execute(
+        select(
+            StockMovement.id,
+            StockMovement.product_id,
+            StockMovement.warehouse_id,
+            StockMovement.balance,
+        )
+        .where(StockMovement.id > after_id)
+        .order_by(StockMovement.id)
+        .limit(limit)
+    )
+    return [LedgerEntry(*row) for row in rows]
+
+
+async def last_movement_id(session: AsyncSession) -> int:
+    """The highest committed movement id; 0 for an empty ledger."""
+    return int(await session.scalar(select(func.max(StockMovement.id))) or 0)
 
 
 async def _movable_product(session: AsyncSession, product_id: int) -> Product:
