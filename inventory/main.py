@@ -29,6 +29,8 @@ from inventory.middleware import AllowedHostsMiddleware, RequestIdMiddleware
 from inventory.products.router import router as product_router
 from inventory.shutdown import ShutdownSignal
 from inventory.stock import service as stock_service
+from inventory.stock.live import socket_router as stock_socket_router
+from inventory.stock.live import stream_router as stock_stream_router
 from inventory.stock.router import router as stock_router
 from inventory.users import service as users
 from inventory.users.router import router as user_router
@@ -120,6 +122,8 @@ def api_router() -> APIRouter:
         warehouse_router,
         product_router,
         stock_router,
+        stock_stream_router,
+        stock_socket_router,
         csv_router,
     ):
         router.include_router(domain_router)

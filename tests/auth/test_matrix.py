@@ -7,18 +7,24 @@ each role. A route added later without a role fails here.
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import MutableMapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
 from starlette.routing import Mount, Route, WebSocketRoute
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
+from inventory.auth.connections import SocketRoleRequirement
 from inventory.config import Settings
 from inventory.deps import RoleRequirement
 from inventory.main import create_app
@@ -26,6 +32,7 @@ from inventory.models import Role
 from inventory.users import service as users
 from inventory.users.schemas import UserCreate, UserUpdate
 from inventory.vendor import VENDOR_URL
+from tests.processes import serving
 
 PUBLIC = {
     ("GET", "/health"),
@@ -39,14 +46,16 @@ PUBLIC = {
     ("GET", "/graphql"),
     ("POST", "/graphql"),
 }
-PUBLIC_WEBSOCKETS = {"/graphql"}
+PUBLIC_WEBSOCKETS = {"/graphql"}  # the GraphQL server checks tokens (tests/graphql)
+WEBSOCKET = "WEBSOCKET"
+"""The method this table gives a WebSocket route; its role is declared as a REST route's is."""
 PUBLIC_MOUNTS = {VENDOR_URL}  # the docs pages' scripts and styles
 
 
 def _roles(dependant: Dependant) -> list[Role]:
     found = []
     for sub in dependant.dependencies:
-        if isinstance(sub.call, RoleRequirement):
+        if isinstance(sub.call, RoleRequirement | SocketRoleRequirement):
             found.append(sub.call.role)
         found.extend(_roles(sub))
     return found
@@ -61,7 +70,12 @@ def route_table(app: FastAPI) -> list[tuple[str, str, Role | None]]:
             assert route.path in PUBLIC_MOUNTS, f"unexpected mount {route.path}"
             continue
         if isinstance(route, WebSocketRoute):
-            assert str(context.path) in PUBLIC_WEBSOCKETS, f"unexpected websocket {context.path}"
+            if str(context.path) in PUBLIC_WEBSOCKETS:
+                continue
+            assert isinstance(route, APIWebSocketRoute), f"unexpected websocket {context.path}"
+            roles = _roles(context.dependant)
+            required = max(roles, key=lambda r: r.rank) if roles else None
+            table.append((WEBSOCKET, str(context.path), required))
             continue
         assert isinstance(route, Route), f"{route!r}: teach this test about its kind"
         # Plain Starlette routes (the OpenAPI document) cannot declare a role.
@@ -121,7 +135,11 @@ EXPECTED: dict[tuple[str, str], Role | None] = {
     ("GET", "/api/v1/exports/products.csv"): Role.viewer,
     ("GET", "/api/v1/exports/stock.csv"): Role.viewer,
     ("GET", "/api/v1/exports/movements.csv"): Role.viewer,
+    ("GET", "/api/v1/stock/events"): Role.viewer,
+    (WEBSOCKET, "/api/v1/ws/stock"): Role.viewer,
 }
+STREAMS = {("GET", "/api/v1/stock/events")}
+"""Answers that never end by themselves: the matrix reads their status, then hangs up."""
 
 
 def test_route_roles_match_the_spec(settings: Settings):
@@ -173,13 +191,70 @@ def _request_args(method: str, path: str) -> tuple[str, dict[str, Any]]:
     return url, ({"json": {}} if method in ("POST", "PATCH", "PUT") else {})
 
 
+async def _stream_start(
+    app: FastAPI, method: str, url: str, headers: dict[str, str]
+) -> httpx.Response:
+    """Call the app directly: the status and headers of its answer, then hang up.
+
+    An endless answer never completes through httpx's ASGI transport, which
+    waits for the whole body.
+    """
+    started: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+    hung_up = asyncio.Event()
+    requested = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await hung_up.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start" and not started.done():
+            started.set_result(dict(message))
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": url,
+        "raw_path": url.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"testserver")]
+        + [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    call = asyncio.create_task(app(scope, receive, send))
+    try:
+        start = await asyncio.wait_for(started, 10)
+    finally:
+        hung_up.set()
+        await asyncio.wait_for(call, 10)
+    return httpx.Response(start["status"], headers=list(start.get("headers", [])))
+
+
 async def test_authorization_matrix(
     app: FastAPI, anonymous: httpx.AsyncClient, accounts, bad_tokens
 ):
+    async def call(
+        method: str, url: str, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        if (method, path) in STREAMS:
+            return await _stream_start(app, method, url, headers or {})
+        return await anonymous.request(method, url, headers=headers, **kwargs)
+
     checked = 0
     for (method, path), required in EXPECTED.items():
+        if method == WEBSOCKET:
+            continue  # test_websocket_matrix
         url, kwargs = _request_args(method, path)
-        anonymous_response = await anonymous.request(method, url, **kwargs)
+        anonymous_response = await call(method, url, **kwargs)
         if required is None:
             assert anonymous_response.status_code not in (401, 403), (method, path)
             continue
@@ -187,7 +262,7 @@ async def test_authorization_matrix(
         assert anonymous_response.headers["www-authenticate"] == "Bearer"
 
         for name, token in bad_tokens.items():
-            response = await anonymous.request(
+            response = await call(
                 method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs
             )
             assert response.status_code == 401, (method, path, name, response.text)
@@ -195,7 +270,7 @@ async def test_authorization_matrix(
             assert response.headers["content-type"] == "application/problem+json"
 
         for role, account in accounts.items():
-            response = await anonymous.request(method, url, headers=account.headers, **kwargs)
+            response = await call(method, url, headers=account.headers, **kwargs)
             if role.allows(required):
                 assert response.status_code not in (401, 403), (method, path, role, response.text)
             else:
@@ -203,3 +278,36 @@ async def test_authorization_matrix(
                 assert response.headers["content-type"] == "application/problem+json"
         checked += 1
     assert checked >= 20
+
+
+async def test_websocket_matrix(settings: Settings, accounts, bad_tokens):
+    """A WebSocket is refused with close code 1008 (after the handshake, so browsers see it)."""
+    env = {
+        "INVENTORY_DATABASE_URL": settings.database_url,
+        "INVENTORY_SECRET_KEY": settings.secret_key.get_secret_value(),
+    }
+    sockets = {p: role for (m, p), role in EXPECTED.items() if m == WEBSOCKET}
+    with serving("--no-migrate", **env) as server:
+        base = server.url.replace("http://", "ws://")
+
+        async def refusal(path: str, token: str | None) -> int | None:
+            """The close code the server sent, or None if the socket stayed open."""
+            query = "" if token is None else "?" + urlencode({"token": token})
+            async with connect(base + path + query) as socket:
+                try:
+                    await asyncio.wait_for(socket.recv(), 0.5)
+                except TimeoutError:
+                    return None
+                except ConnectionClosed as closed:
+                    return closed.rcvd.code if closed.rcvd else -1
+            raise AssertionError(f"{path} sent a message unasked")
+
+        for path, required in sockets.items():
+            assert required is not None
+            assert await refusal(path, None) == 1008, path
+            for name, token in bad_tokens.items():
+                assert await refusal(path, token) == 1008, (path, name)
+            for role, account in accounts.items():
+                expected = None if role.allows(required) else 1008
+                assert await refusal(path, account.token) == expected, (path, role)
+    assert sockets
