@@ -40,7 +40,7 @@ MAX_HELD_PER_LEVEL = 1000
 Level = tuple[int, int]
 
 
-@dataclass
+@dataclass(slots=True)
 class _LevelState:
     sequence: int
     """The number of the last change delivered in order."""

@@ -38,7 +38,13 @@ from inventory.auth.connections import Caller, SocketRoleRequirement, check_call
 from inventory.changefeed import ChangeFeed, SubscriberTooSlow, Subscription
 from inventory.db import Database
 from inventory.deps import CurrentUser, DatabaseDep, SettingsDep, bearer_token, require_role
-from inventory.errors import Forbidden, Unauthenticated, ValidationFailed, field_error
+from inventory.errors import (
+    Forbidden,
+    Unauthenticated,
+    ValidationFailed,
+    field_error,
+    problem_responses,
+)
 from inventory.events import StockChanged
 from inventory.kit.schemas import RefId
 from inventory.models import Role
@@ -244,7 +250,8 @@ LastEventIdHeader = Annotated[
             "content": {"text/event-stream": {}},
             "description": "One event per committed change: `id` is the movement id, `data` "
             "`{product_id, warehouse_id, quantity, movement_id}`; `: ping` every 15 s.",
-        }
+        },
+        **problem_responses(422),
     },
 )
 async def stock_events(
@@ -262,9 +269,9 @@ async def stock_events(
     ] = None,
     last_event_id_header: LastEventIdHeader = None,
 ) -> StreamingResponse:
-    """Every committed stock change from now on, or after ``Last-Event-ID``, in movement order.
+    """Every committed stock change from now on, or after `Last-Event-ID`, in movement order.
 
-    A client that reconnects with ``Last-Event-ID`` (the header wins over the
+    A client that reconnects with `Last-Event-ID` (the header wins over the
     query parameter) first receives every change it missed, read from the
     ledger, then the live ones, with no gap and no duplicate.
     """
