@@ -31,6 +31,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, WebSocket, WebSocketException
 from fastapi.responses import StreamingResponse
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
@@ -64,6 +65,7 @@ reached no listener of this process (Redis down, say) are sent late, not lost.""
 DEBOUNCE_SECONDS = 0.03
 """After a wake-up, wait this long for more, so a burst costs one query per stream."""
 MAX_EVENT_ID = 2**63 - 1
+UNAVAILABLE = "The database is unavailable: reconnect shortly."
 
 socket_router = APIRouter(tags=["stock"])
 stream_router = APIRouter(prefix="/stock", tags=["stock"], dependencies=[require_role(Role.viewer)])
@@ -77,10 +79,9 @@ class Wanted:
     warehouse_id: int | None = None
 
     def __call__(self, product_id: int, warehouse_id: int) -> bool:
-        return self.product_id in (None, product_id) and self.warehouse_id in (
-            None,
-            warehouse_id,
-        )
+        if self.product_id is not None and self.product_id != product_id:
+            return False
+        return self.warehouse_id is None or self.warehouse_id == warehouse_id
 
     def change(self, change: StockChanged) -> bool:
         return self(change.product_id, change.warehouse_id)
@@ -164,11 +165,10 @@ async def stock_socket(
                 task.cancel()
             await asyncio.gather(pushing, listening, return_exceptions=True)
         if pushing.done() and not pushing.cancelled():
-            closing = pushing.exception() or pushing.result()
-            if isinstance(closing, Closing):
-                await _close(websocket, closing)
-            elif isinstance(closing, BaseException) and not _client_gone(closing):
-                logger.error("stock socket failed", exc_info=closing)
+            if (error := pushing.exception()) is None:
+                await _close(websocket, pushing.result())
+            elif not _client_gone(error):
+                logger.error("stock socket failed", exc_info=error)
 
 
 @dataclass(frozen=True)
@@ -198,6 +198,9 @@ async def push_changes(
                 caller = await still_allowed()
             except (Unauthenticated, Forbidden) as exc:
                 return Closing(CLOSE_POLICY_VIOLATION, exc.detail)
+            except SQLAlchemyError as exc:
+                logger.warning("stock socket: could not check its caller: %s", type(exc).__name__)
+                return Closing(CLOSE_TRY_AGAIN_LATER, UNAVAILABLE)
             continue
         except SubscriberTooSlow:
             return Closing(CLOSE_TRY_AGAIN_LATER, "Too far behind: reconnect and read faster.")
@@ -315,7 +318,28 @@ async def _event_stream(
     recheck: Callable[[], Awaitable[Caller]],
     caller: Caller,
 ) -> AsyncIterator[str]:
-    """Replay from ``after`` (or start at the ledger's end), then follow it as it grows."""
+    """Replay from ``after`` (or start at the ledger's end), then follow it as it grows.
+
+    If the database goes away the stream ends, asking the client to reconnect
+    (EventSource does, with ``Last-Event-ID``, so nothing is lost).
+    """
+    try:
+        async for chunk in _follow(database, feed, shutdown, wanted, after, recheck, caller):
+            yield chunk
+    except SQLAlchemyError as exc:
+        logger.warning("stock event stream: database unavailable: %s", type(exc).__name__)
+        yield f": {UNAVAILABLE}\n\n"
+
+
+async def _follow(
+    database: Database,
+    feed: ChangeFeed,
+    shutdown: ShutdownSignal,
+    wanted: Wanted,
+    after: int | None,
+    recheck: Callable[[], Awaitable[Caller]],
+    caller: Caller,
+) -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
     async with feed.doorbell(wanted.change) as bell:
         # Listening before the ledger is read: nothing committed after it goes unheard.

@@ -25,6 +25,7 @@ import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.exc import OperationalError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -33,7 +34,7 @@ from inventory.changefeed import ChangeFeed
 from inventory.config import Settings
 from inventory.events import StockChanged
 from inventory.models import Role
-from inventory.stock.live import Wanted, push_changes
+from inventory.stock.live import UNAVAILABLE, Closing, Wanted, push_changes
 from tests.conftest import Account
 from tests.helpers import API, assert_ledger_consistent, collect_pages, create, create_product
 from tests.processes import serving
@@ -700,6 +701,21 @@ async def test_a_socket_too_far_behind_is_closed_with_1013_the_others_get_everyt
     assert closing.code == 1013
     assert len(sent["slow"]) < 20
     assert sent["fast"] == list(range(1, 21))
+
+
+async def test_a_socket_whose_caller_cannot_be_checked_is_asked_to_come_back(accounts):
+    """The database is down when the minute is up: try again later, rather than fail."""
+    feed = ChangeFeed(None, "unused")
+    account = accounts[Role.viewer]
+    caller = Caller(account.token, account.id, Role.viewer, datetime.now(UTC))  # due at once
+
+    async def database_down() -> Caller:
+        raise OperationalError("SELECT", {}, ConnectionError("gone"))
+
+    async with feed.subscribe() as changes:
+        push = push_changes(changes, Wanted(), caller, database_down, _never_answers)
+        closing = await asyncio.wait_for(push, 5)
+    assert closing == Closing(1013, UNAVAILABLE)
 
 
 async def _unused() -> Caller:
