@@ -25,6 +25,8 @@ from rich.progress import (
 from rich.table import Table
 
 from inventory import demo, migrations
+from inventory.cache.invalidation import invalidator
+from inventory.cache.store import CacheTiers
 from inventory.config import Environment, Settings, load_settings
 from inventory.csvio import exports, jobs
 from inventory.db import (
@@ -62,10 +64,14 @@ def _run(work: Callable[[Settings, Database], Awaitable[T]]) -> T:
 
     async def main() -> T:
         database = open_database(settings)
+        # What the command writes makes the serving processes' caches stale.
+        tiers = CacheTiers(settings)
+        database.after_commit.append(invalidator(tiers))
         try:
             await wait_for_database(database.engine, settings.db_wait_seconds)
             return await work(settings, database)
         finally:
+            await tiers.close()
             await database.engine.dispose()
 
     try:

@@ -16,6 +16,9 @@ import inventory
 from graphql_schema.schema import graphql_router
 from inventory.auth.router import router as auth_router
 from inventory.auth.throttle import LoginThrottle
+from inventory.cache.invalidation import invalidator
+from inventory.cache.responses import installed
+from inventory.cache.store import CacheTiers
 from inventory.catalogue.router import category_router, supplier_router, warehouse_router
 from inventory.changefeed import ChangeFeed
 from inventory.config import Settings, load_settings
@@ -58,19 +61,24 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.db = database
     app.state.login_throttle = LoginThrottle(settings.redis_url, settings.redis_key_prefix)
     app.state.change_feed = feed = ChangeFeed(settings.redis_url, settings.redis_key_prefix)
-    database.after_commit.extend((feed.publish, stock_service.report_low_stock))
+    app.state.cache = tiers = CacheTiers(settings)
+    # Invalidate first: the response of a write waits for it, so a read after it is fresh.
+    database.after_commit.extend((invalidator(tiers), feed.publish, stock_service.report_low_stock))
+    await tiers.start()
     # In the background: a database that is slow to answer must not hold up start-up.
     # Every worker sweeps; the UPDATE is idempotent, so that is harmless.
     recovery = asyncio.create_task(fail_stale_jobs(database))
     try:
         if settings.admin_email and settings.admin_password:
             await bootstrap_admin(database, settings.admin_email, settings.admin_password)
-        yield
+        with installed(tiers):
+            yield
     finally:
         recovery.cancel()
         await asyncio.gather(recovery, return_exceptions=True)
         await app.state.login_throttle.close()
         await feed.close()
+        await tiers.close()
         await database.engine.dispose()
 
 

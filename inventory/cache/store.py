@@ -1,0 +1,229 @@
+"""The response cache: an in-process tier in front of Redis, behind fastapi-cache2's Backend.
+
+Keys carry a generation per namespace they depend on (``products``,
+``stock``, …). A write bumps the generations it affects: in this process at
+once, in Redis with INCR, and in every other process through the pub/sub bus,
+whose handler runs before any request that arrives after the message. Old
+entries are never searched for (no KEYS, no prefix scan): no key names them
+any more, and they age out (LRU in process, TTL in Redis).
+
+When Redis is configured but unreachable nothing cached is trusted: reads go
+to the database, and on reconnecting the process forgets its tier and moves
+every key to a new epoch, so nothing written during the outage is hidden.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterable
+from typing import Any, cast
+
+from cachetools import LRUCache, TTLCache
+from fastapi_cache.types import Backend
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from inventory.cache.bus import Bus
+from inventory.config import Settings
+
+logger = logging.getLogger(__name__)
+
+NAMESPACES = ("products", "stock", "categories", "suppliers", "warehouses")
+LOCAL_TTL_SECONDS = 60  # bounds staleness should an invalidation ever be missed
+
+
+def redis_client(url: str) -> Redis:
+    """A client that fails fast: no retries, short timeouts (a dead Redis costs no request)."""
+    return Redis.from_url(
+        url,
+        socket_connect_timeout=0.2,
+        socket_timeout=0.5,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=0,
+    )
+
+
+class CacheTiers(Backend):
+    """fastapi-cache2 backend: this process's tier, then Redis (when configured)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.prefix = f"{settings.redis_key_prefix}:cache"
+        self.ttl = settings.cache_ttl_seconds
+        self.enabled = settings.cache_enabled
+        self._local: TTLCache[str, bytes] = TTLCache(
+            maxsize=settings.cache_local_bytes, ttl=LOCAL_TTL_SECONDS, getsizeof=len
+        )
+        self._users: LRUCache[int, Any] = LRUCache(maxsize=10_000)
+        self.user_generation = 0
+        self.generations = dict.fromkeys(NAMESPACES, 0)
+        self.epoch = 0
+        self._origin = uuid.uuid4().hex
+        self._pending: set[str] = set()
+        self.redis: Redis | None = None
+        self.bus: Bus | None = None
+        if settings.redis_url:
+            self.redis = redis_client(settings.redis_url)
+            self.bus = Bus(
+                settings.redis_url,
+                {self.channel: self._on_message},
+                on_connect=self._on_connect,
+                on_disconnect=self._forget,
+            )
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def channel(self) -> str:
+        return f"{self.prefix}:invalidate"
+
+    @property
+    def usable(self) -> bool:
+        """Cached answers may be trusted: caching is on, and Redis (if any) is reachable."""
+        return self.enabled and (self.bus is None or self.bus.connected)
+
+    def key(self, namespaces: Iterable[str], resource: str) -> str:
+        gens = ".".join(f"{ns}{self.generations[ns]}" for ns in namespaces)
+        return f"{self.prefix}:e{self.epoch}:{gens}:{resource}"
+
+    # fastapi-cache2's Backend interface
+
+    async def get_with_ttl(self, key: str) -> tuple[int, bytes | None]:
+        return self.ttl, await self.get(key)
+
+    async def get(self, key: str) -> bytes | None:
+        if not self.usable:
+            return None
+        value = self._local.get(key)
+        if value is None and self.redis is not None:
+            try:
+                shared = cast(bytes | None, await self.redis.get(key))
+            except RedisError as exc:
+                logger.info("cache read skipped: %s", exc)
+                return None
+            if shared is not None:
+                self._local[key] = value = shared
+        if value is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return value
+
+    async def set(self, key: str, value: bytes, expire: int | None = None) -> None:
+        if not self.usable:
+            return
+        self._local[key] = value
+        if self.redis is not None:
+            try:
+                await self.redis.set(key, value, ex=expire or self.ttl)
+            except RedisError as exc:
+                logger.info("cache write skipped: %s", exc)
+
+    async def clear(self, namespace: str | None = None, key: str | None = None) -> int:
+        """By exact key, or by moving a namespace to its next generation: never a KEYS scan."""
+        if key is not None:
+            self._local.pop(key, None)
+            if self.redis is not None:
+                try:
+                    return int(await self.redis.delete(key))
+                except RedisError:
+                    return 0
+            return 1
+        await self.invalidate([namespace] if namespace else NAMESPACES)
+        return 0
+
+    # invalidation
+
+    async def invalidate(self, namespaces: Iterable[str], user_ids: Iterable[int] = ()) -> None:
+        """After a commit: later reads here miss at once; other processes hear it via Redis."""
+        namespaces, user_ids = sorted(set(namespaces)), sorted(set(user_ids))
+        for ns in namespaces:
+            self.generations[ns] += 1
+        self._forget_users(user_ids)
+        if self.redis is None:
+            return
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for ns in namespaces:
+                    pipe.incr(f"{self.prefix}:gen:{ns}")
+                counters = await pipe.execute() if namespaces else []
+            gens = dict(zip(namespaces, counters, strict=True))
+            for ns, gen in gens.items():
+                self.generations[ns] = max(self.generations[ns], int(gen))
+            message = {"origin": self._origin, "gens": gens, "users": user_ids}
+            await self.redis.publish(self.channel, json.dumps(message))
+        except RedisError as exc:
+            # Nothing cached is trusted while Redis is away; on return, a new epoch.
+            self._pending.update(namespaces)
+            logger.warning("cache invalidation could not reach Redis: %s", exc)
+
+    def _on_message(self, data: bytes) -> None:
+        message = json.loads(data)
+        if message.get("origin") == self._origin:
+            return
+        for ns, gen in message.get("gens", {}).items():
+            if ns in self.generations:
+                self.generations[ns] = max(self.generations[ns], int(gen))
+        self._forget_users(int(user_id) for user_id in message.get("users", []))
+        if "epoch" in message:
+            self.epoch = max(self.epoch, int(message["epoch"]))
+
+    async def _on_connect(self, first: bool) -> None:
+        """Catch up with Redis before trusting anything again."""
+        assert self.redis is not None
+        self._forget()
+        names = [f"{self.prefix}:gen:{ns}" for ns in NAMESPACES]
+        epoch_key = f"{self.prefix}:epoch"
+        epoch: Any
+        if first and not self._pending:
+            epoch, *gens = await self.redis.mget([epoch_key, *names])
+        else:
+            # Writes may have happened while we could not hear of them.
+            epoch = int(await self.redis.incr(epoch_key))
+            await self.redis.publish(
+                self.channel, json.dumps({"origin": self._origin, "epoch": epoch})
+            )
+            gens = await self.redis.mget(names)
+            self._pending.clear()
+        self.epoch = max(self.epoch, int(epoch or 0))
+        for ns, gen in zip(NAMESPACES, gens, strict=True):
+            self.generations[ns] = max(self.generations[ns], int(gen or 0))
+
+    async def forget_everything(self) -> None:
+        """After the database was changed behind the services' back (restores, tests)."""
+        self._forget()
+        await self.invalidate(NAMESPACES)
+
+    def _forget(self) -> None:
+        self._local.clear()
+        self._users.clear()
+        self.user_generation += 1
+
+    def _forget_users(self, user_ids: Iterable[int]) -> None:
+        for user_id in user_ids:
+            self._users.pop(user_id, None)
+            self.user_generation += 1
+
+    # the signed-in user, by id (see inventory.deps.get_current_user)
+
+    def cached_user(self, user_id: int) -> Any:
+        return self._users.get(user_id) if self.usable else None
+
+    def remember_user(self, user_id: int, user: Any, seen_generation: int) -> None:
+        """Keep ``user``, unless a change to any user was heard since it was read."""
+        if self.usable and seen_generation == self.user_generation:
+            self._users[user_id] = user
+
+    async def start(self) -> None:
+        if self.bus is not None:
+            self.bus.start()
+            await self.bus.wait_connected(within=1.0)
+
+    async def close(self) -> None:
+        if self.bus is not None:
+            await self.bus.close()
+        if self.redis is not None:
+            await self.redis.aclose()
