@@ -14,16 +14,17 @@ from graphql_schema import types
 from graphql_schema.inputs import parse_id, validated
 from graphql_schema.permissions import ViewerRequired
 from inventory.catalogue import service as catalogue
-from inventory.errors import NotFound
+from inventory.errors import NotFound, ValidationFailed, field_error
 from inventory.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from inventory.models import MovementKind
 from inventory.products import service as products
-from inventory.products.schemas import ProductSearch, ProductSort
+from inventory.products.schemas import ProductSearch, ProductSort, Sku
 from inventory.stock import service as stock
 from inventory.stock.schemas import ledger_bound
 
 VIEWER: list[type[BasePermission]] = [ViewerRequired]
 _SEARCH: TypeAdapter[str | None] = TypeAdapter(ProductSearch | None)
+_SKU: TypeAdapter[str] = TypeAdapter(Sku)
 
 
 @strawberry.input
@@ -84,20 +85,27 @@ class Query:
         user = await info.context.user()
         return types.User.of(user)
 
-    @strawberry.field(permission_classes=VIEWER)
+    @strawberry.field(
+        permission_classes=VIEWER,
+        description="The product with this id or this SKU (exactly one); null if there is none",
+    )
     async def product(
         self, info: Info, id: strawberry.ID | None = None, sku: str | None = None
     ) -> types.Product | None:
+        if (id is None) == (sku is None):
+            raise ValidationFailed(
+                "Give exactly one of id and sku.",
+                [field_error((), "give exactly one of id and sku", "value_error")],
+            )
         async with info.context.session() as session:
             if id is not None:
+                product_id = parse_id(id, ("id",))
                 try:
-                    return types.Product.of(await products.get_product(session, int(id)))
-                except (NotFound, ValueError):
+                    return types.Product.of(await products.get_product(session, product_id))
+                except NotFound:
                     return None
-            if sku is not None:
-                row = await products.get_by_sku(session, sku)
-                return types.Product.of(row) if row else None
-        return None
+            row = await products.get_by_sku(session, validated(_SKU, sku, ("sku",)))
+        return types.Product.of(row) if row else None
 
     @strawberry.field(permission_classes=VIEWER)
     async def products(

@@ -1,5 +1,5 @@
 """GraphQL answers what REST answers: the same lists for the same filters, page by page
-with the same cursors, and the same stock writes accepted
+with the same cursors, the same product for an id, and the same stock writes accepted
 or refused, with the same effect on the ledger."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 from tests.graphql.helpers import (
     LISTINGS,
     MOVEMENT,
+    PRODUCT,
     as_rest,
     everything,
     gql,
@@ -26,6 +27,7 @@ from tests.helpers import (
     collect_pages,
     create,
     create_product,
+    error_locs,
 )
 
 
@@ -184,6 +186,77 @@ async def test_products_page_by_page_as_rest(client, world, flt):
     assert pages == max(1, (len(selected) + 1) // 2)
     if flt:
         assert 0 < len(selected) < PRODUCT_COUNT, "the filter should select some, not all"
+
+
+# One product by id or by SKU. The list beside it shows that a refused argument left
+# the request's transaction usable (on PostgreSQL a NUL sent to the database would not).
+LOOKUP = f"""query($id: ID, $sku: String) {{
+  product(id: $id, sku: $sku) {{ {PRODUCT} }}
+  products(first: 1) {{ edges {{ cursor }} }} }}"""
+
+
+async def test_product_by_id_or_sku_is_rests_product(client, world):
+    by_rest = await client.get(f"{API}/products/{world['BOLT-1']}")
+    assert by_rest.status_code == 200
+    # SKUs are matched upper-case and trimmed, as REST stores them.
+    lookups: list[dict[str, Any]] = [
+        {"id": str(world["BOLT-1"])},
+        {"sku": "BOLT-1"},
+        {"sku": " bolt-1 "},
+    ]
+    for variables in lookups:
+        body = await gql(client, LOOKUP, **variables)
+        assert "errors" not in body, body
+        assert as_rest(body["data"]["product"]) == rest(by_rest.json())
+
+
+@pytest.mark.parametrize("variables", [{"id": "99999"}, {"id": str(2**31 - 1)}, {"sku": "NOPE-1"}])
+async def test_a_product_that_does_not_exist_is_null(client, world, variables):
+    body = await gql(client, LOOKUP, **variables)
+    assert "errors" not in body, body
+    assert body["data"]["product"] is None
+    if "id" in variables:
+        assert (await client.get(f"{API}/products/{variables['id']}")).status_code == 404
+
+
+def _refused(body: dict[str, Any]) -> dict[str, Any]:
+    """The one error of a lookup whose arguments were refused, the rest of the answer intact."""
+    assert body["data"]["product"] is None
+    assert body["data"]["products"]["edges"], "the list beside it is still served"
+    assert [(e["path"], e["extensions"]["code"]) for e in body["errors"]] == [
+        (["product"], "BAD_USER_INPUT")
+    ]
+    error: dict[str, Any] = body["errors"][0]
+    return error
+
+
+@pytest.mark.parametrize(
+    "product_id", ["abc", "0", "-1", "²", str(2**31), "99999999999999999999999"]
+)
+async def test_an_id_rest_refuses_is_bad_user_input(client, world, product_id):
+    assert (await client.get(f"{API}/products/{product_id}")).status_code == 422
+    assert _refused(await gql(client, LOOKUP, id=product_id))["message"].startswith("id: ")
+
+
+@pytest.mark.parametrize(
+    "sku",
+    ["A\u0000B", "X" * 65, "", "   ", "A B", "É-1"],
+    ids=["nul", "65", "empty", "blank", "space", "accent"],
+)
+async def test_a_sku_rest_refuses_is_bad_user_input(client, world, sku):
+    created = await client.post(
+        f"{API}/products", json={"sku": sku, "name": "New", "unit_price": "1.00"}
+    )
+    assert error_locs(created) == [["body", "sku"]]
+    assert _refused(await gql(client, LOOKUP, sku=sku))["message"].startswith("sku: ")
+
+
+@pytest.mark.parametrize(
+    "variables", [{}, {"id": None, "sku": None}, {"id": "1", "sku": "BOLT-1"}], ids=str
+)
+async def test_product_takes_exactly_one_of_id_and_sku(client, world, variables):
+    error = _refused(await gql(client, LOOKUP, **variables))
+    assert error["message"] == "Give exactly one of id and sku."
 
 
 LEVEL_COUNT = 6
