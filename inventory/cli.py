@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
@@ -320,6 +321,10 @@ def serve(
     """Serve the API; waits for the database and migrates it first."""
     if migrate_first:
         _run(_migrate)
+    if workers > 1 and not reload and not load_settings().redis_url:
+        # Each worker's cache would miss the others' writes: nothing to tell them.
+        err.print("[yellow]note:[/yellow] several workers without Redis: response cache off")
+        os.environ["INVENTORY_CACHE_ENABLED"] = "false"
     uvicorn.run(
         "inventory.main:create_app",
         factory=True,

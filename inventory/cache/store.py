@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 NAMESPACES = ("products", "stock", "categories", "suppliers", "warehouses")
 LOCAL_TTL_SECONDS = 60  # bounds staleness should an invalidation ever be missed
+LOCAL_TTL_WITHOUT_REDIS = 5  # a CLI process cannot reach this one's tier without Redis
 
 
 def redis_client(url: str) -> Redis:
@@ -55,7 +56,9 @@ class CacheTiers(Backend):
         self.ttl = settings.cache_ttl_seconds
         self.enabled = settings.cache_enabled
         self._local: TTLCache[str, bytes] = TTLCache(
-            maxsize=settings.cache_local_bytes, ttl=LOCAL_TTL_SECONDS, getsizeof=len
+            maxsize=settings.cache_local_bytes,
+            ttl=LOCAL_TTL_SECONDS if settings.redis_url else LOCAL_TTL_WITHOUT_REDIS,
+            getsizeof=len,
         )
         self._users: LRUCache[int, Any] = LRUCache(maxsize=10_000)
         self.user_generation = 0
