@@ -74,10 +74,7 @@ bearer_token = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 
 
 async def get_current_user(
-    token: Annotated[str | None, Depends(bearer_token)],
-    connection: HTTPConnection,
-    database: DatabaseDep,
-    settings: SettingsDep,
+    token: Annotated[str | None, Depends(bearer_token)], connection: HTTPConnection
 ) -> User:
     """The active user behind the bearer token; 401 for anything else.
 
@@ -89,15 +86,17 @@ async def get_current_user(
     """
     if not token:
         raise Unauthenticated("Sign in first: this endpoint needs a bearer token.")
+    state = connection.app.state  # not sub-dependencies: this runs on every request
     try:
-        claims = security.verified_claims(token, settings)
+        claims = security.verified_claims(token, state.settings)
     except security.InvalidToken as exc:
         logger.info("rejected token: %s", exc)
         raise Unauthenticated("The token is invalid or has expired.") from None
-    tiers: CacheTiers = connection.app.state.cache
+    tiers: CacheTiers = state.cache
     user: User | None = tiers.cached_user(claims.user_id)
     if user is None:
         generation = tiers.user_generation
+        database: Database = state.db
         async with database.unit_of_work(write=False) as uow:
             user = await users.get_active_user(uow.session, claims.user_id)
         if user is None:

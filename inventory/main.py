@@ -17,7 +17,6 @@ from graphql_schema.schema import graphql_router
 from inventory.auth.router import router as auth_router
 from inventory.auth.throttle import LoginThrottle
 from inventory.cache.invalidation import invalidator
-from inventory.cache.responses import installed
 from inventory.cache.store import CacheTiers
 from inventory.catalogue.router import category_router, supplier_router, warehouse_router
 from inventory.changefeed import ChangeFeed
@@ -71,8 +70,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         if settings.admin_email and settings.admin_password:
             await bootstrap_admin(database, settings.admin_email, settings.admin_password)
-        with installed(tiers):
-            yield
+        yield
     finally:
         recovery.cancel()
         await asyncio.gather(recovery, return_exceptions=True)

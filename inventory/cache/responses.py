@@ -1,30 +1,32 @@
-"""Cached JSON answers through fastapi-cache2's ``@cache``, on our keys, bytes and headers.
+"""Cached JSON answers: fastapi-cache2's Backend and Coder contracts, our keys and headers.
 
-fastapi-cache2 0.2.2's defaults do not fit an authenticated API, so each is
-replaced here:
+fastapi-cache2 0.2.2's ``@cache`` decorator does not fit an authenticated
+API served by several processes, so answers go through ``cached`` below,
+which keeps its Backend (``CacheTiers``) and Coder (``BytesCoder``) and
+leaves out what does not fit:
 
-- keys: its default hashes the endpoint's arguments, and a per-request object
-  (a session, the user) makes every key new; ``resource_key`` builds the key
-  from the resource and the generations of the namespaces it depends on;
-- bytes: ``BytesCoder`` stores the response body and ETag as sent, so a hit
-  is neither decoded nor re-encoded;
-- client headers: its ``Cache-Control: no-cache``/``no-store`` handling would
-  let any client force database reads; cached functions are called without
-  the request, so those headers never reach it;
-- response headers: it would send ``Cache-Control: max-age`` (public-looking)
-  and an ETag from ``hash()``, which differs per process; the answers built
-  here say ``private`` and carry the resource's own ETag.
+- its backend is one class attribute per process (``FastAPICache``): two
+  apps in one process (tests, or an app mounted in another) would share it;
+  here each app's routes pass their own tiers;
+- its default key hashes the endpoint's arguments, and a per-request object
+  (a session, the user) makes every key new; here the key is the resource and
+  the generations of the namespaces it depends on;
+- it honours a client's ``Cache-Control: no-cache``/``no-store``, which would
+  let any client force database reads; here the request is not consulted;
+- it decodes each hit into Python objects and encodes them again; here
+  ``BytesCoder`` keeps the body and ETag as sent;
+- it sends ``Cache-Control: max-age`` (public-looking) and an ETag from
+  ``hash()``, which differs per process; answers here say ``private`` and
+  carry the resource's own ETag.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from contextlib import contextmanager
-from typing import Any, ParamSpec
+from functools import wraps
+from typing import Any, Concatenate, ParamSpec
 
-from fastapi_cache import FastAPICache
 from fastapi_cache.coder import Coder
-from fastapi_cache.decorator import cache
 from pydantic import BaseModel
 from starlette.responses import Response
 
@@ -74,55 +76,33 @@ class BytesCoder(Coder):
         return cls.decode(value)
 
 
-def resource_key(
-    func: Callable[..., Any],
-    namespace: str = "",
-    *,
-    request: Any = None,
-    response: Any = None,
-    args: tuple[Any, ...] = (),
-    kwargs: dict[str, Any],
-) -> str:
-    """``namespace`` lists what the answer depends on ("products,stock"); ``resource`` names it."""
-    tiers = FastAPICache.get_backend()
-    assert isinstance(tiers, CacheTiers)
-    namespaces = namespace.strip(":").split(",")
-    return tiers.key(namespaces, str(kwargs["resource"]))
-
-
 def cached(
     *namespaces: str,
-) -> Callable[[Callable[P, Awaitable[Response]]], Callable[P, Awaitable[Response]]]:
-    """Cache a function ``(resource: str, …) -> Response`` whose answer depends on ``namespaces``.
+) -> Callable[
+    [Callable[P, Awaitable[Response]]],
+    Callable[Concatenate[CacheTiers, str, P], Awaitable[Response]],
+]:
+    """Cache a function returning a JSON ``Response`` whose answer depends on ``namespaces``.
 
-    Call it with keyword arguments and never with the request: what the
-    answer is must depend only on ``resource`` (the path and normalised query).
+    The cached function is called as ``f(tiers, resource, ...)``: ``resource``
+    must name everything the answer depends on (the path and parsed query).
     """
-    return cache(namespace=",".join(namespaces), coder=BytesCoder, key_builder=resource_key)
 
+    def decorate(
+        render: Callable[P, Awaitable[Response]],
+    ) -> Callable[Concatenate[CacheTiers, str, P], Awaitable[Response]]:
+        @wraps(render)
+        async def answer(
+            tiers: CacheTiers, resource: str, /, *args: P.args, **kwargs: P.kwargs
+        ) -> Response:
+            key = tiers.key(namespaces, resource)
+            body = await tiers.get(key)
+            if body is not None:
+                return BytesCoder.decode(body)
+            response = await render(*args, **kwargs)
+            await tiers.set(key, BytesCoder.encode(response), tiers.ttl)
+            return response
 
-@contextmanager
-def installed(tiers: CacheTiers) -> Any:
-    """Make ``tiers`` fastapi-cache2's backend for as long as this app runs.
+        return answer
 
-    Its settings are process-wide; the previous ones come back afterwards, so
-    an app made inside another (in tests) does not leave its cache behind.
-    """
-    previous = (FastAPICache._backend, FastAPICache._prefix, FastAPICache._init)
-    FastAPICache.reset()
-    FastAPICache.init(
-        tiers, prefix="", expire=tiers.ttl, coder=BytesCoder, key_builder=resource_key
-    )
-    try:
-        yield
-    finally:
-        FastAPICache.reset()
-        backend, prefix, was_init = previous
-        if was_init and backend is not None:
-            FastAPICache.init(
-                backend,
-                prefix=prefix or "",
-                expire=getattr(backend, "ttl", None),
-                coder=BytesCoder,
-                key_builder=resource_key,
-            )
+    return decorate

@@ -6,7 +6,7 @@ in schemas and wording.
 
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel
 
 from inventory.cache.responses import cached, model_answer, resource
@@ -44,15 +44,16 @@ def catalogue_router(
         operation_id=f"list_{plural}",
         responses=problem_responses(422),
     )
-    async def list_entries(database: DatabaseDep, page: PageDep) -> Any:
+    async def list_entries(request: Request, database: DatabaseDep, page: PageDep) -> Any:
         return await entries_page(
-            resource=resource(plural, limit=page.limit, cursor=page.cursor),
+            request.app.state.cache,
+            resource(plural, limit=page.limit, cursor=page.cursor),
             database=database,
             page=page,
         )
 
     @cached(entries.table)
-    async def entries_page(*, resource: str, database: Database, page: PageQuery) -> Response:
+    async def entries_page(*, database: Database, page: PageQuery) -> Response:
         async with database.unit_of_work(write=False) as uow:
             items, next_cursor = await entries.list(
                 uow.session, limit=page.limit, cursor=page.cursor
@@ -82,13 +83,16 @@ def catalogue_router(
         operation_id=f"get_{noun}",
         responses=problem_responses(404),
     )
-    async def get_entry(entry_id: EntryId, database: DatabaseDep) -> Any:
+    async def get_entry(entry_id: EntryId, request: Request, database: DatabaseDep) -> Any:
         return await one_entry(
-            resource=resource(noun, id=entry_id), entry_id=entry_id, database=database
+            request.app.state.cache,
+            resource(noun, id=entry_id),
+            entry_id=entry_id,
+            database=database,
         )
 
     @cached(entries.table)
-    async def one_entry(*, resource: str, entry_id: int, database: Database) -> Response:
+    async def one_entry(*, entry_id: int, database: Database) -> Response:
         async with database.unit_of_work(write=False) as uow:
             return model_answer(Read.model_validate(await entries.get(uow.session, entry_id)))
 

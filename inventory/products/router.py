@@ -53,6 +53,7 @@ def _etag_versions(header: str, *, weak_matches: bool) -> set[int]:
     "", response_model=Page[ProductRead], summary="List products", responses=problem_responses(422)
 )
 async def list_products(
+    request: Request,
     database: DatabaseDep,
     page: PageDep,
     q: Annotated[ProductSearch | None, Query(description="SKU or name contains")] = None,
@@ -76,13 +77,13 @@ async def list_products(
         below_reorder=below_reorder,
         sort=sort.value,
     )
-    return await _product_page(resource=name, database=database, flt=flt, sort=sort, page=page)
+    tiers = request.app.state.cache
+    return await _product_page(tiers, name, database=database, flt=flt, sort=sort, page=page)
 
 
 @cached(*PRODUCT_LIST)
 async def _product_page(
     *,
-    resource: str,
     database: Database,
     flt: service.ProductFilter,
     sort: ProductSort,
@@ -120,7 +121,10 @@ async def create_product(data: ProductCreate, uow: UnitOfWorkDep, response: Resp
 )
 async def get_product(product_id: EntryId, database: DatabaseDep, request: Request) -> Response:
     answer = await _product(
-        resource=resource("product", id=product_id), product_id=product_id, database=database
+        request.app.state.cache,
+        resource("product", id=product_id),
+        product_id=product_id,
+        database=database,
     )
     tag = answer.headers["etag"]
     if_none_match = request.headers.get("if-none-match")
@@ -133,7 +137,7 @@ async def get_product(product_id: EntryId, database: DatabaseDep, request: Reque
 
 
 @cached(*PRODUCT)
-async def _product(*, resource: str, product_id: int, database: Database) -> Response:
+async def _product(*, product_id: int, database: Database) -> Response:
     async with database.unit_of_work(write=False) as uow:
         product = await service.get_product(uow.session, product_id)
         return model_answer(ProductRead.model_validate(product), etag(product))

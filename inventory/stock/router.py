@@ -127,6 +127,7 @@ async def transfer_stock(
     responses=problem_responses(422),
 )
 async def list_levels(
+    request: Request,
     database: DatabaseDep,
     page: PageDep,
     product_id: RefId | None = None,
@@ -144,12 +145,13 @@ async def list_levels(
         warehouse_id=warehouse_id,
         below_reorder=below_reorder,
     )
-    return await _levels_page(resource=name, database=database, flt=flt, page=page)
+    tiers = request.app.state.cache
+    return await _levels_page(tiers, name, database=database, flt=flt, page=page)
 
 
 @cached(*STOCK_LEVELS)
 async def _levels_page(
-    *, resource: str, database: Database, flt: service.LevelFilter, page: PageQuery
+    *, database: Database, flt: service.LevelFilter, page: PageQuery
 ) -> Response:
     async with database.unit_of_work(write=False) as uow:
         items, next_cursor = await service.list_levels(
