@@ -17,7 +17,7 @@ import logging
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 from redis.asyncio.connection import SSLConnection, parse_url
@@ -52,9 +52,9 @@ class _Listener(asyncio.Protocol):
         self._pending = set(handlers)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(self._hello)
+        # uvloop's transports are not asyncio.Transport subclasses, but behave as one.
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self._hello)
 
     def data_received(self, data: bytes) -> None:
         self._reader.feed(data)
@@ -180,7 +180,7 @@ class Bus:
 
     async def _watch(self, transport: asyncio.BaseTransport, protocol: _Listener) -> None:
         """Until the connection is lost or stops answering PING."""
-        assert isinstance(transport, asyncio.Transport)
+        writer = cast(asyncio.Transport, transport)
         while True:
             try:
                 await asyncio.wait_for(asyncio.shield(protocol.closed), PING_EVERY_SECONDS)
@@ -188,7 +188,7 @@ class Bus:
             except TimeoutError:
                 pass
             pongs = protocol.pongs
-            transport.write(command("PING"))
+            writer.write(command("PING"))
             try:
                 await asyncio.wait_for(asyncio.shield(protocol.closed), PONG_WITHIN_SECONDS)
                 raise ConnectionError("Redis closed the connection")
