@@ -13,6 +13,7 @@ Every request to the service carries a valid bearer token.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -24,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ import httpx
 import redis
 from pydantic import SecretStr
 
-from bench.csv_transfer import postgres_database
+from bench.csv_transfer import RESULTS, postgres_database
 from inventory import migrations, security
 from inventory.config import Settings
 from inventory.db import open_database
@@ -217,3 +219,13 @@ def print_table(results: list[dict[str, Any]]) -> None:
         )
     cached = results[0]
     print(f"\ncached vs uncached: {cached['vs_uncached']:.1f}x")
+
+
+def main() -> None:
+    results = run()
+    print_table(results)
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = RESULTS / f"http-{stamp}.json"
+    target.write_text(json.dumps(results, indent=2))
+    print(f"\nwritten to {target}")
