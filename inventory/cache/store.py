@@ -135,7 +135,14 @@ class CacheTiers(Backend):
                 except RedisError:
                     return 0
             return 1
-        await self.invalidate([namespace] if namespace else NAMESPACES)
+        if namespace is None:
+            await self.invalidate(NAMESPACES)
+            return 0
+        # FastAPICache.clear passes "<its prefix>:<namespace>".
+        name = namespace.rsplit(":", 1)[-1]
+        if name not in self.generations:
+            raise ValueError(f"no cache namespace {name!r}; there are {', '.join(NAMESPACES)}")
+        await self.invalidate([name])
         return 0
 
     # invalidation
