@@ -1,4 +1,4 @@
-"""Fixtures for the cache tests: a viewer's client, and a log of the SQL each request runs."""
+"""Fixtures for the cache tests: a viewer's client, a small shop, and the SQL each request runs."""
 
 from __future__ import annotations
 
@@ -12,25 +12,9 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory.models import Role
+from tests.cache.helpers import StatementLog
 from tests.conftest import Account
-
-
-class StatementLog:
-    """Every statement the app's engine sends, so a test can say a request sent none."""
-
-    def __init__(self) -> None:
-        self.statements: list[str] = []
-
-    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        self.statements.append(statement)
-
-    async def get(
-        self, http: httpx.AsyncClient, url: str, **kwargs: Any
-    ) -> tuple[httpx.Response, list[str]]:
-        """GET ``url``; the answer and the statements sent while it was served."""
-        start = len(self.statements)
-        response = await http.get(url, **kwargs)
-        return response, self.statements[start:]
+from tests.helpers import API, create, create_product
 
 
 @pytest.fixture
@@ -49,3 +33,39 @@ async def viewer(app: FastAPI, accounts: dict[Role, Account]) -> AsyncIterator[h
         transport=transport, base_url="http://testserver", headers=accounts[Role.viewer].headers
     ) as http:
         yield http
+
+
+@pytest.fixture
+async def shop(client: httpx.AsyncClient) -> dict[str, Any]:
+    """A category, a supplier, a warehouse and three products (reorder level 5), the first
+    with 10 in stock; their ids by name (``products`` lists all three)."""
+    category = await create(client, "/categories", name="Tools")
+    supplier = await create(client, "/suppliers", name="Acme")
+    warehouse = await create(client, "/warehouses", code="MAIN", name="Main")
+    products = [
+        await create_product(
+            client,
+            f"C-{n}",
+            category_id=category["id"],
+            supplier_id=supplier["id"],
+            reorder_level=5,
+        )
+        for n in range(3)
+    ]
+    receipt = await client.post(
+        f"{API}/stock/movements",
+        json={
+            "product_id": products[0]["id"],
+            "warehouse_id": warehouse["id"],
+            "kind": "receipt",
+            "quantity": 10,
+        },
+    )
+    assert receipt.status_code == 201, receipt.text
+    return {
+        "category": category["id"],
+        "supplier": supplier["id"],
+        "warehouse": warehouse["id"],
+        "product": products[0]["id"],
+        "products": [p["id"] for p in products],
+    }

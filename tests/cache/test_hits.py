@@ -8,15 +8,13 @@ here counts the statements the app's engine sends while a request is served.
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 
 from inventory import security
 from inventory.models import Role
-from tests.cache.conftest import StatementLog
-from tests.helpers import API, create, create_product
+from tests.cache.helpers import StatementLog, url, warm
+from tests.helpers import API, create
 
 # Every cached read, by path; ``{…}`` are the ids of the ``shop`` fixture.
 CACHED = [
@@ -32,54 +30,6 @@ CACHED = [
     "/stock",
     "/stock?product_id={product}",
 ]
-
-
-@pytest.fixture
-async def shop(client: httpx.AsyncClient) -> dict[str, Any]:
-    """A category, a supplier, a warehouse and three products, the first one in stock."""
-    category = await create(client, "/categories", name="Tools")
-    supplier = await create(client, "/suppliers", name="Acme")
-    warehouse = await create(client, "/warehouses", code="MAIN", name="Main")
-    products = [
-        await create_product(
-            client,
-            f"C-{n}",
-            category_id=category["id"],
-            supplier_id=supplier["id"],
-            reorder_level=5,
-        )
-        for n in range(3)
-    ]
-    receipt = await client.post(
-        f"{API}/stock/movements",
-        json={
-            "product_id": products[0]["id"],
-            "warehouse_id": warehouse["id"],
-            "kind": "receipt",
-            "quantity": 10,
-        },
-    )
-    assert receipt.status_code == 201, receipt.text
-    return {
-        "category": category["id"],
-        "supplier": supplier["id"],
-        "warehouse": warehouse["id"],
-        "product": products[0]["id"],
-        "products": [p["id"] for p in products],
-    }
-
-
-def url(path: str, shop: dict[str, Any]) -> str:
-    return API + path.format(**shop)
-
-
-async def warm(http: httpx.AsyncClient, target: str) -> httpx.Response:
-    """Read ``target`` until the answer comes from the cache; that answer."""
-    first = await http.get(target)
-    assert first.status_code == 200, first.text
-    second = await http.get(target)
-    assert second.headers["x-cache"] == "HIT", target
-    return second
 
 
 def directives(cache_control: str) -> dict[str, str]:
