@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from fastapi_cache import FastAPICache
 
 from inventory import security
 from inventory.models import Role
@@ -198,6 +199,16 @@ async def test_a_stock_movement_leaves_products_and_the_catalogue_cached(viewer,
     changed = await viewer.get(levels)
     assert changed.headers["x-cache"] == "MISS"
     assert changed.json()["items"][0]["quantity"] == 6
+
+
+async def test_fastapi_cache_clear_of_one_namespace_leaves_the_others(viewer, sql, shop):
+    """``FastAPICache.clear(namespace=...)``, the library's own API, clears that namespace only."""
+    product, categories = url("/products/{product}", shop), url("/categories", shop)
+    for target in (product, categories):
+        await warm(viewer, target)
+    await FastAPICache.clear(namespace="products")
+    assert (await viewer.get(product)).headers["x-cache"] == "MISS"
+    await _all_hits(viewer, sql, [categories])
 
 
 # --- a client cannot send the reads to the database ---------------------------------------
