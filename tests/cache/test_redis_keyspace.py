@@ -27,7 +27,8 @@ from tests.helpers import API, create, create_product
 
 pytestmark = pytest.mark.backend("postgresql")
 
-SCANS = ("cmdstat_keys", "cmdstat_scan", "cmdstat_eval", "cmdstat_evalsha")
+# Redis counts the commands a Lua script calls too, so KEYS inside EVAL shows as KEYS.
+SCANS = ("cmdstat_keys", "cmdstat_scan")
 
 
 def calls(redis: RedisServer) -> dict[str, int]:
