@@ -135,13 +135,13 @@ class Bus:
         while True:
             try:
                 await self._session(first)
-                first = False
-                delay = 0.2
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # whatever broke, retry
                 logger.warning("Redis pub/sub unavailable (%s); retrying in %.1fs", exc, delay)
             if self.connected:
+                # It was up: the next connection is a reconnection, tried promptly.
+                first, delay = False, 0.2
                 self._up.clear()
                 self._on_disconnect()
             await asyncio.sleep(delay)

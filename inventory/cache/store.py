@@ -37,6 +37,18 @@ LOCAL_TTL_SECONDS = 60  # bounds staleness should an invalidation ever be missed
 LOCAL_TTL_WITHOUT_REDIS = 5  # a CLI process cannot reach this one's tier without Redis
 
 
+# One atomic "set if lower" (no KEYS, no scan): counters never go back.
+_AT_LEAST = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local wanted = tonumber(ARGV[1])
+if current < wanted then
+  redis.call('SET', KEYS[1], wanted)
+  return wanted
+end
+return current
+"""
+
+
 def redis_client(url: str) -> Redis:
     """A client that fails fast: no retries, short timeouts (a dead Redis costs no request)."""
     return Redis.from_url(
@@ -182,25 +194,36 @@ class CacheTiers(Backend):
             self.epoch = max(self.epoch, int(message["epoch"]))
 
     async def _on_connect(self, first: bool) -> None:
-        """Catch up with Redis before trusting anything again."""
+        """Catch up with Redis before trusting anything again.
+
+        Counters only ever grow: a Redis that lost them (restarted empty) is
+        first raised to this process's own values, or another process's next
+        INCR could hand out a generation this one has already cached under.
+        """
         assert self.redis is not None
         self._forget()
-        names = [f"{self.prefix}:gen:{ns}" for ns in NAMESPACES]
-        epoch_key = f"{self.prefix}:epoch"
-        epoch: Any
-        if first and not self._pending:
-            epoch, *gens = await self.redis.mget([epoch_key, *names])
-        else:
+        epoch = self.epoch
+        if not first or self._pending:
             # Writes may have happened while we could not hear of them.
-            epoch = int(await self.redis.incr(epoch_key))
+            epoch = max(epoch, int(await self.redis.incr(self._epoch_key)))
+        self.epoch = int(await self._at_least(self._epoch_key, epoch))
+        for ns in NAMESPACES:
+            gen = await self._at_least(f"{self.prefix}:gen:{ns}", self.generations[ns])
+            self.generations[ns] = max(self.generations[ns], int(gen))
+        self._pending.clear()
+        if not first:
             await self.redis.publish(
-                self.channel, json.dumps({"origin": self._origin, "epoch": epoch})
+                self.channel, json.dumps({"origin": self._origin, "epoch": self.epoch})
             )
-            gens = await self.redis.mget(names)
-            self._pending.clear()
-        self.epoch = max(self.epoch, int(epoch or 0))
-        for ns, gen in zip(NAMESPACES, gens, strict=True):
-            self.generations[ns] = max(self.generations[ns], int(gen or 0))
+
+    @property
+    def _epoch_key(self) -> str:
+        return f"{self.prefix}:epoch"
+
+    async def _at_least(self, key: str, value: int) -> int:
+        """Raise the counter at ``key`` to ``value`` if it is lower; its value afterwards."""
+        assert self.redis is not None
+        return int(await self.redis.eval(_AT_LEAST, 1, key, value))
 
     async def forget_everything(self) -> None:
         """After the database was changed behind the services' back (restores, tests)."""

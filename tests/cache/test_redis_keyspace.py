@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi_cache import FastAPICache
 
 from inventory.config import Settings
 from inventory.main import create_app
@@ -93,7 +92,7 @@ async def test_writes_and_clears_never_walk_the_keyspace(private):
         await http.get(target)
     tiers = app.state.cache
     await tiers.clear(namespace="products")
-    await FastAPICache.clear()
+    await tiers.clear()
     await tiers.forget_everything()
 
     after = calls(redis)
