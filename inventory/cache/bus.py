@@ -107,6 +107,7 @@ class Bus:
         self._on_disconnect = on_disconnect
         self._task: asyncio.Task[None] | None = None
         self._up = asyncio.Event()
+        self._transport: asyncio.BaseTransport | None = None
 
     @property
     def connected(self) -> bool:
@@ -123,6 +124,11 @@ class Bus:
                 await self._task
             self._task = None
         self._up.clear()
+
+    def suspect(self) -> None:
+        """Another client saw Redis fail: stop trusting the link now, reconnect and catch up."""
+        if self._transport is not None:
+            self._transport.close()
 
     async def wait_connected(self, within: float) -> bool:
         """For start-up and tests: True once connected, False after ``within`` seconds."""
@@ -170,12 +176,14 @@ class Bus:
                 listener, self._url.get("host", "localhost"), self._url.get("port", 6379), ssl=tls
             )
         transport, protocol = await asyncio.wait_for(connecting, CONNECT_TIMEOUT_SECONDS)
+        self._transport = transport
         try:
             await asyncio.wait_for(protocol.subscribed, CONNECT_TIMEOUT_SECONDS)
             await self._on_connect(first)
             self._up.set()
             await self._watch(transport, protocol)
         finally:
+            self._transport = None
             transport.close()
 
     async def _watch(self, transport: asyncio.BaseTransport, protocol: _Listener) -> None:

@@ -118,6 +118,7 @@ class CacheTiers(Backend):
                 shared = cast(bytes | None, await self.redis.get(key))
             except RedisError as exc:
                 logger.info("cache read skipped: %s", exc)
+                self._suspect()
                 return None
             if shared is not None:
                 self._local[key] = value = shared
@@ -136,6 +137,7 @@ class CacheTiers(Backend):
                 await self.redis.set(key, value, ex=expire or self.ttl)
             except RedisError as exc:
                 logger.info("cache write skipped: %s", exc)
+                self._suspect()
 
     async def clear(self, namespace: str | None = None, key: str | None = None) -> int:
         """By exact key, or by moving a namespace to its next generation: never a KEYS scan."""
@@ -181,6 +183,12 @@ class CacheTiers(Backend):
             # Nothing cached is trusted while Redis is away; on return, a new epoch.
             self._pending.update(namespaces)
             logger.warning("cache invalidation could not reach Redis: %s", exc)
+            self._suspect()
+
+    def _suspect(self) -> None:
+        """A Redis command failed: trust nothing until the listener has reconnected."""
+        if self.bus is not None:
+            self.bus.suspect()
 
     def _on_message(self, data: bytes) -> None:
         message = json.loads(data)

@@ -156,3 +156,39 @@ async def test_after_redis_restarts_empty_a_write_through_one_process_reaches_th
                     if read.json()["version"] != patched.json()["version"]:
                         stale.append((n, read.json()["version"], patched.json()["version"]))
                 assert stale == []
+
+
+async def test_a_hung_redis_costs_at_most_one_timeout_then_reads_skip_it(
+    settings, client, accounts, tmp_path: Path
+):
+    """Redis frozen (SIGSTOP): connections open, nothing answers. Reads must not keep waiting."""
+    product = await create_product(client, "HUNG-1")
+    headers = accounts[Role.viewer].headers
+    with redis_server(tmp_path) as redis:
+        env = {
+            "INVENTORY_DATABASE_URL": settings.database_url,
+            "INVENTORY_REDIS_URL": redis.url,
+            "INVENTORY_REDIS_KEY_PREFIX": f"inventory-hung-{uuid.uuid4().hex[:8]}",
+            "INVENTORY_SECRET_KEY": settings.secret_key.get_secret_value(),
+        }
+        with serving("--no-migrate", **env) as server:
+            async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as http:
+                await _wait_for_redis_check(http, "ok", within_seconds=5)
+                assert redis.process is not None
+                redis.process.send_signal(signal.SIGSTOP)
+                try:
+                    timings = []
+                    # Each a different entry, so each would ask Redis if Redis were trusted.
+                    for limit in range(1, 21):
+                        started = time.monotonic()
+                        answer = await http.get(f"{API}/products", params={"limit": limit})
+                        timings.append(time.monotonic() - started)
+                        assert answer.status_code == 200
+                        assert [p["id"] for p in answer.json()["items"]] == [product["id"]]
+                    await _wait_for_redis_check(http, "degraded", within_seconds=10)
+                finally:
+                    redis.process.send_signal(signal.SIGCONT)
+                await _wait_for_redis_check(http, "ok", within_seconds=15)
+    slow = [t for t in timings if t > 0.3]
+    assert len(slow) <= 2, f"reads kept waiting on the frozen Redis: {timings}"
+    assert max(timings) < 2 * SLOWEST_READ_SECONDS, timings
