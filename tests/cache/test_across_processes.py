@@ -19,20 +19,9 @@ import pytest
 from inventory.config import Settings
 from inventory.models import Role
 from tests.helpers import API, create_product
-from tests.processes import run, serving
+from tests.processes import run, server_environment, serving
 
 pytestmark = pytest.mark.backend("postgresql")
-
-
-def server_environment(settings: Settings) -> dict[str, str]:
-    """What a server needs to share the tests' database, Redis prefix and signing key."""
-    assert settings.redis_url is not None
-    return {
-        "INVENTORY_DATABASE_URL": settings.database_url,
-        "INVENTORY_REDIS_URL": settings.redis_url,
-        "INVENTORY_REDIS_KEY_PREFIX": settings.redis_key_prefix,
-        "INVENTORY_SECRET_KEY": settings.secret_key.get_secret_value(),
-    }
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ import pytest
 from inventory.models import Role
 from tests.cache.redis_server import redis_server
 from tests.helpers import API, create_product
-from tests.processes import serving
+from tests.processes import server_environment, serving
 
 pytestmark = pytest.mark.backend("postgresql")
 
@@ -51,12 +51,11 @@ async def test_reads_survive_redis_stopping_and_the_cache_returns_with_it(
     path = f"{API}/products/{product['id']}"
     headers = accounts[Role.manager].headers
     with redis_server(tmp_path) as redis:
-        env = {
-            "INVENTORY_DATABASE_URL": settings.database_url,
-            "INVENTORY_REDIS_URL": redis.url,
-            "INVENTORY_REDIS_KEY_PREFIX": f"inventory-outage-{uuid.uuid4().hex[:8]}",
-            "INVENTORY_SECRET_KEY": settings.secret_key.get_secret_value(),
-        }
+        env = server_environment(
+            settings,
+            INVENTORY_REDIS_URL=redis.url,
+            INVENTORY_REDIS_KEY_PREFIX=f"inventory-outage-{uuid.uuid4().hex[:8]}",
+        )
         with serving("--no-migrate", **env) as server:
             async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as http:
                 await _wait_for_redis_check(http, "ok", within_seconds=5)
@@ -121,12 +120,11 @@ async def test_after_redis_restarts_empty_a_write_through_one_process_reaches_th
     path = f"{API}/products/{product['id']}"
     headers = accounts[Role.manager].headers
     with redis_server(tmp_path) as redis:
-        env = {
-            "INVENTORY_DATABASE_URL": settings.database_url,
-            "INVENTORY_REDIS_URL": redis.url,
-            "INVENTORY_REDIS_KEY_PREFIX": f"inventory-restart-{uuid.uuid4().hex[:8]}",
-            "INVENTORY_SECRET_KEY": settings.secret_key.get_secret_value(),
-        }
+        env = server_environment(
+            settings,
+            INVENTORY_REDIS_URL=redis.url,
+            INVENTORY_REDIS_KEY_PREFIX=f"inventory-restart-{uuid.uuid4().hex[:8]}",
+        )
         with serving("--no-migrate", **env) as a, serving("--no-migrate", **env) as b:
             async with (
                 httpx.AsyncClient(base_url=a.url, headers=headers, timeout=30) as via_a,
@@ -165,12 +163,11 @@ async def test_a_hung_redis_costs_at_most_one_timeout_then_reads_skip_it(
     product = await create_product(client, "HUNG-1")
     headers = accounts[Role.viewer].headers
     with redis_server(tmp_path) as redis:
-        env = {
-            "INVENTORY_DATABASE_URL": settings.database_url,
-            "INVENTORY_REDIS_URL": redis.url,
-            "INVENTORY_REDIS_KEY_PREFIX": f"inventory-hung-{uuid.uuid4().hex[:8]}",
-            "INVENTORY_SECRET_KEY": settings.secret_key.get_secret_value(),
-        }
+        env = server_environment(
+            settings,
+            INVENTORY_REDIS_URL=redis.url,
+            INVENTORY_REDIS_KEY_PREFIX=f"inventory-hung-{uuid.uuid4().hex[:8]}",
+        )
         with serving("--no-migrate", **env) as server:
             async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as http:
                 await _wait_for_redis_check(http, "ok", within_seconds=5)
