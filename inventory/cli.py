@@ -66,7 +66,7 @@ def _run(work: Callable[[Settings, Database], Awaitable[T]]) -> T:
     async def main() -> T:
         database = open_database(settings)
         # What the command writes makes the serving processes' caches stale.
-        tiers = CacheTiers(settings)
+        tiers = CacheTiers(settings, listen=False)
         database.after_commit.append(invalidator(tiers))
         try:
             await wait_for_database(database.engine, settings.db_wait_seconds)

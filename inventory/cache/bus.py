@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from typing import Any, cast
@@ -25,8 +26,9 @@ from redis.asyncio.connection import SSLConnection, parse_url
 logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 0.5
-PING_EVERY_SECONDS = 5.0
-PONG_WITHIN_SECONDS = 2.0
+PING_EVERY_SECONDS = 0.5
+LEASE_SECONDS = 2.0
+"""Trust lasts this long after Redis last answered: a frozen Redis sends no reset."""
 
 Handler = Callable[[bytes], None]
 
@@ -47,7 +49,7 @@ class _Listener(asyncio.Protocol):
         self._reader = hiredis.Reader()
         self.subscribed = asyncio.get_running_loop().create_future()
         self.closed = asyncio.get_running_loop().create_future()
-        self.pongs = 0
+        self.heard_at = 0.0  # nothing heard yet
         self.transport: asyncio.Transport | None = None
         self._pending = set(handlers)
 
@@ -57,6 +59,7 @@ class _Listener(asyncio.Protocol):
         self.transport.write(self._hello)
 
     def data_received(self, data: bytes) -> None:
+        self.heard_at = time.monotonic()
         self._reader.feed(data)
         while (reply := self._reader.gets()) is not False:
             self._on_reply(reply)
@@ -75,8 +78,6 @@ class _Listener(asyncio.Protocol):
             self._pending.discard(reply[1])
             if not self._pending and not self.subscribed.done():
                 self.subscribed.set_result(None)
-        elif isinstance(reply, list) and reply and reply[0] == b"pong":
-            self.pongs += 1
 
     def _fail(self, exc: Exception) -> None:
         if not self.subscribed.done():
@@ -108,10 +109,17 @@ class Bus:
         self._task: asyncio.Task[None] | None = None
         self._up = asyncio.Event()
         self._transport: asyncio.BaseTransport | None = None
+        self._protocol: _Listener | None = None
 
     @property
     def connected(self) -> bool:
-        return self._up.is_set()
+        """Subscribed, and Redis answered within the lease."""
+        protocol = self._protocol
+        return (
+            self._up.is_set()
+            and protocol is not None
+            and time.monotonic() - protocol.heard_at < LEASE_SECONDS
+        )
 
     def start(self) -> None:
         if self._task is None:
@@ -145,7 +153,7 @@ class Bus:
                 raise
             except Exception as exc:  # whatever broke, retry
                 logger.warning("Redis pub/sub unavailable (%s); retrying in %.1fs", exc, delay)
-            if self.connected:
+            if self._up.is_set():
                 # It was up: the next connection is a reconnection, tried promptly.
                 first, delay = False, 0.2
                 self._up.clear()
@@ -176,30 +184,25 @@ class Bus:
                 listener, self._url.get("host", "localhost"), self._url.get("port", 6379), ssl=tls
             )
         transport, protocol = await asyncio.wait_for(connecting, CONNECT_TIMEOUT_SECONDS)
-        self._transport = transport
+        self._transport, self._protocol = transport, protocol
         try:
             await asyncio.wait_for(protocol.subscribed, CONNECT_TIMEOUT_SECONDS)
             await self._on_connect(first)
             self._up.set()
             await self._watch(transport, protocol)
         finally:
-            self._transport = None
+            self._transport = self._protocol = None
             transport.close()
 
     async def _watch(self, transport: asyncio.BaseTransport, protocol: _Listener) -> None:
-        """Until the connection is lost or stops answering PING."""
+        """PING a few times a second until the connection is lost or Redis stops answering."""
         writer = cast(asyncio.Transport, transport)
         while True:
+            writer.write(command("PING"))
             try:
                 await asyncio.wait_for(asyncio.shield(protocol.closed), PING_EVERY_SECONDS)
                 raise ConnectionError("Redis closed the connection")
             except TimeoutError:
                 pass
-            pongs = protocol.pongs
-            writer.write(command("PING"))
-            try:
-                await asyncio.wait_for(asyncio.shield(protocol.closed), PONG_WITHIN_SECONDS)
-                raise ConnectionError("Redis closed the connection")
-            except TimeoutError:
-                if protocol.pongs == pongs:
-                    raise ConnectionError("Redis stopped answering PING") from None
+            if time.monotonic() - protocol.heard_at > LEASE_SECONDS:
+                raise ConnectionError("Redis stopped answering PING")

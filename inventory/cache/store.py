@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any, cast
 
-from cachetools import LRUCache, TTLCache
+from cachetools import TTLCache
 from fastapi_cache.types import Backend
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -63,7 +63,8 @@ def redis_client(url: str) -> Redis:
 class CacheTiers(Backend):
     """fastapi-cache2 backend: this process's tier, then Redis (when configured)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, listen: bool = True) -> None:
+        """``listen=False`` for a process that only writes (the CLI): it tells, never hears."""
         self.prefix = f"{settings.redis_key_prefix}:cache"
         self.ttl = settings.cache_ttl_seconds
         self.enabled = settings.cache_enabled
@@ -72,7 +73,7 @@ class CacheTiers(Backend):
             ttl=LOCAL_TTL_SECONDS if settings.redis_url else LOCAL_TTL_WITHOUT_REDIS,
             getsizeof=len,
         )
-        self._users: LRUCache[int, Any] = LRUCache(maxsize=10_000)
+        self._users: TTLCache[int, Any] = TTLCache(maxsize=10_000, ttl=self._local.ttl)
         self.user_generation = 0
         self.generations = dict.fromkeys(NAMESPACES, 0)
         self.epoch = 0
@@ -82,6 +83,7 @@ class CacheTiers(Backend):
         self.bus: Bus | None = None
         if settings.redis_url:
             self.redis = redis_client(settings.redis_url)
+        if settings.redis_url and listen:
             self.bus = Bus(
                 settings.redis_url,
                 {self.channel: self._on_message},
@@ -121,7 +123,8 @@ class CacheTiers(Backend):
                 self._suspect()
                 return None
             if shared is not None:
-                self._local[key] = value = shared
+                value = shared
+                self._keep(key, shared)
         if value is None:
             self.misses += 1
         else:
@@ -131,7 +134,7 @@ class CacheTiers(Backend):
     async def set(self, key: str, value: bytes, expire: int | None = None) -> None:
         if not self.usable:
             return
-        self._local[key] = value
+        self._keep(key, value)
         if self.redis is not None:
             try:
                 await self.redis.set(key, value, ex=expire or self.ttl)
@@ -169,6 +172,10 @@ class CacheTiers(Backend):
         self._forget_users(user_ids)
         if self.redis is None:
             return
+        if not self.usable:
+            # Nothing cached is trusted now; reconnecting moves every key to a new epoch.
+            self._pending.update(namespaces or ("users",))
+            return
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for ns in namespaces:
@@ -176,6 +183,10 @@ class CacheTiers(Backend):
                 counters = await pipe.execute() if namespaces else []
             gens = dict(zip(namespaces, counters, strict=True))
             for ns, gen in gens.items():
+                if int(gen) < self.generations[ns]:
+                    # Redis lost the counter (evicted, restored): resynchronise everyone.
+                    self._pending.add(ns)
+                    self._suspect()
                 self.generations[ns] = max(self.generations[ns], int(gen))
             message = {"origin": self._origin, "gens": gens, "users": user_ids}
             await self.redis.publish(self.channel, json.dumps(message))
@@ -184,6 +195,10 @@ class CacheTiers(Backend):
             self._pending.update(namespaces)
             logger.warning("cache invalidation could not reach Redis: %s", exc)
             self._suspect()
+
+    def _keep(self, key: str, value: bytes) -> None:
+        if len(value) <= self._local.maxsize:  # larger ones are only shared through Redis
+            self._local[key] = value
 
     def _suspect(self) -> None:
         """A Redis command failed: trust nothing until the listener has reconnected."""
@@ -198,8 +213,10 @@ class CacheTiers(Backend):
             if ns in self.generations:
                 self.generations[ns] = max(self.generations[ns], int(gen))
         self._forget_users(int(user_id) for user_id in message.get("users", []))
-        if "epoch" in message:
-            self.epoch = max(self.epoch, int(message["epoch"]))
+        if "epoch" in message and int(message["epoch"]) > self.epoch:
+            # Another process was cut off and may have written unheard: start afresh.
+            self._forget()
+            self.epoch = int(message["epoch"])
 
     async def _on_connect(self, first: bool) -> None:
         """Catch up with Redis before trusting anything again.
@@ -212,17 +229,17 @@ class CacheTiers(Backend):
         self._forget()
         epoch = self.epoch
         if not first or self._pending:
-            # Writes may have happened while we could not hear of them.
-            epoch = max(epoch, int(await self.redis.incr(self._epoch_key)))
+            # Writes may have happened while we could not hear of them: a new epoch,
+            # above both ours and Redis's (which may have gone back).
+            epoch = max(epoch + 1, int(await self.redis.incr(self._epoch_key)))
         self.epoch = int(await self._at_least(self._epoch_key, epoch))
         for ns in NAMESPACES:
             gen = await self._at_least(f"{self.prefix}:gen:{ns}", self.generations[ns])
             self.generations[ns] = max(self.generations[ns], int(gen))
         self._pending.clear()
         if not first:
-            await self.redis.publish(
-                self.channel, json.dumps({"origin": self._origin, "epoch": self.epoch})
-            )
+            message = {"origin": self._origin, "epoch": self.epoch, "gens": self.generations}
+            await self.redis.publish(self.channel, json.dumps(message))
 
     @property
     def _epoch_key(self) -> str:
@@ -264,6 +281,12 @@ class CacheTiers(Backend):
             await self.bus.wait_connected(within=1.0)
 
     async def close(self) -> None:
+        if self._pending and self.redis is not None:
+            logger.warning(
+                "Redis was unreachable: other processes may serve cached %s for up to %ss",
+                ", ".join(sorted(self._pending)),
+                self.ttl,
+            )
         if self.bus is not None:
             await self.bus.close()
         if self.redis is not None:

@@ -19,6 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from inventory.cache.bus import LEASE_SECONDS
+from inventory.cache.store import CacheTiers
+from inventory.main import create_app
 from inventory.models import Role
 from tests.cache.redis_server import redis_server
 from tests.helpers import API, create_product
@@ -189,3 +192,42 @@ async def test_a_hung_redis_costs_at_most_one_timeout_then_reads_skip_it(
     slow = [t for t in timings if t > 0.3]
     assert len(slow) <= 2, f"reads kept waiting on the frozen Redis: {timings}"
     assert max(timings) < 2 * SLOWEST_READ_SECONDS, timings
+
+
+async def test_a_frozen_redis_stops_other_processes_trusting_their_tier(settings, tmp_path: Path):
+    """No reset arrives from a frozen Redis: trust must lapse on its own, within the lease."""
+    with redis_server(tmp_path) as redis:
+        shared = settings.model_copy(
+            update={"redis_url": redis.url, "redis_key_prefix": f"lease-{uuid.uuid4().hex[:8]}"}
+        )
+        here, there = CacheTiers(shared), CacheTiers(shared)
+        try:
+            for tiers in (here, there):
+                await tiers.start()
+                assert tiers.usable
+            assert redis.process is not None
+            redis.process.send_signal(signal.SIGSTOP)
+            try:
+                await here.invalidate(["products"])  # its message never goes out
+                started = time.monotonic()
+                while there.usable:
+                    assert time.monotonic() - started < LEASE_SECONDS + 1, "still trusted"
+                    await asyncio.sleep(0.05)
+            finally:
+                redis.process.send_signal(signal.SIGCONT)
+            assert await there.bus.wait_connected(within=10) if there.bus else False
+        finally:
+            await here.close()
+            await there.close()
+
+
+async def test_answers_larger_than_the_process_tier_are_still_served(settings, accounts):
+    app = create_app(settings.model_copy(update={"cache_local_bytes": 0}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        headers = accounts[Role.viewer].headers
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", headers=headers
+        ) as http:
+            for _ in range(2):
+                assert (await http.get(f"{API}/categories")).status_code == 200
