@@ -14,16 +14,17 @@ from graphql_schema import types
 from graphql_schema.inputs import parse_id, validated
 from graphql_schema.permissions import ViewerRequired
 from inventory.catalogue import service as catalogue
-from inventory.errors import NotFound
-from inventory.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, encode_cursor
+from inventory.errors import NotFound, ValidationFailed, field_error
+from inventory.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from inventory.models import MovementKind
 from inventory.products import service as products
-from inventory.products.schemas import ProductSearch, ProductSort
+from inventory.products.schemas import ProductSearch, ProductSort, Sku
 from inventory.stock import service as stock
 from inventory.stock.schemas import ledger_bound
 
 VIEWER: list[type[BasePermission]] = [ViewerRequired]
 _SEARCH: TypeAdapter[str | None] = TypeAdapter(ProductSearch | None)
+_SKU: TypeAdapter[str] = TypeAdapter(Sku)
 
 
 @strawberry.input
@@ -63,6 +64,15 @@ def _int(value: strawberry.ID | None, field: str) -> int | None:
 _PAGE_SIZE: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=1, le=MAX_LIMIT)])
 
 
+First = Annotated[
+    int | None,
+    strawberry.argument(description="Page size, 1 to 200 as REST's limit; 50 if left out"),
+]
+After = Annotated[
+    str | None, strawberry.argument(description="The `endCursor` of the previous page")
+]
+
+
 def _first(first: int | None) -> int:
     """A page size as REST's ``limit`` takes it (1 to 200); BAD_USER_INPUT outside that."""
     return DEFAULT_LIMIT if first is None else validated(_PAGE_SIZE, first, ("first",))
@@ -75,29 +85,36 @@ class Query:
         user = await info.context.user()
         return types.User.of(user)
 
-    @strawberry.field(permission_classes=VIEWER)
+    @strawberry.field(
+        permission_classes=VIEWER,
+        description="The product with this id or this SKU (exactly one); null if there is none",
+    )
     async def product(
         self, info: Info, id: strawberry.ID | None = None, sku: str | None = None
     ) -> types.Product | None:
+        if (id is None) == (sku is None):
+            raise ValidationFailed(
+                "Give exactly one of id and sku.",
+                [field_error((), "give exactly one of id and sku", "value_error")],
+            )
         async with info.context.session() as session:
             if id is not None:
+                product_id = parse_id(id, ("id",))
                 try:
-                    return types.Product.of(await products.get_product(session, int(id)))
-                except (NotFound, ValueError):
+                    return types.Product.of(await products.get_product(session, product_id))
+                except NotFound:
                     return None
-            if sku is not None:
-                row = await products.get_by_sku(session, sku)
-                return types.Product.of(row) if row else None
-        return None
+            row = await products.get_by_sku(session, validated(_SKU, sku, ("sku",)))
+        return types.Product.of(row) if row else None
 
     @strawberry.field(permission_classes=VIEWER)
     async def products(
         self,
         info: Info,
         filter: ProductFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
-    ) -> types.ProductConnection:
+        first: First = None,
+        after: After = None,
+    ) -> types.Connection[types.Product]:
         flt = filter or ProductFilter()
         service_filter = products.ProductFilter(
             validated(_SEARCH, flt.q, ("filter", "q")),
@@ -106,41 +123,48 @@ class Query:
             flt.is_active,
             flt.below_reorder,
         )
-        order = products.SORT_ORDERS[ProductSort.sku]
         async with info.context.session() as session:
             rows, next_cursor = await products.list_products(
                 session, service_filter, limit=_first(first), cursor=after
             )
-        return types.ProductConnection(
-            edges=[
-                types.ProductEdge(node=types.Product.of(r), cursor=encode_cursor(order, r))
-                for r in rows
-            ],
-            page_info=types.PageInfo(has_next_page=next_cursor is not None, end_cursor=next_cursor),
-        )
+        order = products.SORT_ORDERS[ProductSort.sku]
+        return types.Connection.of(rows, next_cursor, order, types.Product.of)
 
     @strawberry.field(permission_classes=VIEWER)
-    async def categories(self, info: Info) -> list[types.Category]:
+    async def categories(
+        self, info: Info, first: First = None, after: After = None
+    ) -> types.Connection[types.Category]:
+        entries = catalogue.categories
         async with info.context.session() as session:
-            rows, _ = await catalogue.categories.list(session, limit=MAX_LIMIT, cursor=None)
-        return [types.Category.of(r) for r in rows]
+            rows, next_cursor = await entries.list(session, limit=_first(first), cursor=after)
+        return types.Connection.of(rows, next_cursor, entries.order, types.Category.of)
 
     @strawberry.field(permission_classes=VIEWER)
-    async def suppliers(self, info: Info) -> list[types.Supplier]:
+    async def suppliers(
+        self, info: Info, first: First = None, after: After = None
+    ) -> types.Connection[types.Supplier]:
+        entries = catalogue.suppliers
         async with info.context.session() as session:
-            rows, _ = await catalogue.suppliers.list(session, limit=MAX_LIMIT, cursor=None)
-        return [types.Supplier.of(r) for r in rows]
+            rows, next_cursor = await entries.list(session, limit=_first(first), cursor=after)
+        return types.Connection.of(rows, next_cursor, entries.order, types.Supplier.of)
 
     @strawberry.field(permission_classes=VIEWER)
-    async def warehouses(self, info: Info) -> list[types.Warehouse]:
+    async def warehouses(
+        self, info: Info, first: First = None, after: After = None
+    ) -> types.Connection[types.Warehouse]:
+        entries = catalogue.warehouses
         async with info.context.session() as session:
-            rows, _ = await catalogue.warehouses.list(session, limit=MAX_LIMIT, cursor=None)
-        return [types.Warehouse.of(r) for r in rows]
+            rows, next_cursor = await entries.list(session, limit=_first(first), cursor=after)
+        return types.Connection.of(rows, next_cursor, entries.order, types.Warehouse.of)
 
     @strawberry.field(permission_classes=VIEWER)
     async def stock_levels(
-        self, info: Info, filter: StockLevelFilter | None = None
-    ) -> list[types.StockLevel]:
+        self,
+        info: Info,
+        filter: StockLevelFilter | None = None,
+        first: First = None,
+        after: After = None,
+    ) -> types.Connection[types.StockLevel]:
         flt = filter or StockLevelFilter()
         service_filter = stock.LevelFilter(
             _int(flt.product_id, "productId"),
@@ -148,17 +172,19 @@ class Query:
             flt.below_reorder,
         )
         async with info.context.session() as session:
-            rows, _ = await stock.list_levels(session, service_filter, limit=MAX_LIMIT, cursor=None)
-        return [types.StockLevel.of(r) for r in rows]
+            rows, next_cursor = await stock.list_levels(
+                session, service_filter, limit=_first(first), cursor=after
+            )
+        return types.Connection.of(rows, next_cursor, stock.LEVEL_ORDER, types.StockLevel.of)
 
     @strawberry.field(permission_classes=VIEWER)
     async def movements(
         self,
         info: Info,
         filter: MovementFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
-    ) -> types.MovementConnection:
+        first: First = None,
+        after: After = None,
+    ) -> types.Connection[types.Movement]:
         flt = filter or MovementFilter()
         service_filter = stock.LedgerFilter(
             _int(flt.product_id, "productId"),
@@ -171,12 +197,4 @@ class Query:
             rows, next_cursor = await stock.list_movements(
                 session, service_filter, limit=_first(first), cursor=after
             )
-        return types.MovementConnection(
-            edges=[
-                types.MovementEdge(
-                    node=types.Movement.of(r), cursor=encode_cursor(stock.LEDGER_ORDER, r)
-                )
-                for r in rows
-            ],
-            page_info=types.PageInfo(has_next_page=next_cursor is not None, end_cursor=next_cursor),
-        )
+        return types.Connection.of(rows, next_cursor, stock.LEDGER_ORDER, types.Movement.of)

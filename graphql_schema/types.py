@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import strawberry
 from strawberry.types import Info
 
 from inventory import models
+from inventory.kit.pagination import SortOrder, encode_cursor
 from inventory.products.schemas import price_text
 from inventory.stock.service import TransferResult
+
+N = TypeVar("N")
+R = TypeVar("R")
 
 
 @strawberry.enum(description="What a client records with recordMovement")
@@ -232,31 +237,37 @@ class User:
 @strawberry.type
 class PageInfo:
     has_next_page: bool
-    end_cursor: str | None
+    end_cursor: str | None = strawberry.field(
+        description="Pass as `after` for the next page; REST's `next_cursor`, null on the last page"
+    )
 
 
 @strawberry.type
-class ProductEdge:
-    node: Product
-    cursor: str
+class Edge(Generic[N]):
+    node: N
+    cursor: str = strawberry.field(description="The REST cursor that resumes after this node")
 
 
-@strawberry.type
-class ProductConnection:
-    edges: list[ProductEdge]
+@strawberry.type(description="One page of a list, in the order and with the cursors REST uses")
+class Connection(Generic[N]):
+    """Named after its node in the schema: ``Connection[Product]`` is ``ProductConnection``."""
+
+    edges: list[Edge[N]]
     page_info: PageInfo
 
-
-@strawberry.type
-class MovementEdge:
-    node: Movement
-    cursor: str
-
-
-@strawberry.type
-class MovementConnection:
-    edges: list[MovementEdge]
-    page_info: PageInfo
+    @classmethod
+    def of(
+        cls,
+        rows: Sequence[R],
+        next_cursor: str | None,
+        order: SortOrder,
+        node: Callable[[R], N],
+    ) -> Connection[N]:
+        """A page as a list service returns it: its rows and the next page's cursor."""
+        return cls(
+            edges=[Edge(node=node(row), cursor=encode_cursor(order, row)) for row in rows],
+            page_info=PageInfo(has_next_page=next_cursor is not None, end_cursor=next_cursor),
+        )
 
 
 def _id(value: Any) -> strawberry.ID | None:

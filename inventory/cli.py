@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
@@ -25,6 +26,8 @@ from rich.progress import (
 from rich.table import Table
 
 from inventory import demo, migrations
+from inventory.cache.invalidation import invalidator
+from inventory.cache.store import CacheTiers
 from inventory.config import Environment, Settings, load_settings
 from inventory.csvio import exports, jobs
 from inventory.db import (
@@ -62,10 +65,14 @@ def _run(work: Callable[[Settings, Database], Awaitable[T]]) -> T:
 
     async def main() -> T:
         database = open_database(settings)
+        # What the command writes makes the serving processes' caches stale.
+        tiers = CacheTiers(settings, listen=False)
+        database.after_commit.append(invalidator(tiers))
         try:
             await wait_for_database(database.engine, settings.db_wait_seconds)
             return await work(settings, database)
         finally:
+            await tiers.close()
             await database.engine.dispose()
 
     try:
@@ -314,6 +321,10 @@ def serve(
     """Serve the API; waits for the database and migrates it first."""
     if migrate_first:
         _run(_migrate)
+    if workers > 1 and not reload and not load_settings().redis_url:
+        # Each worker's cache would miss the others' writes: nothing to tell them.
+        err.print("[yellow]note:[/yellow] several workers without Redis: response cache off")
+        os.environ["INVENTORY_CACHE_ENABLED"] = "false"
     uvicorn.run(
         "inventory.main:create_app",
         factory=True,

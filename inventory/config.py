@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     """GraphQL introspection; unset means on, except in production."""
     redis_key_prefix: str = Field(default="inventory", min_length=1)
     """Every Redis key this service writes starts with it, so deployments can share a Redis."""
+    cache_enabled: bool = True
+    """Serve hot reads from the cache. Several processes without Redis must turn it off."""
+    cache_ttl_seconds: int = Field(default=300, ge=1)
+    """How long an answer stays in Redis (invalidation usually ends it sooner)."""
+    cache_local_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    """The size of each process's own tier."""
 
     @field_validator("cors_origins", "allowed_hosts", mode="before")
     @classmethod

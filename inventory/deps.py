@@ -13,6 +13,7 @@ from fastapi.security import OAuth2PasswordBearer
 from starlette.requests import HTTPConnection
 
 from inventory import security
+from inventory.cache.store import CacheTiers
 from inventory.config import Settings
 from inventory.db import Database, UnitOfWork
 from inventory.errors import Forbidden, Unauthenticated
@@ -73,23 +74,34 @@ bearer_token = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 
 
 async def get_current_user(
-    token: Annotated[str | None, Depends(bearer_token)], uow: UnitOfWorkDep, settings: SettingsDep
+    token: Annotated[str | None, Depends(bearer_token)], connection: HTTPConnection
 ) -> User:
     """The active user behind the bearer token; 401 for anything else.
 
-    The user is read on every request, so a deactivation or role change takes
-    effect at once in every process.
+    Verified tokens and active users are remembered in the process; a change
+    to a user (role, deactivation, password) is a committed event that drops
+    them here at once and, through Redis, in every other process. Without
+    Redis they are remembered only where there is no other process to miss
+    the news (see the cache settings). No session is held for this.
     """
     if not token:
         raise Unauthenticated("Sign in first: this endpoint needs a bearer token.")
+    state = connection.app.state  # not sub-dependencies: this runs on every request
     try:
-        claims = security.decode_access_token(token, settings)
+        claims = security.verified_claims(token, state.settings)
     except security.InvalidToken as exc:
         logger.info("rejected token: %s", exc)
         raise Unauthenticated("The token is invalid or has expired.") from None
-    user = await users.get_active_user(uow.session, claims.user_id)
+    tiers: CacheTiers = state.cache
+    user: User | None = tiers.cached_user(claims.user_id)
     if user is None:
-        raise Unauthenticated("The token is invalid or has expired.")
+        generation = tiers.user_generation
+        database: Database = state.db
+        async with database.unit_of_work(write=False) as uow:
+            user = await users.get_active_user(uow.session, claims.user_id)
+        if user is None:
+            raise Unauthenticated("The token is invalid or has expired.")
+        tiers.remember_user(claims.user_id, user, generation)
     return user
 
 

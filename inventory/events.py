@@ -65,7 +65,21 @@ class LowStock:
     reorder_level: int
 
 
-Event = StockChanged | LowStock
+@dataclass(frozen=True, slots=True)
+class EntriesChanged:
+    """Rows of one catalogue table (``products``, ``categories``, …) were written."""
+
+    table: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserChanged:
+    """A user's role, status or password changed: what was remembered of them is stale."""
+
+    user_id: int
+
+
+Event = StockChanged | LowStock | EntriesChanged | UserChanged
 
 
 def record(session: AsyncSession, *events: Event) -> None:

@@ -22,7 +22,11 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", summary="Readiness: the database answers", responses=problem_responses(503))
+@router.get(
+    "/ready",
+    summary="Readiness: the database answers (Redis, when configured, is reported)",
+    responses=problem_responses(503),
+)
 async def ready(request: Request) -> Any:
     try:
         await ping(request.app.state.db.engine, within_seconds=READY_TIMEOUT_SECONDS)
@@ -35,4 +39,10 @@ async def ready(request: Request) -> Any:
             code="not-ready",
             checks={"database": "unreachable"},
         )
-    return JSONResponse({"status": "ready", "checks": {"database": "ok"}})
+    checks = {"database": "ok"}
+    bus = request.app.state.cache.bus
+    if bus is not None:
+        # Degraded, not unready: without Redis every read still answers, from the database.
+        checks["redis"] = "ok" if bus.connected else "degraded"
+    status = "ready" if all(v == "ok" for v in checks.values()) else "degraded"
+    return JSONResponse({"status": status, "checks": checks})

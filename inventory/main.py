@@ -16,6 +16,8 @@ import inventory
 from graphql_schema.schema import graphql_router
 from inventory.auth.router import router as auth_router
 from inventory.auth.throttle import LoginThrottle
+from inventory.cache.invalidation import invalidator
+from inventory.cache.store import CacheTiers
 from inventory.catalogue.router import category_router, supplier_router, warehouse_router
 from inventory.changefeed import ChangeFeed
 from inventory.config import Settings, load_settings
@@ -61,7 +63,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.db = database
     app.state.login_throttle = LoginThrottle(settings.redis_url, settings.redis_key_prefix)
     app.state.change_feed = feed = ChangeFeed(settings.redis_url, settings.redis_key_prefix)
-    database.after_commit.extend((feed.publish, stock_service.report_low_stock))
+    app.state.cache = tiers = CacheTiers(settings)
+    # Invalidate first: the response of a write waits for it, so a read after it is fresh.
+    database.after_commit.extend((invalidator(tiers), feed.publish, stock_service.report_low_stock))
+    await tiers.start()
     # Live streams end at once on SIGTERM instead of holding the shutdown open.
     app.state.shutdown = shutdown = ShutdownSignal()
     shutdown.install()
@@ -78,6 +83,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.gather(recovery, return_exceptions=True)
         await app.state.login_throttle.close()
         await feed.close()
+        await tiers.close()
         await database.engine.dispose()
 
 
@@ -114,17 +120,18 @@ async def bootstrap_admin(database: Database, email: str, password: SecretStr) -
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
+    # Routes are matched in this order: the hottest reads first.
     for domain_router in (
-        auth_router,
-        user_router,
+        product_router,
+        stock_router,
         category_router,
         supplier_router,
         warehouse_router,
-        product_router,
-        stock_router,
+        csv_router,
+        user_router,
+        auth_router,
         stock_stream_router,
         stock_socket_router,
-        csv_router,
     ):
         router.include_router(domain_router)
     return router
@@ -166,9 +173,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(RequestIdMiddleware)
+    app.include_router(api_router())
     app.include_router(health_router)
     install_docs(app)
-    app.include_router(api_router())
     # GET serves GraphiQL; every query and mutation checks the token itself.
     app.include_router(graphql_router(settings), prefix="/graphql")
     _document_problem_schema(app)

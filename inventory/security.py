@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ import jwt
 from anyio import to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cachetools import LRUCache
 
 from inventory.config import Settings
 from inventory.kit.schemas import MAX_ID
@@ -64,6 +66,23 @@ class AccessToken:
 class TokenClaims:
     user_id: int
     expires_at: datetime
+
+
+_verified: LRUCache[tuple[str, str], TokenClaims] = LRUCache(maxsize=10_000)
+
+
+def verified_claims(token: str, settings: Settings) -> TokenClaims:
+    """``decode_access_token``, remembered until the token expires.
+
+    A token is a pure function of the secret: once verified it stays valid
+    until ``exp``, so repeat requests skip the signature check.
+    """
+    key = (token, settings.secret_key.get_secret_value())
+    claims = _verified.get(key)
+    if claims is None or claims.expires_at.timestamp() <= time.time():
+        claims = decode_access_token(token, settings)
+        _verified[key] = claims
+    return claims
 
 
 class InvalidToken(Exception):

@@ -211,6 +211,7 @@ async def accounts(app: FastAPI, engine: AsyncEngine, settings: Settings) -> dic
     Sign-in throttling starts afresh too, so no test inherits another's attempts.
     """
     await empty_tables(engine)
+    await app.state.cache.forget_everything()
     await app.state.login_throttle.close()
     app.state.login_throttle = LoginThrottle(
         settings.redis_url, f"{REDIS_PREFIX}:{uuid.uuid4().hex[:8]}"

@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from inventory.config import Settings
+
 INVENTORY = str(Path(sys.executable).with_name("inventory"))
 
 
@@ -22,6 +24,18 @@ def environment(**variables: str) -> dict[str, str]:
     """This process's environment without any INVENTORY_ setting, plus ``variables``."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("INVENTORY_")}
     return clean | variables
+
+
+def server_environment(settings: Settings, **overrides: str) -> dict[str, str]:
+    """What a real server needs to share the tests' database, Redis and signing key."""
+    env = {
+        "INVENTORY_DATABASE_URL": settings.database_url,
+        "INVENTORY_SECRET_KEY": settings.secret_key.get_secret_value(),
+        "INVENTORY_REDIS_KEY_PREFIX": settings.redis_key_prefix,
+    }
+    if settings.redis_url:
+        env["INVENTORY_REDIS_URL"] = settings.redis_url
+    return env | overrides
 
 
 def run(

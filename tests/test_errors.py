@@ -84,8 +84,13 @@ async def test_request_that_never_uses_the_database_opens_no_session(probe, prob
     response = await probe.get("/_test/no-database")
     assert response.json() == {"ok": True}
     assert probe_app.state.opened == []
+    # A first read: one short session to know the caller, one for the answer.
     await probe.get(f"{API}/categories")
-    assert probe_app.state.opened == [1]
+    assert probe_app.state.opened == [1, 1]
+    # The same read again: the caller and the answer are remembered, no session at all.
+    again = await probe.get(f"{API}/categories")
+    assert again.headers["x-cache"] == "HIT"
+    assert probe_app.state.opened == [1, 1]
 
 
 async def test_unknown_route_is_404_problem(client):

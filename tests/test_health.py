@@ -13,11 +13,12 @@ from inventory.main import create_app
 from tests.helpers import assert_problem
 
 
-async def test_health_and_ready(client):
+async def test_health_and_ready(client, settings):
     assert (await client.get("/health")).json() == {"status": "ok"}
     ready = await client.get("/ready")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "checks": {"database": "ok"}}
+    checks = {"database": "ok"} | ({"redis": "ok"} if settings.redis_url else {})
+    assert ready.json() == {"status": "ready", "checks": checks}
 
 
 @pytest.fixture

@@ -6,12 +6,14 @@ in schemas and wording.
 
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel
 
+from inventory.cache.responses import cached, model_answer, resource
 from inventory.catalogue import schemas
 from inventory.catalogue.service import CatalogueEntries, categories, suppliers, warehouses
-from inventory.deps import EntryId, PageDep, UnitOfWorkDep, require_role
+from inventory.db import Database
+from inventory.deps import DatabaseDep, EntryId, PageDep, PageQuery, UnitOfWorkDep, require_role
 from inventory.errors import problem_responses
 from inventory.kit.pagination import Page
 from inventory.models import Role
@@ -33,6 +35,7 @@ def catalogue_router(
     Create: Any = create_schema
     Update: Any = update_schema
     Read: Any = read_schema
+    ReadPage: Any = Page[read_schema]  # type: ignore[valid-type]
 
     @router.get(
         "",
@@ -41,9 +44,23 @@ def catalogue_router(
         operation_id=f"list_{plural}",
         responses=problem_responses(422),
     )
-    async def list_entries(uow: UnitOfWorkDep, page: PageDep) -> Any:
-        items, next_cursor = await entries.list(uow.session, limit=page.limit, cursor=page.cursor)
-        return {"items": items, "next_cursor": next_cursor}
+    async def list_entries(request: Request, database: DatabaseDep, page: PageDep) -> Any:
+        return await entries_page(
+            request.app.state.cache,
+            resource(plural, limit=page.limit, cursor=page.cursor),
+            database=database,
+            page=page,
+        )
+
+    @cached(entries.table)
+    async def entries_page(*, database: Database, page: PageQuery) -> Response:
+        async with database.unit_of_work(write=False) as uow:
+            items, next_cursor = await entries.list(
+                uow.session, limit=page.limit, cursor=page.cursor
+            )
+            return model_answer(
+                ReadPage(items=[Read.model_validate(i) for i in items], next_cursor=next_cursor)
+            )
 
     @router.post(
         "",
@@ -66,8 +83,18 @@ def catalogue_router(
         operation_id=f"get_{noun}",
         responses=problem_responses(404),
     )
-    async def get_entry(entry_id: EntryId, uow: UnitOfWorkDep) -> Any:
-        return await entries.get(uow.session, entry_id)
+    async def get_entry(entry_id: EntryId, request: Request, database: DatabaseDep) -> Any:
+        return await one_entry(
+            request.app.state.cache,
+            resource(noun, id=entry_id),
+            entry_id=entry_id,
+            database=database,
+        )
+
+    @cached(entries.table)
+    async def one_entry(*, entry_id: int, database: Database) -> Response:
+        async with database.unit_of_work(write=False) as uow:
+            return model_answer(Read.model_validate(await entries.get(uow.session, entry_id)))
 
     @router.patch(
         "/{entry_id}",

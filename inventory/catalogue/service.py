@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inventory import events
 from inventory.kit.pagination import SortOrder, paginate
 from inventory.kit.persistence import delete_unreferenced, get_or_404, save
 from inventory.models import Category, Supplier, Warehouse
@@ -25,6 +26,7 @@ M = TypeVar("M", bound=IdMixin)
 @dataclass(frozen=True)
 class CatalogueEntries(Generic[M]):
     model: type[M]
+    table: str
     noun: str
     unique_field: str
     referenced_by: str
@@ -41,18 +43,24 @@ class CatalogueEntries(Generic[M]):
     async def create(self, session: AsyncSession, data: BaseModel) -> M:
         entry = self.model(**data.model_dump())
         await save(session, entry, duplicate=self._duplicate(data))
+        self._changed(session)
         return entry
 
     async def update(self, session: AsyncSession, entry_id: int, data: BaseModel) -> M:
         entry = await self.get(session, entry_id)
         changes = data.model_dump(exclude_unset=True)
         await save(session, entry, duplicate=self._duplicate(data), changes=changes)
+        self._changed(session)
         return entry
 
     async def delete(self, session: AsyncSession, entry_id: int) -> None:
         await delete_unreferenced(
             session, self.model, entry_id, self.noun, referenced_by=self.referenced_by
         )
+        self._changed(session)
+
+    def _changed(self, session: AsyncSession) -> None:
+        events.record(session, events.EntriesChanged(self.table))
 
     def _duplicate(self, data: BaseModel) -> str:
         value = getattr(data, self.unique_field)
@@ -61,6 +69,7 @@ class CatalogueEntries(Generic[M]):
 
 categories = CatalogueEntries(
     model=Category,
+    table="categories",
     noun="category",
     unique_field="name",
     referenced_by="products",
@@ -68,6 +77,7 @@ categories = CatalogueEntries(
 )
 suppliers = CatalogueEntries(
     model=Supplier,
+    table="suppliers",
     noun="supplier",
     unique_field="name",
     referenced_by="products",
@@ -75,6 +85,7 @@ suppliers = CatalogueEntries(
 )
 warehouses = CatalogueEntries(
     model=Warehouse,
+    table="warehouses",
     noun="warehouse",
     unique_field="code",
     referenced_by="stock levels or movements",

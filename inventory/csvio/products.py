@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inventory import events
 from inventory.csvio.cells import restore
 from inventory.db import utcnow
 from inventory.errors import UnsupportedMediaType, ValidationFailed, field_error
@@ -283,6 +284,9 @@ async def apply(
             [*STAGED, "version", "created_at", "updated_at"], source
         )
         await session.execute(_upsert(statement))
+    events.record(
+        session, *(events.EntriesChanged(t) for t in ("products", "categories", "suppliers"))
+    )
 
 
 STAGED = (

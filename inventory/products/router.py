@@ -7,7 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
-from inventory.deps import EntryId, PageDep, UnitOfWorkDep, require_role
+from inventory.cache.invalidation import PRODUCT, PRODUCT_LIST
+from inventory.cache.responses import cached, model_answer, resource
+from inventory.db import Database
+from inventory.deps import DatabaseDep, EntryId, PageDep, PageQuery, UnitOfWorkDep, require_role
 from inventory.errors import problem_responses
 from inventory.kit.pagination import Page
 from inventory.kit.schemas import RefId
@@ -50,7 +53,8 @@ def _etag_versions(header: str, *, weak_matches: bool) -> set[int]:
     "", response_model=Page[ProductRead], summary="List products", responses=problem_responses(422)
 )
 async def list_products(
-    uow: UnitOfWorkDep,
+    request: Request,
+    database: DatabaseDep,
     page: PageDep,
     q: Annotated[ProductSearch | None, Query(description="SKU or name contains")] = None,
     category_id: RefId | None = None,
@@ -60,12 +64,38 @@ async def list_products(
         bool | None, Query(description="Total stock on hand at or below the reorder level")
     ] = None,
     sort: ProductSort = ProductSort.sku,
-) -> Page[ProductRead]:
+) -> Response:
     flt = service.ProductFilter(q, category_id, supplier_id, is_active, below_reorder)
-    items, next_cursor = await service.list_products(
-        uow.session, flt, sort=sort, limit=page.limit, cursor=page.cursor
+    name = resource(
+        "products",
+        limit=page.limit,
+        cursor=page.cursor,
+        q=q,
+        category_id=category_id,
+        supplier_id=supplier_id,
+        is_active=is_active,
+        below_reorder=below_reorder,
+        sort=sort.value,
     )
-    return Page(items=[ProductRead.model_validate(p) for p in items], next_cursor=next_cursor)
+    tiers = request.app.state.cache
+    return await _product_page(tiers, name, database=database, flt=flt, sort=sort, page=page)
+
+
+@cached(*PRODUCT_LIST)
+async def _product_page(
+    *,
+    database: Database,
+    flt: service.ProductFilter,
+    sort: ProductSort,
+    page: PageQuery,
+) -> Response:
+    async with database.unit_of_work(write=False) as uow:
+        items, next_cursor = await service.list_products(
+            uow.session, flt, sort=sort, limit=page.limit, cursor=page.cursor
+        )
+        return model_answer(
+            Page(items=[ProductRead.model_validate(p) for p in items], next_cursor=next_cursor)
+        )
 
 
 @router.post(
@@ -89,22 +119,28 @@ async def create_product(data: ProductCreate, uow: UnitOfWorkDep, response: Resp
     summary="Get a product",
     responses={304: {"description": "Not modified"}, **problem_responses(404)},
 )
-async def get_product(
-    product_id: EntryId,
-    uow: UnitOfWorkDep,
-    request: Request,
-    response: Response,
-) -> Product | Response:
-    product = await service.get_product(uow.session, product_id)
-    tag = etag(product)
+async def get_product(product_id: EntryId, database: DatabaseDep, request: Request) -> Response:
+    answer = await _product(
+        request.app.state.cache,
+        resource("product", id=product_id),
+        product_id=product_id,
+        database=database,
+    )
+    tag = answer.headers["etag"]
     if_none_match = request.headers.get("if-none-match")
     if if_none_match and (
         if_none_match.strip() == "*"
-        or product.version in _etag_versions(if_none_match, weak_matches=True)
+        or int(tag.strip('"')) in _etag_versions(if_none_match, weak_matches=True)
     ):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
-    response.headers["ETag"] = tag
-    return product
+    return answer
+
+
+@cached(*PRODUCT)
+async def _product(*, product_id: int, database: Database) -> Response:
+    async with database.unit_of_work(write=False) as uow:
+        product = await service.get_product(uow.session, product_id)
+        return model_answer(ProductRead.model_validate(product), etag(product))
 
 
 @router.patch(

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inventory import events
 from inventory.errors import PreconditionFailed, ValidationFailed, field_error
 from inventory.kit.pagination import SortOrder, paginate
 from inventory.kit.persistence import delete_unreferenced, get_or_404, save
@@ -16,6 +17,7 @@ from inventory.models import Category, Product, StockLevel, Supplier
 from inventory.products.schemas import ProductCreate, ProductSort, ProductUpdate
 
 NOUN = "product"
+CHANGED = events.EntriesChanged("products")
 
 SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 
@@ -86,6 +88,7 @@ async def create_product(session: AsyncSession, data: ProductCreate) -> Product:
     await _check_references(session, data.category_id, data.supplier_id)
     product = Product(**data.model_dump())
     await save(session, product, duplicate=_duplicate_sku(data.sku))
+    events.record(session, CHANGED)
     return product
 
 
@@ -109,6 +112,7 @@ async def update_product(
     changes = data.model_dump(exclude_unset=True)
     await _check_references(session, changes.get("category_id"), changes.get("supplier_id"))
     await save(session, product, duplicate=_duplicate_sku(changes.get("sku")), changes=changes)
+    events.record(session, CHANGED)
     return product
 
 
@@ -116,6 +120,7 @@ async def delete_product(session: AsyncSession, product_id: int) -> None:
     await delete_unreferenced(
         session, Product, product_id, NOUN, referenced_by="stock levels or movements"
     )
+    events.record(session, CHANGED)
 
 
 async def _check_references(

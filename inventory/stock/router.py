@@ -11,7 +11,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from inventory import idempotency
-from inventory.deps import ClerkUser, PageDep, UnitOfWorkDep, require_role
+from inventory.cache.invalidation import STOCK_LEVELS
+from inventory.cache.responses import cached, model_answer, resource
+from inventory.db import Database
+from inventory.deps import ClerkUser, DatabaseDep, PageDep, PageQuery, UnitOfWorkDep, require_role
 from inventory.errors import ValidationFailed, field_error, problem_responses
 from inventory.kit.pagination import Page
 from inventory.kit.schemas import RefId
@@ -124,19 +127,39 @@ async def transfer_stock(
     responses=problem_responses(422),
 )
 async def list_levels(
-    uow: UnitOfWorkDep,
+    request: Request,
+    database: DatabaseDep,
     page: PageDep,
     product_id: RefId | None = None,
     warehouse_id: RefId | None = None,
     below_reorder: Annotated[
         bool | None, Query(description="Levels at or below the product's reorder level")
     ] = None,
-) -> Page[StockLevelRead]:
+) -> Response:
     flt = service.LevelFilter(product_id, warehouse_id, below_reorder)
-    items, next_cursor = await service.list_levels(
-        uow.session, flt, limit=page.limit, cursor=page.cursor
+    name = resource(
+        "stock",
+        limit=page.limit,
+        cursor=page.cursor,
+        product_id=product_id,
+        warehouse_id=warehouse_id,
+        below_reorder=below_reorder,
     )
-    return Page(items=[StockLevelRead.model_validate(i) for i in items], next_cursor=next_cursor)
+    tiers = request.app.state.cache
+    return await _levels_page(tiers, name, database=database, flt=flt, page=page)
+
+
+@cached(*STOCK_LEVELS)
+async def _levels_page(
+    *, database: Database, flt: service.LevelFilter, page: PageQuery
+) -> Response:
+    async with database.unit_of_work(write=False) as uow:
+        items, next_cursor = await service.list_levels(
+            uow.session, flt, limit=page.limit, cursor=page.cursor
+        )
+        return model_answer(
+            Page(items=[StockLevelRead.model_validate(i) for i in items], next_cursor=next_cursor)
+        )
 
 
 @router.get(

@@ -7,7 +7,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inventory import security
+from inventory import events, security
 from inventory.errors import Conflict
 from inventory.kit.pagination import SortOrder, paginate
 from inventory.kit.persistence import get_or_404, save
@@ -69,6 +69,7 @@ async def update_user(session: AsyncSession, user_id: int, data: UserUpdate) -> 
     if data.password is not None:
         user.hashed_password = await security.hash_password(data.password.get_secret_value())
     await save(session, user, duplicate="conflicting user")
+    events.record(session, events.UserChanged(user.id))
     logger.info("user %s updated: %s", user.id, ", ".join(sorted(data.model_fields_set)))
     return user
 

@@ -32,7 +32,7 @@ from inventory.models import Role
 from inventory.users import service as users
 from inventory.users.schemas import UserCreate, UserUpdate
 from inventory.vendor import VENDOR_URL
-from tests.processes import serving
+from tests.processes import server_environment, serving
 
 PUBLIC = {
     ("GET", "/health"),
@@ -282,12 +282,8 @@ async def test_authorization_matrix(
 
 async def test_websocket_matrix(settings: Settings, accounts, bad_tokens):
     """A WebSocket is refused with close code 1008 (after the handshake, so browsers see it)."""
-    env = {
-        "INVENTORY_DATABASE_URL": settings.database_url,
-        "INVENTORY_SECRET_KEY": settings.secret_key.get_secret_value(),
-    }
     sockets = {p: role for (m, p), role in EXPECTED.items() if m == WEBSOCKET}
-    with serving("--no-migrate", **env) as server:
+    with serving("--no-migrate", **server_environment(settings)) as server:
         base = server.url.replace("http://", "ws://")
 
         async def refusal(path: str, token: str | None) -> int | None:

@@ -19,7 +19,7 @@ from inventory.db import utcnow
 from inventory.models import MovementKind, Role, StockLevel, StockMovement
 from tests.csvio.test_imports import finished, upload
 from tests.helpers import API, create, create_product
-from tests.processes import Server, serving
+from tests.processes import Server, server_environment, serving
 
 EXPORTS = f"{API}/exports"
 
@@ -152,11 +152,7 @@ MOVEMENTS = 200_000
 
 @pytest.fixture
 def server(settings: Settings, accounts) -> Iterator[Server]:
-    env = {
-        "INVENTORY_DATABASE_URL": settings.database_url,
-        "INVENTORY_SECRET_KEY": settings.secret_key.get_secret_value(),
-    }
-    with serving("--no-migrate", **env) as running:
+    with serving("--no-migrate", **server_environment(settings)) as running:
         yield running
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,39 @@ LEVEL = "productId warehouseId quantity reorderLevel updatedAt"
 MOVEMENT = (
     "id productId warehouseId kind quantity balance reference note userId transferId createdAt"
 )
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A GraphQL connection and the REST list it pages through with the same cursors."""
+
+    field: str
+    path: str
+    fields: str
+    filter_type: str | None = None
+
+    @property
+    def query(self) -> str:
+        """One page: every edge's cursor and whole node, and ``pageInfo``."""
+        params, args = "$first: Int, $after: String", "first: $first, after: $after"
+        if self.filter_type:
+            params, args = f"$f: {self.filter_type}, {params}", f"filter: $f, {args}"
+        edges = f"edges {{ cursor node {{ {self.fields} }} }}"
+        page_info = "pageInfo { hasNextPage endCursor }"
+        return f"query({params}) {{ {self.field}({args}) {{ {edges} {page_info} }} }}"
+
+
+LISTINGS = {
+    listing.field: listing
+    for listing in [
+        Listing("products", "products", PRODUCT, "ProductFilter"),
+        Listing("categories", "categories", CATEGORY),
+        Listing("suppliers", "suppliers", SUPPLIER),
+        Listing("warehouses", "warehouses", WAREHOUSE),
+        Listing("stockLevels", "stock", LEVEL, "StockLevelFilter"),
+        Listing("movements", "stock/movements", MOVEMENT, "MovementFilter"),
+    ]
+}
 
 
 async def gql(

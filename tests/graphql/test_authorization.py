@@ -1,9 +1,9 @@
-"""Who may call each GraphQL mutation: the SPEC's roles, as REST enforces them.
+"""Who may call each GraphQL query and mutation: the SPEC's roles, as REST enforces them.
 
 Every mutation is tried by nobody, by a bad token and by each role, on a fresh
 database where the call would succeed. A caller who may not gets a GraphQL
 error with the code and nothing is written; a caller who may gets the success
-type and the change is there.
+type and the change is there. Every query needs a viewer's token, and no more.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 
 from inventory.models import Role
 from tests.conftest import Account
-from tests.graphql.helpers import everything, gql
+from tests.graphql.helpers import LISTINGS, everything, gql
 from tests.helpers import API, create, create_product
 
 
@@ -152,3 +152,32 @@ async def test_every_mutation_in_the_schema_is_checked(client):
     body = await gql(client, "{ __schema { mutationType { fields { name } } } }")
     names = [field["name"] for field in body["data"]["__schema"]["mutationType"]["fields"]]
     assert sorted(names) == sorted(call.mutation for call in CALLS)
+
+
+QUERIES = {
+    "me": "{ me { email } }",
+    "product": '{ product(sku: "P-1") { sku } }',
+    **{field: listing.query for field, listing in LISTINGS.items()},
+}
+
+
+@pytest.mark.parametrize("caller", ["nobody", "bad token", Role.viewer], ids=str)
+@pytest.mark.parametrize("field", list(QUERIES))
+async def test_each_query_needs_a_viewers_token(anonymous, accounts, ids, field, caller):
+    body = await gql(anonymous, QUERIES[field], _headers(caller, accounts))
+    if caller == Role.viewer:
+        assert "errors" not in body, body
+        answer = body["data"][field]
+        assert answer.get("edges", answer), "something from the fixture's catalogue"
+        return
+    assert body["data"] in (None, {field: None})  # null bubbles up from non-null fields
+    assert [(e["path"], e["extensions"]["code"]) for e in body["errors"]] == [
+        ([field], "UNAUTHENTICATED")
+    ]
+
+
+async def test_every_query_in_the_schema_is_checked(client):
+    """A query added later without a row above fails here."""
+    body = await gql(client, "{ __schema { queryType { fields { name } } } }")
+    names = [field["name"] for field in body["data"]["__schema"]["queryType"]["fields"]]
+    assert sorted(names) == sorted(QUERIES)

@@ -1,5 +1,6 @@
-"""GraphQL answers what REST answers: the same lists for the same filters, page by page,
-and the same stock writes accepted or refused, with the same effect on the ledger."""
+"""GraphQL answers what REST answers: the same lists for the same filters, page by page
+with the same cursors, the same product for an id, and the same stock writes accepted
+or refused, with the same effect on the ledger."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import httpx
 import pytest
 
 from tests.graphql.helpers import (
-    LEVEL,
+    LISTINGS,
     MOVEMENT,
     PRODUCT,
     as_rest,
@@ -20,7 +21,14 @@ from tests.graphql.helpers import (
     rest,
     rest_loc,
 )
-from tests.helpers import API, assert_ledger_consistent, collect_pages, create, create_product
+from tests.helpers import (
+    API,
+    assert_ledger_consistent,
+    collect_pages,
+    create,
+    create_product,
+    error_locs,
+)
 
 
 async def receive(client: httpx.AsyncClient, product: int, warehouse: int, quantity: int) -> None:
@@ -115,10 +123,45 @@ def rest_params(graphql_filter: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+async def pages_as_rest(
+    client: httpx.AsyncClient, field: str, first: int, graphql_filter: dict[str, Any] | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """Follow a connection's ``endCursor`` to the end beside REST's list with the same limit.
+
+    Each page must hold REST's items, as whole objects, with REST's ``next_cursor``
+    as ``endCursor`` and as the cursor of the page's last edge. Returns REST's
+    items, all of them, and the number of pages.
+    """
+    listing = LISTINGS[field]
+    filtered = {} if graphql_filter is None else {"f": graphql_filter}
+    params = rest_params(graphql_filter or {}) | {"limit": first}
+    after: str | None = None
+    items: list[dict[str, Any]] = []
+    pages = 0
+    while True:
+        body = await gql(client, listing.query, first=first, after=after, **filtered)
+        assert "errors" not in body, body
+        page = body["data"][field]
+        cursor = {"cursor": after} if after else {}
+        by_rest = await client.get(f"{API}/{listing.path}", params=params | cursor)
+        assert by_rest.status_code == 200, by_rest.text
+        expected = by_rest.json()
+        assert [as_rest(e["node"]) for e in page["edges"]] == [rest(x) for x in expected["items"]]
+        assert page["pageInfo"] == {
+            "hasNextPage": expected["next_cursor"] is not None,
+            "endCursor": expected["next_cursor"],
+        }
+        if expected["next_cursor"] is not None:
+            assert page["edges"][-1]["cursor"] == expected["next_cursor"]
+        items += expected["items"]
+        pages += 1
+        if page["pageInfo"]["endCursor"] is None:
+            return items, pages
+        after = page["pageInfo"]["endCursor"]
+
+
 PRODUCT_COUNT = 7
-PRODUCTS = f"""query($f: ProductFilter, $first: Int, $after: String) {{
-  products(filter: $f, first: $first, after: $after) {{
-    edges {{ cursor node {{ {PRODUCT} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"""
+PRODUCTS = LISTINGS["products"].query
 PRODUCT_FILTERS = [
     {},
     {"q": "bolt"},
@@ -137,32 +180,87 @@ PRODUCT_FILTERS = [
 @pytest.mark.parametrize("flt", PRODUCT_FILTERS, ids=str)
 async def test_products_page_by_page_as_rest(client, world, flt):
     graphql_filter = _filled(flt, world)
-    params = rest_params(graphql_filter)
-    after: str | None = None
-    pages = 0
-    while True:
-        body = await gql(client, PRODUCTS, f=graphql_filter, first=2, after=after)
-        page = body["data"]["products"]
-        cursor: dict[str, str] = {"cursor": after} if after else {}
-        by_rest = await client.get(f"{API}/products", params=params | {"limit": 2} | cursor)
-        assert by_rest.status_code == 200, by_rest.text
-        expected = by_rest.json()
-        assert [as_rest(e["node"]) for e in page["edges"]] == [rest(p) for p in expected["items"]]
-        assert page["pageInfo"] == {
-            "hasNextPage": expected["next_cursor"] is not None,
-            "endCursor": expected["next_cursor"],
-        }
-        pages += 1
-        if expected["next_cursor"] is None:
-            break
-        after = expected["next_cursor"]
-    selected = await collect_pages(client, f"{API}/products", **params)
+    items, pages = await pages_as_rest(client, "products", 2, graphql_filter)
+    selected = await collect_pages(client, f"{API}/products", **rest_params(graphql_filter))
+    assert items == selected
     assert pages == max(1, (len(selected) + 1) // 2)
     if flt:
         assert 0 < len(selected) < PRODUCT_COUNT, "the filter should select some, not all"
 
 
-LEVELS = f"query($f: StockLevelFilter) {{ stockLevels(filter: $f) {{ {LEVEL} }} }}"
+# One product by id or by SKU. The list beside it shows that a refused argument left
+# the request's transaction usable (on PostgreSQL a NUL sent to the database would not).
+LOOKUP = f"""query($id: ID, $sku: String) {{
+  product(id: $id, sku: $sku) {{ {PRODUCT} }}
+  products(first: 1) {{ edges {{ cursor }} }} }}"""
+
+
+async def test_product_by_id_or_sku_is_rests_product(client, world):
+    by_rest = await client.get(f"{API}/products/{world['BOLT-1']}")
+    assert by_rest.status_code == 200
+    # SKUs are matched upper-case and trimmed, as REST stores them.
+    lookups: list[dict[str, Any]] = [
+        {"id": str(world["BOLT-1"])},
+        {"sku": "BOLT-1"},
+        {"sku": " bolt-1 "},
+    ]
+    for variables in lookups:
+        body = await gql(client, LOOKUP, **variables)
+        assert "errors" not in body, body
+        assert as_rest(body["data"]["product"]) == rest(by_rest.json())
+
+
+@pytest.mark.parametrize("variables", [{"id": "99999"}, {"id": str(2**31 - 1)}, {"sku": "NOPE-1"}])
+async def test_a_product_that_does_not_exist_is_null(client, world, variables):
+    body = await gql(client, LOOKUP, **variables)
+    assert "errors" not in body, body
+    assert body["data"]["product"] is None
+    if "id" in variables:
+        assert (await client.get(f"{API}/products/{variables['id']}")).status_code == 404
+
+
+def _refused(body: dict[str, Any]) -> dict[str, Any]:
+    """The one error of a lookup whose arguments were refused, the rest of the answer intact."""
+    assert body["data"]["product"] is None
+    assert body["data"]["products"]["edges"], "the list beside it is still served"
+    assert [(e["path"], e["extensions"]["code"]) for e in body["errors"]] == [
+        (["product"], "BAD_USER_INPUT")
+    ]
+    error: dict[str, Any] = body["errors"][0]
+    return error
+
+
+@pytest.mark.parametrize(
+    "product_id", ["abc", "0", "-1", "²", str(2**31), "99999999999999999999999"]
+)
+async def test_an_id_rest_refuses_is_bad_user_input(client, world, product_id):
+    assert (await client.get(f"{API}/products/{product_id}")).status_code == 422
+    assert _refused(await gql(client, LOOKUP, id=product_id))["message"].startswith("id: ")
+
+
+@pytest.mark.parametrize(
+    "sku",
+    ["A\u0000B", "X" * 65, "", "   ", "A B", "É-1"],
+    ids=["nul", "65", "empty", "blank", "space", "accent"],
+)
+async def test_a_sku_rest_refuses_is_bad_user_input(client, world, sku):
+    created = await client.post(
+        f"{API}/products", json={"sku": sku, "name": "New", "unit_price": "1.00"}
+    )
+    assert error_locs(created) == [["body", "sku"]]
+    assert _refused(await gql(client, LOOKUP, sku=sku))["message"].startswith("sku: ")
+
+
+@pytest.mark.parametrize(
+    "variables", [{}, {"id": None, "sku": None}, {"id": "1", "sku": "BOLT-1"}], ids=str
+)
+async def test_product_takes_exactly_one_of_id_and_sku(client, world, variables):
+    error = _refused(await gql(client, LOOKUP, **variables))
+    assert error["message"] == "Give exactly one of id and sku."
+
+
+LEVEL_COUNT = 6
+LEVELS = LISTINGS["stockLevels"].query
 LEVEL_FILTERS = [
     {},
     {"productId": "@BOLT-1"},
@@ -174,17 +272,76 @@ LEVEL_FILTERS = [
 
 
 @pytest.mark.parametrize("flt", LEVEL_FILTERS, ids=str)
-async def test_stock_levels_as_rest(client, world, flt):
+async def test_stock_levels_page_by_page_as_rest(client, world, flt):
     graphql_filter = _filled(flt, world)
-    body = await gql(client, LEVELS, f=graphql_filter)
-    expected = await collect_pages(client, f"{API}/stock", **rest_params(graphql_filter))
-    assert [as_rest(level) for level in body["data"]["stockLevels"]] == [rest(x) for x in expected]
-    assert expected, "the filter should select some"
+    items, pages = await pages_as_rest(client, "stockLevels", 2, graphql_filter)
+    selected = await collect_pages(client, f"{API}/stock", **rest_params(graphql_filter))
+    assert items == selected
+    assert pages == max(1, (len(selected) + 1) // 2)
+    if flt:
+        assert 0 < len(selected) < LEVEL_COUNT, "the filter should select some, not all"
+    else:
+        assert len(selected) == LEVEL_COUNT
 
 
-MOVEMENTS = f"""query($f: MovementFilter, $first: Int, $after: String) {{
-  movements(filter: $f, first: $first, after: $after) {{
-    edges {{ cursor node {{ {MOVEMENT} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"""
+# Five of each, made out of order (lists sort by name, warehouses by code), with the
+# optional fields both filled and left out; none clashes with `world`'s.
+CATALOGUE: dict[str, list[dict[str, Any]]] = {
+    "categories": [
+        {"name": "Pumps", "description": "Water and oil"},
+        {"name": "Adhesives"},
+        {"name": "Valves", "description": None},
+        {"name": "Electrical", "description": "Cables"},
+        {"name": "Brushes"},
+    ],
+    "suppliers": [
+        {"name": "Zenith", "email": "z@zenith.example"},
+        {"name": "Acme Two", "phone": "+1 555 0100"},
+        {"name": "Moreau"},
+        {"name": "Bolt & Co", "email": "sales@bolt.example", "phone": "555"},
+        {"name": "Kline"},
+    ],
+    "warehouses": [
+        {"code": "WEST", "name": "West", "address": "1 Dock Road"},
+        {"code": "SOUTH", "name": "South"},
+        {"code": "DEPOT", "name": "Depot", "is_active": False},
+        {"code": "ANNEX", "name": "Annex"},
+        {"code": "NORTH", "name": "North", "address": "Pier 4"},
+    ],
+}
+
+
+@pytest.mark.parametrize("field", list(CATALOGUE))
+async def test_catalogue_lists_page_by_page_as_rest(client, field):
+    made = [await create(client, f"/{field}", **entry) for entry in CATALOGUE[field]]
+    items, pages = await pages_as_rest(client, field, 2)
+    assert pages == 3
+    key = "code" if field == "warehouses" else "name"
+    assert [x[key] for x in items] == sorted(x[key] for x in made), "every entry, in order"
+    assert sorted(items, key=lambda x: x["id"]) == sorted(made, key=lambda x: x["id"])
+
+
+@pytest.mark.parametrize("field", list(LISTINGS))
+async def test_every_edge_cursor_resumes_after_its_node_as_rests_cursor_does(client, world, field):
+    """Not only ``endCursor``: ``after`` any edge's cursor is REST's page after that node."""
+    for entry in CATALOGUE.get(field, []):
+        await create(client, f"/{field}", **entry)
+    listing = LISTINGS[field]
+    edges = (await gql(client, listing.query, first=4))["data"][field]["edges"]
+    assert len(edges) == 4
+    for n, edge in enumerate(edges[:-1]):
+        page = (await gql(client, listing.query, first=2, after=edge["cursor"]))["data"][field]
+        assert page["edges"][0] == edges[n + 1]
+        by_rest = await client.get(
+            f"{API}/{listing.path}", params={"limit": 2, "cursor": edge["cursor"]}
+        )
+        assert by_rest.status_code == 200, by_rest.text
+        expected = by_rest.json()
+        assert [as_rest(e["node"]) for e in page["edges"]] == [rest(x) for x in expected["items"]]
+        assert page["pageInfo"]["endCursor"] == expected["next_cursor"]
+
+
+MOVEMENTS = LISTINGS["movements"].query
 
 
 def _moment(ledger: list[dict[str, Any]], n: int, form: str) -> str:
@@ -218,25 +375,11 @@ async def test_movements_page_by_page_as_rest(client, world, flt):
         k: _moment(ledger, *v) if isinstance(v, tuple) else v
         for k, v in _filled(flt, world).items()
     }
-    after, seen = None, 0
-    while True:
-        body = await gql(client, MOVEMENTS, f=graphql_filter, first=3, after=after)
-        page = body["data"]["movements"]
-        params = rest_params(graphql_filter) | {"limit": 3} | ({"cursor": after} if after else {})
-        by_rest = await client.get(f"{API}/stock/movements", params=params)
-        assert by_rest.status_code == 200, by_rest.text
-        expected = by_rest.json()
-        assert [as_rest(e["node"]) for e in page["edges"]] == [rest(m) for m in expected["items"]]
-        assert page["pageInfo"]["endCursor"] == expected["next_cursor"]
-        seen += len(expected["items"])
-        if expected["next_cursor"] is None:
-            break
-        after = expected["next_cursor"]
-    assert seen == len(
-        await collect_pages(client, f"{API}/stock/movements", **rest_params(graphql_filter))
-    )
+    items, _ = await pages_as_rest(client, "movements", 3, graphql_filter)
+    selected = await collect_pages(client, f"{API}/stock/movements", **rest_params(graphql_filter))
+    assert items == selected
     if flt:
-        assert 0 < seen < len(ledger), "the filter should select some, not all"
+        assert 0 < len(selected) < len(ledger), "the filter should select some, not all"
 
 
 async def test_since_and_until_bound_the_ledger_as_documented(client, world):

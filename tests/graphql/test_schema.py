@@ -6,6 +6,7 @@ test_mutations.py, and answers compared with REST's in test_parity.py.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import httpx
@@ -13,7 +14,7 @@ import pytest
 from sqlalchemy import event
 
 from inventory.models import Role
-from tests.graphql.helpers import gql
+from tests.graphql.helpers import LISTINGS, gql
 from tests.helpers import API, create, create_product
 
 
@@ -112,25 +113,34 @@ async def test_graphiql_page_is_served_without_a_token(anonymous):
     assert "graphiql" in response.text.lower()
 
 
-async def test_a_bad_cursor_is_an_error_with_a_code(client):
-    body = await gql(client, '{ products(after: "garbage") { edges { node { sku } } } }')
-    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+# Not base64 JSON; and well-formed, but for a sort order no list has.
+BAD_CURSORS = ["garbage", base64.urlsafe_b64encode(b'["nope",1,1]').decode()]
 
 
-@pytest.mark.parametrize("connection", ["products", "movements"])
-async def test_page_size_is_refused_outside_rests_limits(client, connection):
-    await create_product(client, "P-1")
+@pytest.mark.parametrize("cursor", BAD_CURSORS)
+@pytest.mark.parametrize("field", list(LISTINGS))
+async def test_a_cursor_rest_refuses_is_bad_user_input(client, field, cursor):
+    listing = LISTINGS[field]
+    rest = await client.get(f"{API}/{listing.path}", params={"cursor": cursor})
+    assert rest.status_code == 422
+    body = await gql(client, listing.query, after=cursor)
+    assert body["data"] is None
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
+
+
+@pytest.mark.parametrize("field", list(LISTINGS))
+async def test_page_size_is_refused_outside_rests_limits(client, field):
+    listing = LISTINGS[field]
     for first in (0, -1, 201):
-        body = await gql(client, f"{{ {connection}(first: {first}) {{ edges {{ cursor }} }} }}")
+        body = await gql(client, listing.query, first=first)
         assert body["data"] is None
-        assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", body
-        rest = await client.get(
-            f"{API}/{'products' if connection == 'products' else 'stock/movements'}",
-            params={"limit": first},
-        )
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], body
+        assert "first" in body["errors"][0]["message"]
+        rest = await client.get(f"{API}/{listing.path}", params={"limit": first})
         assert rest.status_code == 422
-    body = await gql(client, f"{{ {connection}(first: 200) {{ edges {{ cursor }} }} }}")
-    assert "errors" not in body
+    for accepted in (1, 200, None):
+        body = await gql(client, listing.query, first=accepted)
+        assert "errors" not in body, body
 
 
 async def test_unexpected_errors_are_masked_outside_development_with_the_request_id(
@@ -146,7 +156,9 @@ async def test_unexpected_errors_are_masked_outside_development_with_the_request
 
     monkeypatch.setattr(queries, "catalogue", Broken)
     response = await client.post(
-        "/graphql", json={"query": "{ categories { name } }"}, headers={"X-Request-ID": "rid-7"}
+        "/graphql",
+        json={"query": "{ categories { edges { node { name } } } }"},
+        headers={"X-Request-ID": "rid-7"},
     )
     error = response.json()["errors"][0]
     assert error["message"] == "An unexpected error occurred."

@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from inventory.config import Settings
 from inventory.models import Role
 from tests.helpers import API, create, create_product
-from tests.processes import serving
+from tests.processes import server_environment, serving
 
 SUBSCRIPTION = """
 subscription($productId: ID, $warehouseId: ID) {
@@ -29,20 +29,9 @@ subscription($productId: ID, $warehouseId: ID) {
 """
 
 
-def _environment(settings: Settings) -> dict[str, str]:
-    env = {
-        "INVENTORY_DATABASE_URL": settings.database_url,
-        "INVENTORY_SECRET_KEY": settings.secret_key.get_secret_value(),
-        "INVENTORY_REDIS_KEY_PREFIX": settings.redis_key_prefix,
-    }
-    if settings.redis_url:
-        env["INVENTORY_REDIS_URL"] = settings.redis_url
-    return env
-
-
 @pytest.fixture(scope="module")
 def server(settings: Settings) -> Iterator[str]:
-    with serving("--no-migrate", **_environment(settings)) as running:
+    with serving("--no-migrate", **server_environment(settings)) as running:
         yield running.url
 
 
@@ -241,7 +230,7 @@ async def test_a_change_made_on_another_server_arrives(server, settings, account
     """Two processes sharing PostgreSQL and Redis: write on one, hear it on the other."""
     product, east = stocked["product"], stocked["east"]
     init = {"Authorization": f"Bearer {accounts[Role.viewer].token}"}
-    with serving("--no-migrate", **_environment(settings)) as other:
+    with serving("--no-migrate", **server_environment(settings)) as other:
         clerk = httpx.AsyncClient(
             base_url=other.url, headers=accounts[Role.clerk].headers, timeout=30
         )

@@ -17,19 +17,13 @@ import pytest
 from inventory.config import Settings
 from inventory.models import Role
 from tests.helpers import API, assert_ledger_consistent, create, create_product
-from tests.processes import serving
+from tests.processes import server_environment, serving
 
 
 @pytest.fixture(scope="module")
 def server(settings: Settings) -> Iterator[str]:
     """`inventory serve` on the test database: 2 workers on PostgreSQL, 1 on SQLite."""
-    env = {
-        "INVENTORY_DATABASE_URL": settings.database_url,
-        "INVENTORY_SECRET_KEY": settings.secret_key.get_secret_value(),
-        "INVENTORY_REDIS_KEY_PREFIX": settings.redis_key_prefix,
-    }
-    if settings.redis_url:
-        env["INVENTORY_REDIS_URL"] = settings.redis_url
+    env = server_environment(settings)
     workers = "1" if settings.is_sqlite else "2"
     with serving("--no-migrate", "--workers", workers, **env) as running:
         yield running.url

@@ -37,26 +37,15 @@ from inventory.models import Role
 from inventory.stock.live import UNAVAILABLE, Closing, Wanted, push_changes
 from tests.conftest import Account
 from tests.helpers import API, assert_ledger_consistent, collect_pages, create, create_product
-from tests.processes import serving
+from tests.processes import server_environment, serving
 
 SOCKET = "/api/v1/ws/stock"
 EVENTS = f"{API}/stock/events"
 
 
-def _environment(settings: Settings) -> dict[str, str]:
-    env = {
-        "INVENTORY_DATABASE_URL": settings.database_url,
-        "INVENTORY_SECRET_KEY": settings.secret_key.get_secret_value(),
-        "INVENTORY_REDIS_KEY_PREFIX": settings.redis_key_prefix,
-    }
-    if settings.redis_url:
-        env["INVENTORY_REDIS_URL"] = settings.redis_url
-    return env
-
-
 @pytest.fixture(scope="module")
 def server(settings: Settings) -> Iterator[str]:
-    with serving("--no-migrate", **_environment(settings)) as running:
+    with serving("--no-migrate", **server_environment(settings)) as running:
         yield running.url
 
 
@@ -634,7 +623,7 @@ def _running(pid: int) -> bool:
 
 
 async def test_an_event_stream_ends_at_once_when_the_server_stops(settings, accounts):
-    with serving("--no-migrate", **_environment(settings)) as stopping:
+    with serving("--no-migrate", **server_environment(settings)) as stopping:
         async with streaming(stopping.url, accounts[Role.viewer].token) as events:
             started = time.monotonic()
             os.kill(stopping.pid, signal.SIGTERM)
@@ -739,7 +728,7 @@ async def test_every_socket_gets_every_change_in_order_from_two_workers(
     levels = [(stocked[p], w) for p in ("product", "other") for w in warehouses]
     token = accounts[Role.viewer].token
     clerk_headers = accounts[Role.clerk].headers
-    with serving("--no-migrate", "--workers", "2", **_environment(settings)) as running:
+    with serving("--no-migrate", "--workers", "2", **server_environment(settings)) as running:
         limits = httpx.Limits(max_connections=8, max_keepalive_connections=0)
         async with (
             httpx.AsyncClient(
