@@ -40,6 +40,9 @@ from inventory.users.schemas import UserCreate
 POSTGRES_ADMIN_URL = os.environ.get(
     "INVENTORY_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
+# Fixtures of the live-update tests; a module's own fixture of the same name wins.
+pytest_plugins = ("tests.live",)
+
 REDIS_URL = os.environ.get("INVENTORY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

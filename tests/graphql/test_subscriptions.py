@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,9 +15,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from inventory.config import Settings
 from inventory.models import Role
-from tests.helpers import API, create, create_product
+from tests.helpers import API
 from tests.processes import server_environment, serving
 
 SUBSCRIPTION = """
@@ -27,12 +26,6 @@ subscription($productId: ID, $warehouseId: ID) {
   }
 }
 """
-
-
-@pytest.fixture(scope="module")
-def server(settings: Settings) -> Iterator[str]:
-    with serving("--no-migrate", **server_environment(settings)) as running:
-        yield running.url
 
 
 class Operation:
@@ -113,20 +106,6 @@ async def synced(
     while int(change["movementId"]) != sent[-1]:
         change = await operation.change()
     return int(change["quantity"])
-
-
-@pytest.fixture
-async def stocked(client: httpx.AsyncClient) -> dict[str, int]:
-    east = await create(client, "/warehouses", code="EAST", name="East")
-    west = await create(client, "/warehouses", code="WEST", name="West")
-    watched = await create_product(client, "LIVE-1")
-    other = await create_product(client, "LIVE-2")
-    return {
-        "product": watched["id"],
-        "other": other["id"],
-        "east": east["id"],
-        "west": west["id"],
-    }
 
 
 async def test_stock_changed_streams_the_watched_product_only(server, accounts, stocked):

@@ -13,7 +13,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,31 +36,11 @@ from inventory.events import StockChanged
 from inventory.models import Role
 from inventory.stock.live import UNAVAILABLE, Closing, Wanted, push_changes
 from tests.conftest import Account
-from tests.helpers import API, assert_ledger_consistent, collect_pages, create, create_product
+from tests.helpers import API, assert_ledger_consistent, collect_pages
 from tests.processes import server_environment, serving
 
 SOCKET = "/api/v1/ws/stock"
 EVENTS = f"{API}/stock/events"
-
-
-@pytest.fixture(scope="module")
-def server(settings: Settings) -> Iterator[str]:
-    with serving("--no-migrate", **server_environment(settings)) as running:
-        yield running.url
-
-
-@pytest.fixture
-async def stocked(client: httpx.AsyncClient) -> dict[str, int]:
-    east = await create(client, "/warehouses", code="EAST", name="East")
-    west = await create(client, "/warehouses", code="WEST", name="West")
-    watched = await create_product(client, "LIVE-1")
-    other = await create_product(client, "LIVE-2")
-    return {
-        "product": watched["id"],
-        "other": other["id"],
-        "east": east["id"],
-        "west": west["id"],
-    }
 
 
 @pytest.fixture
