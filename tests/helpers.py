@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -96,3 +98,18 @@ async def assert_ledger_consistent(engine: AsyncEngine) -> None:
         )
         miscounted = [(p, w, n, counts[p, w]) for p, w, n in levels if n != counts[p, w]]
         assert miscounted == [], "(product, warehouse, movement_count, movements)"
+
+
+def request_then_hang_up(hung_up: asyncio.Event) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """An ASGI ``receive``: one empty request, then a disconnect once ``hung_up`` is set."""
+    requested = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await hung_up.wait()
+        return {"type": "http.disconnect"}
+
+    return receive

@@ -32,6 +32,7 @@ from inventory.models import Role
 from inventory.users import service as users
 from inventory.users.schemas import UserCreate, UserUpdate
 from inventory.vendor import VENDOR_URL
+from tests.helpers import request_then_hang_up
 from tests.processes import server_environment, serving
 
 PUBLIC = {
@@ -201,15 +202,7 @@ async def _stream_start(
     """
     started: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
     hung_up = asyncio.Event()
-    requested = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal requested
-        if not requested:
-            requested = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await hung_up.wait()
-        return {"type": "http.disconnect"}
+    receive = request_then_hang_up(hung_up)
 
     async def send(message: MutableMapping[str, Any]) -> None:
         if message["type"] == "http.response.start" and not started.done():

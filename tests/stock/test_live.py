@@ -36,7 +36,7 @@ from inventory.events import StockChanged
 from inventory.models import Role
 from inventory.stock.live import UNAVAILABLE, Closing, Wanted, push_changes
 from tests.conftest import Account
-from tests.helpers import API, assert_ledger_consistent, collect_pages
+from tests.helpers import API, assert_ledger_consistent, collect_pages, request_then_hang_up
 from tests.processes import server_environment, serving
 
 SOCKET = "/api/v1/ws/stock"
@@ -549,15 +549,7 @@ async def test_an_event_stream_ends_when_the_client_hangs_up(app: FastAPI, accou
     before = feed.subscriber_count
     first_chunk = asyncio.Event()
     hung_up = asyncio.Event()
-    requested = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal requested
-        if not requested:
-            requested = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await hung_up.wait()
-        return {"type": "http.disconnect"}
+    receive = request_then_hang_up(hung_up)
 
     async def send(message: MutableMapping[str, Any]) -> None:
         if message["type"] == "http.response.body":
