@@ -34,7 +34,7 @@ from inventory import migrations
 from inventory.config import Settings
 from inventory.csvio import exports, jobs, products
 from inventory.db import Database, open_database
-from inventory.models import JobStatus, MovementKind, Product, StockLevel, StockMovement, Warehouse
+from inventory.models import MovementKind, Product, StockLevel, StockMovement, Warehouse
 from inventory.stock.service import LedgerFilter
 
 IMPORT_ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", "20000"))
@@ -81,9 +81,9 @@ async def bench_import(database: Database) -> float:
             job = await jobs.create_product_import(
                 uow.session, None, "bench.csv", products_csv(IMPORT_ROWS, run), False
             )
-        status = await jobs.run_import_job(database, job.id)
-        if status is not JobStatus.succeeded:
-            raise RuntimeError(f"benchmark import ended {status}")
+        outcome = await jobs.run_import_job(database, job.id)
+        if outcome is not jobs.Outcome.succeeded:
+            raise RuntimeError(f"benchmark import ended {outcome}")
 
     return await median_rate(IMPORT_ROWS, once)
 

@@ -26,19 +26,17 @@ from rich.progress import (
 from rich.table import Table
 
 from inventory import demo, migrations
-from inventory.cache.invalidation import invalidator
-from inventory.cache.store import CacheTiers
 from inventory.config import Environment, Settings, load_settings
 from inventory.csvio import exports, jobs
 from inventory.db import (
     Database,
     DatabaseUnavailable,
-    open_database,
     wait_for_database,
 )
 from inventory.errors import Conflict, DomainError
-from inventory.models import ImportJob, JobStatus, Role
+from inventory.models import ImportJob, Role
 from inventory.products.service import ProductFilter
+from inventory.standalone import standalone_database
 from inventory.stock.service import (
     LedgerDiscrepancy,
     LedgerFilter,
@@ -64,16 +62,9 @@ def _run(work: Callable[[Settings, Database], Awaitable[T]]) -> T:
         raise typer.Exit(1) from None
 
     async def main() -> T:
-        database = open_database(settings)
-        # What the command writes makes the serving processes' caches stale.
-        tiers = CacheTiers(settings, listen=False)
-        database.after_commit.append(invalidator(tiers))
-        try:
+        async with standalone_database(settings) as database:
             await wait_for_database(database.engine, settings.db_wait_seconds)
             return await work(settings, database)
-        finally:
-            await tiers.close()
-            await database.engine.dispose()
 
     try:
         return asyncio.run(main())
@@ -212,7 +203,7 @@ def import_products(
     """Upsert products from a CSV file by SKU: every row, or none if any is invalid."""
     content = file.read_bytes()
 
-    async def work(settings: Settings, database: Database) -> tuple[JobStatus | None, int]:
+    async def work(settings: Settings, database: Database) -> tuple[jobs.Outcome, int]:
         await _require_migrated(database)
         async with database.unit_of_work(write=True) as uow:
             job = await jobs.create_product_import(uow.session, None, file.name, content, dry_run)
@@ -225,27 +216,27 @@ def import_products(
                 else:
                     progress.update(task, completed=done)
 
-            status = await jobs.run_import_job(database, job.id, report)
-        return status, job.id
+            outcome = await jobs.run_import_job(database, job.id, on_progress=report)
+        return outcome, job.id
 
     try:
-        status, job_id = _run(work)
+        outcome, job_id = _run(work)
     except DomainError as exc:
         err.print(f"[red]refused:[/red] {exc.detail}")
         for error in exc.extra.get("errors", []):
             if error["msg"] != exc.detail:
                 err.print(f"  {error['msg']}")
         raise typer.Exit(1) from None
-    _report_job(job_id, status)
+    _report_job(job_id, outcome)
 
 
-def _report_job(job_id: int, status: JobStatus | None) -> None:
+def _report_job(job_id: int, outcome: jobs.Outcome) -> None:
     async def fetch(settings: Settings, database: Database) -> ImportJob:
         async with database.unit_of_work(write=False) as uow:
             return await jobs.get_job(uow.session, job_id)
 
     job = _run(fetch)
-    if status is JobStatus.succeeded:
+    if outcome is jobs.Outcome.succeeded:
         verb = "checked" if job.dry_run else "imported"
         out.print(f"{verb} {job.rows_total} rows (job {job.id})")
         return
@@ -336,3 +327,43 @@ def serve(
         # A long export must not hold a shutdown open: cancel it after 10 s.
         timeout_graceful_shutdown=10,
     )
+
+
+# Everything after the command name goes to Celery's own command, --help included.
+CELERY_PASSTHROUGH = {
+    "allow_extra_args": True,
+    "ignore_unknown_options": True,
+    "help_option_names": [],
+}
+
+
+def _celery(argv: list[str]) -> None:
+    """Run Celery's own ``celery worker|beat`` with this service's app."""
+    try:
+        settings = load_settings()
+    except ValueError as exc:
+        err.print(f"[red]invalid configuration:[/red] {exc}")
+        raise typer.Exit(1) from None
+    if not settings.broker_url:
+        err.print(
+            "[red]error:[/red] INVENTORY_BROKER_URL is not set, so jobs run inside the API "
+            "process and there is nothing for a Celery process to do"
+        )
+        raise typer.Exit(2)
+    if not any(arg in ("-l", "--loglevel") or arg.startswith("--loglevel=") for arg in argv):
+        argv = [*argv, "--loglevel=INFO"]
+    from inventory.jobs.tasks import app as celery_app
+
+    raise typer.Exit(celery_app.start([*argv]) or 0)
+
+
+@app.command(context_settings=CELERY_PASSTHROUGH)
+def worker(ctx: typer.Context) -> None:
+    """Run a Celery worker for imports and maintenance (options go to `celery worker`)."""
+    _celery(["worker", *ctx.args])
+
+
+@app.command(context_settings=CELERY_PASSTHROUGH)
+def beat(ctx: typer.Context) -> None:
+    """Run Celery beat, which sends the periodic maintenance (run exactly one)."""
+    _celery(["beat", *ctx.args])

@@ -17,6 +17,7 @@ from inventory.cache.store import CacheTiers
 from inventory.config import Settings
 from inventory.db import Database, UnitOfWork
 from inventory.errors import Forbidden, Unauthenticated
+from inventory.jobs.dispatch import JobRunner
 from inventory.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from inventory.kit.schemas import MAX_ID
 from inventory.models import Role, User
@@ -43,6 +44,14 @@ async def get_database(connection: HTTPConnection) -> Database:
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+async def get_job_runner(request: Request) -> JobRunner:
+    runner: JobRunner = request.app.state.jobs
+    return runner
+
+
+JobRunnerDep = Annotated[JobRunner, Depends(get_job_runner)]
 
 
 def request_unit_of_work(

@@ -112,6 +112,17 @@ class PreconditionFailed(DomainError):
     code = "precondition-failed"
 
 
+class ServiceUnavailable(DomainError):
+    """A part the request needs (the job broker) is away; worth retrying shortly."""
+
+    status = 503
+    code = "service-unavailable"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "5"}
+
+
 class ValidationFailed(DomainError):
     """Input that is well-formed but wrong, e.g. a reference to a missing category."""
 

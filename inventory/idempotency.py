@@ -80,3 +80,12 @@ async def remember(session: AsyncSession, user_id: int, key: str, response: Stor
         .values(response_status=response.status, response_body=response.body)
         .execution_options(synchronize_session=False)
     )
+
+
+async def purge_expired(session: AsyncSession) -> int:
+    """Delete every user's expired keys (``claim`` only clears its own user's); how many."""
+    result = await session.execute(
+        delete(IdempotencyKey).where(IdempotencyKey.created_at < utcnow() - RETENTION)
+    )
+    count: int = result.rowcount  # type: ignore[attr-defined]
+    return count

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,16 +20,15 @@ from inventory.cache.store import CacheTiers
 from inventory.catalogue.router import category_router, supplier_router, warehouse_router
 from inventory.changefeed import ChangeFeed
 from inventory.config import Settings, load_settings
-from inventory.csvio import jobs
 from inventory.csvio.router import router as csv_router
 from inventory.db import Database, open_database
 from inventory.docs import install_docs
 from inventory.errors import Conflict, install_error_handlers
 from inventory.health import router as health_router
+from inventory.jobs.dispatch import job_runner
 from inventory.middleware import AllowedHostsMiddleware, RequestIdMiddleware
 from inventory.products.router import router as product_router
 from inventory.shutdown import ShutdownSignal
-from inventory.stock import service as stock_service
 from inventory.stock.live import socket_router as stock_socket_router
 from inventory.stock.live import stream_router as stock_stream_router
 from inventory.stock.router import router as stock_router
@@ -64,42 +62,26 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.login_throttle = LoginThrottle(settings.redis_url, settings.redis_key_prefix)
     app.state.change_feed = feed = ChangeFeed(settings.redis_url, settings.redis_key_prefix)
     app.state.cache = tiers = CacheTiers(settings)
+    # In-process (and running maintenance in the background), or sent to Celery workers.
+    app.state.jobs = runner = job_runner(settings, database)
     # Invalidate first: the response of a write waits for it, so a read after it is fresh.
-    database.after_commit.extend((invalidator(tiers), feed.publish, stock_service.report_low_stock))
+    database.after_commit.extend((invalidator(tiers), feed.publish, runner.announce))
     await tiers.start()
+    await runner.start()
     # Live streams end at once on SIGTERM instead of holding the shutdown open.
     app.state.shutdown = shutdown = ShutdownSignal()
     shutdown.install()
-    # In the background: a database that is slow to answer must not hold up start-up.
-    # Every worker sweeps; the UPDATE is idempotent, so that is harmless.
-    recovery = asyncio.create_task(fail_stale_jobs(database))
     try:
         if settings.admin_email and settings.admin_password:
             await bootstrap_admin(database, settings.admin_email, settings.admin_password)
         yield
     finally:
         shutdown.uninstall()
-        recovery.cancel()
-        await asyncio.gather(recovery, return_exceptions=True)
+        await runner.close()
         await app.state.login_throttle.close()
         await feed.close()
         await tiers.close()
         await database.engine.dispose()
-
-
-STALE_SWEEP_SECONDS = 60.0
-
-
-async def fail_stale_jobs(database: Database) -> None:
-    """At start and then every minute: fail import jobs whose process died."""
-    while True:
-        try:
-            async with database.unit_of_work(write=True) as uow:
-                if failed := await jobs.fail_stale_jobs(uow.session):
-                    logger.warning("marked %s interrupted import jobs as failed", failed)
-        except Exception as exc:  # serving goes on; the next sweep tries again
-            logger.warning("could not check for interrupted import jobs: %s", type(exc).__name__)
-        await asyncio.sleep(STALE_SWEEP_SECONDS)
 
 
 async def bootstrap_admin(database: Database, email: str, password: SecretStr) -> None:

@@ -1,9 +1,11 @@
 """Import jobs: created from an upload, run by any process that has the job's id.
 
 The job body takes only ids and reads the file from the database, so the same
-function runs after an API response today and on a worker on another machine
-later. A job whose process died is failed at the next start, never left
-"running" forever.
+function runs in the API process (no broker) or on a Celery worker on another
+machine. A run first *claims* the job with one conditional UPDATE and gets a
+fencing number (``attempts``); everything it writes afterwards is conditional
+on that number still being current. So a job delivered twice applies once: the
+import's writes and its ``succeeded`` mark commit together, or not at all.
 """
 
 from __future__ import annotations
@@ -11,13 +13,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 from anyio import to_thread
-from sqlalchemy import select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import ColumnElement, and_, delete, or_, update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory.csvio import products
@@ -28,8 +35,50 @@ from inventory.models import ImportJob, JobStatus
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 2.0
+LEASE = timedelta(seconds=10)
+"""A running job silent this long may be taken over by a redelivery of it."""
 STALE_AFTER = timedelta(minutes=5)
-"""A queued or running job not heard from for this long is taken to be dead."""
+"""A running job silent this long is failed by the sweep: no redelivery is coming."""
+MAX_ATTEMPTS = 3
+"""Runs a job may have before it is failed (a file that kills its worker every time)."""
+STOPPED = "stopped before it finished (time limit or shutdown); nothing was applied"
+
+
+class Outcome(StrEnum):
+    """What one run of a job came to."""
+
+    succeeded = "succeeded"
+    failed = "failed"
+    finished_before = "finished_before"
+    """Nothing to do: the job is gone, or another run already finished it."""
+    busy = "busy"
+    """Another run holds it and was heard from within the LEASE: try again later."""
+    superseded = "superseded"
+    """A newer run took the job over; this one applied nothing."""
+
+
+class Superseded(Exception):
+    """This run's claim is no longer the current one."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    job_id: int
+    attempt: int
+    dry_run: bool
+    content: bytes
+
+
+def this_process() -> str:
+    """How a job records the process that ran it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure worth running the job again for: the database or the network was away."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError | TimeoutError)
 
 
 async def create_product_import(
@@ -60,35 +109,88 @@ def job_errors(job: ImportJob) -> list[dict[str, Any]]:
 
 
 async def run_import_job(
-    database: Database, job_id: int, on_progress: Callable[[int, int], None] | None = None
-) -> JobStatus | None:
-    """Validate and apply one queued job; return its final status (None if not runnable)."""
-    async with database.unit_of_work(write=True) as uow:
-        job = await uow.session.get(ImportJob, job_id, with_for_update=True)
-        if job is None or job.status is not JobStatus.queued:
-            return None
-        job.status = JobStatus.running
-        job.heartbeat_at = utcnow()
-        dry_run = job.dry_run
-        content = await uow.session.scalar(select(ImportJob.content).where(ImportJob.id == job_id))
+    database: Database,
+    job_id: int,
+    *,
+    worker: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Outcome:
+    """Claim, validate and apply one job, as the process named ``worker``.
+
+    Raises only when the database or the network failed on the way (see
+    ``is_transient``): the caller runs it again later, and this run's claim
+    lapses after the LEASE.
+    """
+    claimed = await claim(database, job_id, worker or this_process())
+    if not isinstance(claimed, Claim):
+        return claimed
     try:
-        return await _run(database, job_id, content or b"", dry_run, on_progress)
-    except Exception:
+        return await _run(database, claimed, on_progress)
+    except Superseded:
+        logger.warning(
+            "import job %s was taken over by a newer run; this one applied nothing", job_id
+        )
+        return Outcome.superseded
+    except asyncio.CancelledError:
+        # Stopped from outside (a time limit, a shutdown): nothing was applied; say so.
+        await _finish(database, claimed, JobStatus.failed, errors=[_note(STOPPED)])
+        raise
+    except Exception as exc:
+        if is_transient(exc):
+            raise
         logger.exception("import job %s failed unexpectedly", job_id)
         await _finish(
-            database, job_id, JobStatus.failed, errors=[_note("internal error; see server logs")]
+            database, claimed, JobStatus.failed, errors=[_note("internal error; see server logs")]
         )
-        return JobStatus.failed
+        return Outcome.failed
+
+
+async def claim(database: Database, job_id: int, worker: str) -> Claim | Outcome:
+    """Take the job for one run: queued, or running but silent past the LEASE."""
+    now = utcnow()
+    async with database.unit_of_work(write=True) as uow:
+        session = uow.session
+        taken = (
+            await session.execute(
+                update(ImportJob)
+                .where(
+                    ImportJob.id == job_id,
+                    ImportJob.attempts < MAX_ATTEMPTS,
+                    or_(
+                        ImportJob.status == JobStatus.queued,
+                        and_(
+                            ImportJob.status == JobStatus.running,
+                            ImportJob.heartbeat_at < now - LEASE,
+                        ),
+                    ),
+                )
+                .values(
+                    status=JobStatus.running,
+                    attempts=ImportJob.attempts + 1,
+                    worker=worker[:255],
+                    heartbeat_at=now,
+                )
+                .returning(ImportJob.attempts, ImportJob.dry_run, ImportJob.content)
+            )
+        ).one_or_none()
+        if taken is not None:
+            return Claim(job_id, taken.attempts, taken.dry_run, taken.content or b"")
+        job = await session.get(ImportJob, job_id)
+        if job is None or job.status in (JobStatus.succeeded, JobStatus.failed):
+            return Outcome.finished_before
+        if job.status is JobStatus.running and job.heartbeat_at >= now - LEASE:
+            return Outcome.busy
+        # Silent, and out of attempts: each run so far died without a word.
+        lapsed = Claim(job_id, job.attempts, job.dry_run, b"")
+        gave_up = _note(f"gave up after {job.attempts} attempts; see the workers' logs")
+        await _finish_in(session, lapsed, JobStatus.failed, errors=[gave_up])
+        return Outcome.failed
 
 
 async def _run(
-    database: Database,
-    job_id: int,
-    content: bytes,
-    dry_run: bool,
-    on_progress: Callable[[int, int], None] | None,
-) -> JobStatus:
-    checked, header = products.check_header(products.decode(content))
+    database: Database, claimed: Claim, on_progress: Callable[[int, int], None] | None
+) -> Outcome:
+    checked, header = products.check_header(products.decode(claimed.content))
     done = [0]
 
     def progress(count: int) -> None:
@@ -96,36 +198,31 @@ async def _run(
         if on_progress:
             on_progress(count, 0)
 
-    beating = asyncio.create_task(_heartbeat(database, job_id, done))
+    beating = asyncio.create_task(_heartbeat(database, claimed, done))
     try:
         # Parsing and validating is CPU work: keep it off the event loop.
         validation = await to_thread.run_sync(products.validate, checked, header, progress)
         total = validation.total
         if validation.error_count:
-            await _finish(
-                database,
-                job_id,
-                JobStatus.failed,
-                total=total,
-                done=total,
-                errors=validation.reported_errors(),
-            )
-            return JobStatus.failed
-        if dry_run:
-            await _finish(database, job_id, JobStatus.succeeded, total=total, done=total)
-            return JobStatus.succeeded
+            errors = validation.reported_errors()
+            await _finish(database, claimed, JobStatus.failed, total=total, errors=errors)
+            return Outcome.failed
+        if claimed.dry_run:
+            await _finish(database, claimed, JobStatus.succeeded, total=total)
+            return Outcome.succeeded
         if database.write_gate is not None:
             # SQLite has one writer: a heartbeat would only queue behind this apply.
             beating.cancel()
         async with database.unit_of_work(write=True) as uow:
             await products.apply(uow.session, validation, _in_thread(checked, header))
-            await _finish_in(uow.session, job_id, JobStatus.succeeded, total=total, done=total)
+            # Last, so heartbeats go on during the apply; a lost claim rolls it all back.
+            await _finish_in(uow.session, claimed, JobStatus.succeeded, total=total)
     finally:
         beating.cancel()
         await asyncio.gather(beating, return_exceptions=True)
     if on_progress:
         on_progress(total, total)
-    return JobStatus.succeeded
+    return Outcome.succeeded
 
 
 async def _in_thread(
@@ -137,7 +234,7 @@ async def _in_thread(
         yield batch
 
 
-async def _heartbeat(database: Database, job_id: int, done: list[int]) -> None:
+async def _heartbeat(database: Database, claimed: Claim, done: list[int]) -> None:
     """Say "still alive" (and how far) every few seconds until cancelled."""
     while True:
         await asyncio.sleep(HEARTBEAT_SECONDS)
@@ -145,55 +242,89 @@ async def _heartbeat(database: Database, job_id: int, done: list[int]) -> None:
             async with database.unit_of_work(write=True) as uow:
                 await uow.session.execute(
                     update(ImportJob)
-                    .where(ImportJob.id == job_id)
+                    .where(ImportJob.id == claimed.job_id, ImportJob.attempts == claimed.attempt)
                     .values(heartbeat_at=utcnow(), rows_done=done[0])
                 )
-        except OperationalError as exc:  # e.g. SQLite busy with this job's own apply
-            logger.debug("heartbeat of job %s skipped: %s", job_id, exc)
+        except (OperationalError, InterfaceError, OSError) as exc:  # e.g. SQLite busy
+            logger.debug("heartbeat of job %s skipped: %s", claimed.job_id, exc)
 
 
-async def _finish(database: Database, job_id: int, status: JobStatus, **fields: Any) -> None:
-    async with database.unit_of_work(write=True) as uow:
-        await _finish_in(uow.session, job_id, status, **fields)
+async def _finish(database: Database, claimed: Claim, status: JobStatus, **fields: Any) -> None:
+    """Record how the run ended, in a transaction of its own."""
+    try:
+        async with database.unit_of_work(write=True) as uow:
+            await _finish_in(uow.session, claimed, status, **fields)
+    except Superseded:
+        logger.warning("import job %s: a newer run holds it; not marked %s", claimed.job_id, status)
 
 
 async def _finish_in(
     session: AsyncSession,
-    job_id: int,
+    claimed: Claim,
     status: JobStatus,
     *,
     total: int | None = None,
-    done: int | None = None,
     errors: list[dict[str, Any]] | None = None,
 ) -> None:
+    """Mark the job finished if this run's claim is still current; else raise Superseded."""
     values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "content": None}
     if total is not None:
-        values["rows_total"] = total
-    if done is not None:
-        values["rows_done"] = done
+        values["rows_total"] = values["rows_done"] = total
     if errors is not None:
         values["errors"] = json.dumps(errors)
-    await session.execute(update(ImportJob).where(ImportJob.id == job_id).values(**values))
+    result = await session.execute(
+        update(ImportJob)
+        .where(
+            ImportJob.id == claimed.job_id,
+            ImportJob.attempts == claimed.attempt,
+            ImportJob.status == JobStatus.running,
+        )
+        .values(**values)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Superseded
 
 
 def _note(message: str) -> dict[str, Any]:
     return {"row": None, "column": None, "message": message}
 
 
-async def fail_stale_jobs(session: AsyncSession) -> int:
-    """Fail jobs whose process died (no heartbeat for STALE_AFTER); return how many."""
+async def fail_stale_jobs(session: AsyncSession, *, queued_too: bool) -> int:
+    """Fail running jobs not heard from for STALE_AFTER; return how many.
+
+    ``queued_too`` (no broker): a queued job that old lost the process that was
+    to run it. With a broker a queued job waits in the queue (``expire_uploads``).
+    """
+    silent = ImportJob.heartbeat_at < utcnow() - STALE_AFTER
+    statuses = [JobStatus.running, JobStatus.queued] if queued_too else [JobStatus.running]
+    return await _fail_where(
+        session,
+        ImportJob.status.in_(statuses) & silent,
+        "interrupted: the process running it stopped",
+    )
+
+
+async def expire_uploads(session: AsyncSession, retention: timedelta) -> int:
+    """Fail queued jobs older than ``retention`` and drop their files; return how many."""
+    too_old = (ImportJob.status == JobStatus.queued) & (ImportJob.created_at < utcnow() - retention)
+    return await _fail_where(session, too_old, f"expired: no worker took it within {retention}")
+
+
+async def _fail_where(session: AsyncSession, condition: ColumnElement[bool], message: str) -> int:
     result = await session.execute(
         update(ImportJob)
-        .where(
-            ImportJob.status.in_([JobStatus.queued, JobStatus.running]),
-            ImportJob.heartbeat_at < utcnow() - STALE_AFTER,
-        )
+        .where(condition)
         .values(
             status=JobStatus.failed,
             finished_at=utcnow(),
             content=None,
-            errors=json.dumps([_note("interrupted: the process running it stopped")]),
+            errors=json.dumps([_note(message)]),
         )
     )
     count: int = result.rowcount  # type: ignore[attr-defined]
     return count
+
+
+async def discard(session: AsyncSession, job_id: int) -> None:
+    """Forget a job no worker could be told of (its upload is refused)."""
+    await session.execute(delete(ImportJob).where(ImportJob.id == job_id))

@@ -5,21 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from inventory.csvio import exports, jobs
 from inventory.csvio.upload import read_file_field
 from inventory.deps import (
     DatabaseDep,
     EntryId,
+    JobRunnerDep,
     ManagerUser,
     SettingsDep,
     UnitOfWorkDep,
     require_role,
 )
 from inventory.errors import problem_responses
+from inventory.jobs.dispatch import submit_product_import
 from inventory.kit.schemas import RefId
 from inventory.models import JobStatus, MovementKind, Role
 from inventory.products.schemas import ProductSearch
@@ -66,6 +68,8 @@ class JobRead(BaseModel):
     errors: list[JobError]
     created_at: datetime
     finished_at: datetime | None
+    attempts: int = Field(description="Runs that took the job (more than 1 after a worker died)")
+    worker: str | None = Field(description="host:pid of the process that ran it last")
 
 
 @router.post(
@@ -74,22 +78,20 @@ class JobRead(BaseModel):
     response_model=JobAccepted,
     summary="Import products from CSV (upsert by SKU, all or nothing)",
     openapi_extra=UPLOAD_BODY,
-    responses=problem_responses(413, 415, 422),
+    responses=problem_responses(413, 415, 422, 503),
 )
 async def import_products(
     request: Request,
     user: ManagerUser,
-    uow: UnitOfWorkDep,
     database: DatabaseDep,
+    runner: JobRunnerDep,
     settings: SettingsDep,
-    background: BackgroundTasks,
     response: Response,
     dry_run: Annotated[bool, Query(description="Validate and report; change nothing")] = False,
 ) -> JobAccepted:
+    # The file is read before any transaction: a slow upload holds no database lock.
     filename, content = await read_file_field(request, "file", settings.max_upload_bytes)
-    job = await jobs.create_product_import(uow.session, user.id, filename, content, dry_run)
-    # Runs after the response, once the job row is committed.
-    background.add_task(jobs.run_import_job, database, job.id)
+    job = await submit_product_import(database, runner, user.id, filename, content, dry_run)
     response.headers["Location"] = f"/api/v1/imports/{job.id}"
     return JobAccepted(id=job.id, status=job.status)
 
@@ -113,6 +115,8 @@ async def read_import(job_id: EntryId, uow: UnitOfWorkDep) -> JobRead:
         errors=[JobError(**e) for e in jobs.job_errors(job)],
         created_at=job.created_at,
         finished_at=job.finished_at,
+        attempts=job.attempts,
+        worker=job.worker,
     )
 
 

@@ -42,3 +42,7 @@ class ImportJob(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    """How many runs have taken the job; the number is the current run's fencing token."""
+    worker: Mapped[str | None] = mapped_column(String(255))
+    """Where the latest run took it: ``host:pid`` of the process."""

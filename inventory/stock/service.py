@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
@@ -353,18 +352,15 @@ def _low_stock(
     return []
 
 
-async def report_low_stock(committed: Sequence[events.Event]) -> None:
-    """After commit: log each level that went low (a listener of the unit of work)."""
-    for event in committed:
-        if not isinstance(event, events.LowStock):
-            continue
-        logger.warning(
-            "low stock: product %s in warehouse %s is at %s (reorder level %s)",
-            event.product_id,
-            event.warehouse_id,
-            event.quantity,
-            event.reorder_level,
-        )
+def report_low_stock(event: events.LowStock) -> None:
+    """Tell the operators a level went low; a job, so a broker carries it past a restart."""
+    logger.warning(
+        "low stock: product %s in warehouse %s is at %s (reorder level %s)",
+        event.product_id,
+        event.warehouse_id,
+        event.quantity,
+        event.reorder_level,
+    )
 
 
 @dataclass(frozen=True)

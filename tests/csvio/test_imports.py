@@ -218,7 +218,7 @@ async def test_jobs_left_by_a_dead_process_are_failed(app, client, engine):
         ]
         session.add_all(made)
     async with AsyncSession(engine) as session, session.begin():
-        assert await jobs.fail_stale_jobs(session) == 2
+        assert await jobs.fail_stale_jobs(session, queued_too=True) == 2
     found = [(await client.get(f"{API}/imports/{job.id}")).json() for job in made]
     assert [job["status"] for job in found] == ["failed", "failed", "running"]
     assert "interrupted" in found[0]["errors"][0]["message"]

@@ -1,0 +1,94 @@
+"""The Celery application, configured from settings, shared by senders and workers.
+
+Job state lives in our database, so there is no result backend. Messages are
+JSON only. A job is acknowledged after it ran (``acks_late``) and handed back
+when its worker dies (``reject_on_worker_lost``); each worker process takes one
+message at a time, so a redelivered job does not wait behind a prefetched one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.schedules import crontab
+
+from inventory.config import Settings
+
+IMPORT_PRODUCTS = "inventory.import_products"
+REPORT_LOW_STOCK = "inventory.report_low_stock"
+SWEEP_JOBS = "inventory.sweep_jobs"
+PURGE_EXPIRED = "inventory.purge_expired"
+CHECK_LEDGER = "inventory.check_ledger"
+
+CONNECT_TIMEOUT_SECONDS = 1.0
+SWEEP_EVERY_SECONDS = 60.0
+PURGE_EVERY_SECONDS = 60.0 * 60
+LEDGER_CHECK_HOUR_UTC = 3
+
+BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    # A periodic run that waited past its period is dropped: the next one does its work.
+    "sweep-stale-jobs": {
+        "task": SWEEP_JOBS,
+        "schedule": SWEEP_EVERY_SECONDS,
+        "options": {"expires": SWEEP_EVERY_SECONDS},
+    },
+    "purge-expired": {
+        "task": PURGE_EXPIRED,
+        "schedule": PURGE_EVERY_SECONDS,
+        "options": {"expires": PURGE_EVERY_SECONDS},
+    },
+    "check-ledger-nightly": {
+        "task": CHECK_LEDGER,
+        "schedule": crontab(hour=LEDGER_CHECK_HOUR_UTC, minute=0),
+        "options": {"expires": 60.0 * 60},
+    },
+}
+
+
+def queue_name(settings: Settings) -> str:
+    """One queue per deployment, so deployments (and test runs) can share a broker."""
+    return f"{settings.redis_key_prefix}.jobs"
+
+
+def transport_options(settings: Settings) -> dict[str, Any]:
+    url = settings.broker_url or ""
+    if url.startswith(("redis://", "rediss://")):
+        return {
+            "global_keyprefix": f"{settings.redis_key_prefix}:",
+            "visibility_timeout": settings.broker_visibility_timeout_seconds,
+            "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        }
+    # AMQP: the broker confirms each message, so "sent" means stored, not buffered.
+    return {"confirm_publish": True}
+
+
+def create_celery(settings: Settings) -> Celery:
+    """A Celery app for ``settings.broker_url`` (which must be set)."""
+    if not settings.broker_url:
+        raise ValueError("INVENTORY_BROKER_URL is not set: jobs run in the API process")
+    app = Celery("inventory", broker=settings.broker_url, set_as_current=False)
+    limit = settings.job_time_limit_seconds
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_soft_time_limit=limit,
+        task_time_limit=limit + 60,
+        task_default_queue=queue_name(settings),
+        broker_connection_timeout=CONNECT_TIMEOUT_SECONDS,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options=transport_options(settings),
+        # A worker cut off from the broker stops its jobs: the broker hands them out again.
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        # Flower (or `celery events`) can follow the jobs.
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        beat_schedule=BEAT_SCHEDULE,
+        timezone="UTC",
+        enable_utc=True,
+    )
+    return app

@@ -1,0 +1,108 @@
+"""Periodic maintenance: its job bodies, and its schedule when no broker is configured.
+
+With a broker, Celery beat sends these on ``broker.BEAT_SCHEDULE``; without
+one each API process runs them itself (every statement is idempotent, so
+several processes doing so is harmless).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from inventory import idempotency
+from inventory.config import Settings
+from inventory.csvio import jobs
+from inventory.db import Database, utcnow
+from inventory.jobs.broker import (
+    LEDGER_CHECK_HOUR_UTC,
+    PURGE_EVERY_SECONDS,
+    SWEEP_EVERY_SECONDS,
+)
+from inventory.stock.service import find_ledger_discrepancies
+
+logger = logging.getLogger(__name__)
+
+DRIFT_LOGGED = 20
+"""Levels named in the log when the ledger check finds drift (the count is always logged)."""
+
+
+async def sweep_jobs(database: Database, *, queued_too: bool) -> int:
+    """Fail jobs whose process died; ``queued_too`` when jobs run in-process."""
+    async with database.unit_of_work(write=True) as uow:
+        failed = await jobs.fail_stale_jobs(uow.session, queued_too=queued_too)
+    if failed:
+        logger.warning("marked %s interrupted import jobs as failed", failed)
+    return failed
+
+
+@dataclass(frozen=True)
+class Purged:
+    idempotency_keys: int
+    uploads: int
+
+
+async def purge_expired(database: Database, settings: Settings) -> Purged:
+    """Delete expired idempotency keys; drop uploads no worker took in time."""
+    retention = timedelta(hours=settings.upload_retention_hours)
+    async with database.unit_of_work(write=True) as uow:
+        keys = await idempotency.purge_expired(uow.session)
+        uploads = await jobs.expire_uploads(uow.session, retention)
+    purged = Purged(keys, uploads)
+    if uploads:
+        logger.warning("dropped %s uploads no worker took within %s", uploads, retention)
+    logger.info("purged %s expired idempotency keys", purged.idempotency_keys)
+    return purged
+
+
+async def check_ledger(database: Database) -> int:
+    """Compare every level with the sum of its movements; log and count the drift."""
+    async with database.unit_of_work(write=False) as uow:
+        drift = await find_ledger_discrepancies(uow.session)
+    if not drift:
+        logger.info("ledger check: every level equals the sum of its movements")
+        return 0
+    logger.error("ledger check: %s stock levels differ from their movements", len(drift))
+    for found in drift[:DRIFT_LOGGED]:
+        logger.error(
+            "ledger drift: product %s in warehouse %s has level %s, movements sum to %s",
+            found.product_id,
+            found.warehouse_id,
+            found.level,
+            found.ledger_sum,
+        )
+    return len(drift)
+
+
+def next_nightly_run(now: datetime) -> datetime:
+    """The next LEDGER_CHECK_HOUR_UTC o'clock after ``now`` (UTC)."""
+    today = now.replace(hour=LEDGER_CHECK_HOUR_UTC, minute=0, second=0, microsecond=0)
+    return today if today > now else today + timedelta(days=1)
+
+
+async def run_in_process(database: Database, settings: Settings) -> None:
+    """Without a broker: sweep now and every minute, purge hourly, check the ledger nightly."""
+
+    def every(seconds: float) -> Callable[[datetime], datetime]:
+        return lambda now: now + timedelta(seconds=seconds)
+
+    schedule: list[tuple[str, Callable[[], Awaitable[object]], Callable[[datetime], datetime]]] = [
+        ("sweep", lambda: sweep_jobs(database, queued_too=True), every(SWEEP_EVERY_SECONDS)),
+        ("purge", lambda: purge_expired(database, settings), every(PURGE_EVERY_SECONDS)),
+        ("ledger check", lambda: check_ledger(database), next_nightly_run),
+    ]
+    now = utcnow()
+    due = [now, now, next_nightly_run(now)]
+    while True:
+        for index, (name, work, following) in enumerate(schedule):
+            if due[index] > utcnow():
+                continue
+            try:
+                await work()
+            except Exception as exc:  # serving goes on; the next run tries again
+                logger.warning("maintenance (%s) failed: %s: %s", name, type(exc).__name__, exc)
+            due[index] = following(utcnow())
+        await asyncio.sleep(max((min(due) - utcnow()).total_seconds(), 0.1))

@@ -1,0 +1,79 @@
+"""The Celery tasks: thin, synchronous wrappers around the domains' job bodies.
+
+``celery -A inventory.jobs.tasks worker`` (or ``inventory worker``) loads this
+module; the API process only sends tasks by name and never imports it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+from celery import Task
+from celery.signals import worker_process_init, worker_process_shutdown
+
+from inventory.config import load_settings
+from inventory.csvio import jobs
+from inventory.events import LowStock
+from inventory.jobs import broker, maintenance, runtime
+from inventory.stock.service import report_low_stock
+
+logger = logging.getLogger(__name__)
+
+MAX_TRANSIENT_RETRIES = 5
+
+app = broker.create_celery(load_settings())
+
+
+@worker_process_init.connect
+def _open_runtime(**_: Any) -> None:
+    runtime.current()  # each pool process opens its own database, after the fork
+
+
+@worker_process_shutdown.connect
+def _close_runtime(**_: Any) -> None:
+    runtime.close()
+
+
+@app.task(name=broker.IMPORT_PRODUCTS, bind=True, max_retries=MAX_TRANSIENT_RETRIES)
+def import_products(self: Task[Any, Any], job_id: int) -> str:
+    """Run one import job; a second delivery of it applies nothing twice."""
+    worker = f"celery@{jobs.this_process()}"
+    try:
+        outcome = runtime.current().run(
+            lambda database: jobs.run_import_job(database, job_id, worker=worker)
+        )
+    except Exception as exc:
+        if not jobs.is_transient(exc):
+            raise
+        # The database or network was away: try again with backoff; the claim lapses meanwhile.
+        countdown = min(2**self.request.retries, 60) + random.uniform(0, 1)  # noqa: S311
+        logger.warning("import job %s: %s; retrying in %.0f s", job_id, exc, countdown)
+        raise self.retry(exc=exc, countdown=countdown) from exc
+    if outcome is jobs.Outcome.busy:
+        # Another run holds it and is alive: look again once its lease could have lapsed.
+        raise self.retry(countdown=jobs.LEASE.total_seconds(), max_retries=None)
+    return outcome.value
+
+
+@app.task(name=broker.REPORT_LOW_STOCK)
+def report_low_stock_task(product_id: int, warehouse_id: int, quantity: int, reorder: int) -> None:
+    report_low_stock(LowStock(product_id, warehouse_id, quantity, reorder))
+
+
+@app.task(name=broker.SWEEP_JOBS)
+def sweep_jobs() -> int:
+    return runtime.current().run(lambda db: maintenance.sweep_jobs(db, queued_too=False))
+
+
+@app.task(name=broker.PURGE_EXPIRED)
+def purge_expired() -> dict[str, int]:
+    settings = runtime.current().settings
+    purged = runtime.current().run(lambda db: maintenance.purge_expired(db, settings))
+    return {"idempotency_keys": purged.idempotency_keys, "uploads": purged.uploads}
+
+
+@app.task(name=broker.CHECK_LEDGER)
+def check_ledger() -> int:
+    return runtime.current().run(maintenance.check_ledger)
