@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format lock clean bench
+.PHONY: install run test lint format lock clean bench worker beat
 
 install: $(STAMP)
 
@@ -19,6 +19,13 @@ run: install
 	$(BIN)/inventory migrate
 	$(BIN)/inventory seed --demo
 	$(BIN)/inventory serve --host 127.0.0.1 --port 8000 --no-migrate
+
+# Celery processes for jobs; they need INVENTORY_BROKER_URL (and the API's database).
+worker: install
+	$(BIN)/inventory worker
+
+beat: install
+	$(BIN)/inventory beat
 
 test: install
 	$(BIN)/pytest

@@ -10,6 +10,7 @@ run instead of skipping.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -26,6 +27,7 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory import migrations, security
@@ -186,12 +188,22 @@ async def engine(app: FastAPI) -> AsyncEngine:
 
 async def empty_tables(engine: AsyncEngine) -> None:
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-    async with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            await connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608
+    for attempt in range(3):
+        try:
+            async with engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    await connection.execute(
+                        text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+                    )
+                else:
+                    for table in tables:
+                        await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608
+            return
+        except DBAPIError as exc:
+            # TRUNCATE locks table after table; the app's background maintenance
+            # (a sweep, the nightly ledger check) may hold one of them meanwhile.
+            if "deadlock" not in str(exc) or attempt == 2:
+                raise
 
 
 @dataclass(frozen=True)
@@ -248,3 +260,19 @@ async def client(app: FastAPI, accounts: dict[Role, Account]) -> AsyncIterator[h
         transport=transport, base_url="http://testserver", headers=accounts[Role.admin].headers
     ) as http:
         yield http
+
+
+@pytest.fixture
+async def silent_port() -> AsyncIterator[int]:
+    """A TCP port that accepts connections and never answers, like a hung server."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1]
+    for writer in held:
+        writer.close()
+    server.close()
+    await server.wait_closed()

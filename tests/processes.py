@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -78,23 +79,30 @@ class Server:
 
 @contextmanager
 def serving(*args: str, **env: str) -> Iterator[Server]:
-    """``inventory serve ARGS`` on a free port, yielded once /health answers."""
+    """``inventory serve ARGS`` on a free port, yielded once /health answers.
+
+    Its output goes to a file, not a pipe: a pipe nobody reads fills up with
+    access log lines and then blocks the server.
+    """
     port = _free_port()
-    with subprocess.Popen(  # noqa: S603 - our own console script
-        [INVENTORY, "serve", "--port", str(port), *args],
-        env=environment(**env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as server:
+    with (
+        tempfile.TemporaryFile() as log,
+        subprocess.Popen(  # noqa: S603 - our own console script
+            [INVENTORY, "serve", "--port", str(port), *args],
+            env=environment(**env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        ) as server,
+    ):
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 60
             while True:
                 if server.poll() is not None or time.monotonic() > deadline:
                     server.terminate()
-                    output = server.stdout.read() if server.stdout else ""
-                    pytest.fail(f"server did not come up: {output}")
+                    server.wait(timeout=30)
+                    log.seek(0)
+                    pytest.fail(f"server did not come up: {log.read().decode(errors='replace')}")
                 try:
                     if httpx.get(f"{base}/health").status_code == 200:
                         break

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 
 from inventory.config import Settings
 from inventory.main import create_app
@@ -19,22 +17,6 @@ async def test_health_and_ready(client, settings):
     assert ready.status_code == 200
     checks = {"database": "ok"} | ({"redis": "ok"} if settings.redis_url else {})
     assert ready.json() == {"status": "ready", "checks": checks}
-
-
-@pytest.fixture
-async def silent_port() -> AsyncIterator[int]:
-    """A TCP port that accepts connections and never answers, like a hung database."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def accept(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(accept, "127.0.0.1", 0)
-    yield server.sockets[0].getsockname()[1]
-    for writer in held:
-        writer.close()
-    server.close()
-    await server.wait_closed()
 
 
 async def _ready_status(database_url: str) -> httpx.Response:

@@ -124,11 +124,19 @@ async def run_import_job(
     claimed = await claim(database, job_id, worker or this_process())
     if not isinstance(claimed, Claim):
         return claimed
+    return await run_claimed(database, claimed, on_progress)
+
+
+async def run_claimed(
+    database: Database, claimed: Claim, on_progress: Callable[[int, int], None] | None = None
+) -> Outcome:
+    """Validate and apply a job this run has claimed (see ``run_import_job``)."""
     try:
         return await _run(database, claimed, on_progress)
     except Superseded:
         logger.warning(
-            "import job %s was taken over by a newer run; this one applied nothing", job_id
+            "import job %s was taken over by a newer run; this one applied nothing",
+            claimed.job_id,
         )
         return Outcome.superseded
     except asyncio.CancelledError:
@@ -138,7 +146,7 @@ async def run_import_job(
     except Exception as exc:
         if is_transient(exc):
             raise
-        logger.exception("import job %s failed unexpectedly", job_id)
+        logger.exception("import job %s failed unexpectedly", claimed.job_id)
         await _finish(
             database, claimed, JobStatus.failed, errors=[_note("internal error; see server logs")]
         )

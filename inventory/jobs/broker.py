@@ -54,9 +54,14 @@ def queue_name(settings: Settings) -> str:
 def transport_options(settings: Settings) -> dict[str, Any]:
     url = settings.broker_url or ""
     if url.startswith(("redis://", "rediss://")):
+        visibility = settings.broker_visibility_timeout_seconds
+        # Workers look for abandoned jobs every fifth of that (kombu: interval x throttle).
+        sweep = min(100, max(1, visibility // 5))
         return {
             "global_keyprefix": f"{settings.redis_key_prefix}:",
-            "visibility_timeout": settings.broker_visibility_timeout_seconds,
+            "visibility_timeout": visibility,
+            "unacked_restore_interval": min(10, sweep),
+            "unacked_restore_throttle": max(1, sweep // 10),
             "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
         }
     # AMQP: the broker confirms each message, so "sent" means stored, not buffered.

@@ -48,8 +48,10 @@ class Purged:
 async def purge_expired(database: Database, settings: Settings) -> Purged:
     """Delete expired idempotency keys; drop uploads no worker took in time."""
     retention = timedelta(hours=settings.upload_retention_hours)
+    # One table per transaction: short locks, taken in no order that could deadlock.
     async with database.unit_of_work(write=True) as uow:
         keys = await idempotency.purge_expired(uow.session)
+    async with database.unit_of_work(write=True) as uow:
         uploads = await jobs.expire_uploads(uow.session, retention)
     purged = Purged(keys, uploads)
     if uploads:
@@ -84,7 +86,11 @@ def next_nightly_run(now: datetime) -> datetime:
 
 
 async def run_in_process(database: Database, settings: Settings) -> None:
-    """Without a broker: sweep now and every minute, purge hourly, check the ledger nightly."""
+    """Without a broker: sweep now and every minute, purge hourly, check the ledger nightly.
+
+    Only the sweep runs at start (a restart is when jobs are found orphaned);
+    the rest wait a period, so a process restarted often does not purge each time.
+    """
 
     def every(seconds: float) -> Callable[[datetime], datetime]:
         return lambda now: now + timedelta(seconds=seconds)
@@ -95,7 +101,7 @@ async def run_in_process(database: Database, settings: Settings) -> None:
         ("ledger check", lambda: check_ledger(database), next_nightly_run),
     ]
     now = utcnow()
-    due = [now, now, next_nightly_run(now)]
+    due = [now, now + timedelta(seconds=PURGE_EVERY_SECONDS), next_nightly_run(now)]
     while True:
         for index, (name, work, following) in enumerate(schedule):
             if due[index] > utcnow():

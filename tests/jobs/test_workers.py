@@ -1,0 +1,242 @@
+"""Imports on real Celery workers (RabbitMQ and Redis brokers), started by the tests.
+
+Each test runs a real ``inventory serve`` and real ``inventory worker``
+processes against the tests' database, with a queue of its own on the shared
+broker. No eager mode: a job is a message a worker process has to take.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from inventory.config import Settings
+from inventory.models import ImportJob, Product, Role
+from tests.conftest import Account
+from tests.helpers import API, assert_problem
+from tests.jobs.workers import (
+    BROKERS,
+    Deployment,
+    celery_worker,
+    deployment,
+    kill_hard,
+    remove_queue,
+    require_broker,
+)
+from tests.netproxy import TcpRelay
+from tests.processes import serving
+
+HEADER = "sku,name,description,category,supplier,unit_price,reorder_level,is_active\n"
+
+
+def products_csv(count: int) -> bytes:
+    rows = (
+        f"JOB-{n:06d},Product {n},,Category {n % 40},Supplier {n % 15},{n % 500}.25,{n % 7},true\n"
+        for n in range(count)
+    )
+    return (HEADER + "".join(rows)).encode()
+
+
+@pytest.fixture(params=sorted(BROKERS))
+def deployed(
+    request: pytest.FixtureRequest, settings: Settings, tmp_path: Path
+) -> Iterator[Deployment]:
+    url = BROKERS[request.param]
+    require_broker(url)
+    deployed = deployment(settings, url, tmp_path)
+    yield deployed
+    remove_queue(deployed, url)
+
+
+@pytest.fixture
+async def manager(accounts: dict[Role, Account]) -> Account:
+    return accounts[Role.manager]
+
+
+@pytest.fixture
+async def api(deployed: Deployment, manager: Account) -> AsyncIterator[httpx.AsyncClient]:
+    with serving("--no-migrate", **deployed.env) as server:
+        async with httpx.AsyncClient(
+            base_url=server.url, headers=manager.headers, timeout=10
+        ) as client:
+            client.server_pid = server.pid  # type: ignore[attr-defined]
+            yield client
+
+
+async def upload(api: httpx.AsyncClient, content: bytes) -> int:
+    response = await api.post(
+        f"{API}/imports/products", files={"file": ("products.csv", content, "text/csv")}
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "queued"
+    return int(response.json()["id"])
+
+
+async def job(api: httpx.AsyncClient, job_id: int) -> dict[str, Any]:
+    response = await api.get(f"{API}/imports/{job_id}")
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def until(
+    api: httpx.AsyncClient, job_id: int, *statuses: str, within: float = 90
+) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while (found := await job(api, job_id))["status"] not in statuses:
+        if time.monotonic() > deadline:
+            pytest.fail(f"job {job_id} never reached {statuses}: {found}")
+        await asyncio.sleep(0.1)
+    return found
+
+
+def ran_in(found: dict[str, Any]) -> int:
+    """The pid the job records for the process that ran it."""
+    assert found["worker"].startswith("celery@"), found
+    return int(found["worker"].rsplit(":", 1)[1])
+
+
+async def count(engine: AsyncEngine, statement: Any) -> int:
+    async with engine.connect() as connection:
+        return int((await connection.execute(statement)).scalar_one())
+
+
+async def test_a_queued_import_waits_for_a_worker_and_runs_in_its_process(
+    api, deployed, engine, clerk_stock_drop
+):
+    job_id = await upload(api, products_csv(3))
+    ready = await api.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["broker"] == "ok"
+    await asyncio.sleep(2)
+    assert (await job(api, job_id))["status"] == "queued"  # nobody runs it: the API does not
+
+    with celery_worker(deployed, "first") as worker:
+        done = await until(api, job_id, "succeeded", "failed")
+        assert done["status"] == "succeeded", done
+        assert done["rows_total"] == 3
+        assert done["attempts"] == 1
+        assert ran_in(done) in worker.pool_pids()
+        assert ran_in(done) != api.server_pid
+        # Low-stock reports take the same road: the API sends, the worker reports.
+        product_id = await clerk_stock_drop(api)
+        deadline = time.monotonic() + 30
+        while f"low stock: product {product_id} " not in worker.output():
+            assert time.monotonic() < deadline, worker.output()
+            await asyncio.sleep(0.1)
+    skus = select(func.count()).select_from(Product).where(Product.sku.like("JOB-%"))
+    assert await count(engine, skus) == 3
+
+
+@pytest.fixture
+def clerk_stock_drop(accounts: dict[Role, Account]) -> Any:
+    """Through the API: a product with reorder level 5 goes from 8 to 4 on hand."""
+
+    async def drop(api: httpx.AsyncClient) -> int:
+        clerk = accounts[Role.clerk].headers
+        warehouse = await api.post(f"{API}/warehouses", json={"code": "LOW", "name": "Low"})
+        product = await api.post(
+            f"{API}/products",
+            json={"sku": "LOW-1", "name": "Runs low", "unit_price": "1.00", "reorder_level": 5},
+        )
+        assert warehouse.status_code == product.status_code == 201
+        ids = {"product_id": product.json()["id"], "warehouse_id": warehouse.json()["id"]}
+        for delta in (8, -4):
+            moved = await api.post(
+                f"{API}/stock/movements",
+                json={
+                    **ids,
+                    "kind": "receipt" if delta > 0 else "shipment",
+                    "quantity": abs(delta),
+                },
+                headers=clerk,
+            )
+            assert moved.status_code == 201, moved.text
+        return int(ids["product_id"])
+
+    return drop
+
+
+@pytest.mark.backend("postgresql")
+async def test_a_worker_killed_mid_import_leaves_nothing_and_another_finishes_it(
+    api, deployed, engine
+):
+    rows = 60_000
+    job_id = await upload(api, products_csv(rows))
+    with celery_worker(deployed, "doomed") as doomed:
+        started = await until(api, job_id, "running", "succeeded", "failed", within=60)
+        assert started["status"] == "running", started
+        await asyncio.sleep(1.0)  # well into validating or applying
+        kill_hard(doomed)
+    interrupted = await job(api, job_id)
+    assert interrupted["status"] == "running", "the job finished before the kill; make it bigger"
+    skus = select(func.count()).select_from(Product).where(Product.sku.like("JOB-%"))
+    assert await count(engine, skus) == 0  # nothing half-applied
+
+    with celery_worker(deployed, "rescuer") as rescuer:
+        done = await until(api, job_id, "succeeded", "failed", within=180)
+        assert done["status"] == "succeeded", done
+        assert ran_in(done) in rescuer.pool_pids()
+    assert done["attempts"] == 2
+    assert done["rows_total"] == rows
+    assert await count(engine, skus) == rows
+    distinct = select(func.count(func.distinct(Product.sku))).where(Product.sku.like("JOB-%"))
+    assert await count(engine, distinct) == rows
+
+
+@pytest.mark.backend("postgresql")
+async def test_a_broker_that_is_down_refuses_uploads_quickly_and_jobs_flow_when_it_returns(
+    deployed, manager, engine
+):
+    broker = urlsplit(deployed.broker_url)
+    assert broker.hostname
+    assert broker.port
+    relay = TcpRelay(broker.hostname, broker.port)
+    relayed = broker._replace(netloc=broker.netloc.replace(f":{broker.port}", f":{relay.port}"))
+    through_relay = deployed.with_broker(urlunsplit(relayed))
+    relay.start()
+    try:
+        with (
+            serving("--no-migrate", **through_relay.env) as server,
+            celery_worker(through_relay, "steady") as _,
+        ):
+            async with httpx.AsyncClient(
+                base_url=server.url, headers=manager.headers, timeout=10
+            ) as api:
+                before = await until(api, await upload(api, products_csv(2)), "succeeded")
+                assert before["status"] == "succeeded"
+
+                relay.stop()
+                jobs_before = await count(engine, select(func.count()).select_from(ImportJob))
+                started = time.monotonic()
+                refused = await api.post(
+                    f"{API}/imports/products",
+                    files={"file": ("p.csv", products_csv(1), "text/csv")},
+                )
+                assert time.monotonic() - started < 2.0
+                body = assert_problem(refused, 503)
+                assert refused.headers["retry-after"]
+                assert "queue" in body["detail"]
+                assert await count(engine, select(func.count()).select_from(ImportJob)) == (
+                    jobs_before
+                )
+                started = time.monotonic()
+                unready = await api.get("/ready")
+                assert time.monotonic() - started < 2.0
+                assert assert_problem(unready, 503)["checks"]["broker"] == "unreachable"
+                assert "broker" in unready.json()["detail"]
+
+                relay.start()  # back, on the same address; nothing restarted
+                assert (await api.get("/ready")).status_code == 200
+                after = await until(api, await upload(api, products_csv(5)), "succeeded")
+                assert after["rows_total"] == 5
+    finally:
+        relay.stop()
