@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from kombu import Connection
+from kombu import Connection, Exchange, Queue
 
 from inventory.config import Settings
 from inventory.jobs.broker import queue_name
@@ -81,8 +81,8 @@ def remove_queue(deployed: Deployment, broker_url: str) -> None:
         return
     with Connection(broker_url, connect_timeout=3) as connection:
         channel = connection.default_channel
-        channel.queue_delete(name)
-        channel.exchange_delete(name)
+        Queue(name)(channel).delete()
+        Exchange(name)(channel).delete()
 
 
 @dataclass(frozen=True)
