@@ -350,11 +350,26 @@ def _celery(argv: list[str]) -> None:
             "process and there is nothing for a Celery process to do"
         )
         raise typer.Exit(2)
+    if (pool := _pool(argv)) and pool not in ("prefork", "solo"):
+        # Jobs run on one event loop per process; threads would share it.
+        err.print(f"[red]error:[/red] --pool {pool}: use prefork (the default) or solo")
+        raise typer.Exit(2)
     if not any(arg in ("-l", "--loglevel") or arg.startswith("--loglevel=") for arg in argv):
         argv = [*argv, "--loglevel=INFO"]
     from inventory.jobs.tasks import app as celery_app
 
     raise typer.Exit(celery_app.start([*argv]) or 0)
+
+
+def _pool(argv: list[str]) -> str | None:
+    for index, arg in enumerate(argv):
+        if arg in ("-P", "--pool") and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("--pool="):
+            return arg.partition("=")[2]
+        if arg.startswith("-P") and len(arg) > 2:
+            return arg[2:]
+    return None
 
 
 @app.command(context_settings=CELERY_PASSTHROUGH)

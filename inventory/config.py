@@ -54,8 +54,12 @@ class Settings(BaseSettings):
     """How long an answer stays in Redis (invalidation usually ends it sooner)."""
     cache_local_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     """The size of each process's own tier."""
-    job_time_limit_seconds: int = Field(default=30 * 60, ge=10)
-    """A job still running after this long is stopped and failed (the hard limit is a minute on)."""
+    job_time_limit_seconds: int = Field(default=20 * 60, ge=10)
+    """A job still running after this long is stopped and failed (the hard limit is a minute on).
+
+    Keep the hard limit below RabbitMQ's consumer_timeout (30 minutes by default)."""
+    maintenance_in_process: bool = True
+    """Without a broker, each API process runs the periodic maintenance itself."""
     upload_retention_hours: int = Field(default=24, ge=1)
     """An uploaded file no worker has taken within this long is dropped and its job failed."""
     broker_visibility_timeout_seconds: int = Field(default=60 * 60, ge=5)

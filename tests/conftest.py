@@ -27,7 +27,6 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory import migrations, security
@@ -160,7 +159,12 @@ REDIS_PREFIX = f"inventory-test-{uuid.uuid4().hex[:12]}"
 @pytest.fixture(scope="session")
 def settings(database_url: str, redis_url: str | None) -> Settings:
     return Settings(
-        env="test", database_url=database_url, redis_url=redis_url, redis_key_prefix=REDIS_PREFIX
+        env="test",
+        database_url=database_url,
+        redis_url=redis_url,
+        redis_key_prefix=REDIS_PREFIX,
+        # Tests run the sweep and the purge themselves, when they mean to.
+        maintenance_in_process=False,
     )
 
 
@@ -188,22 +192,12 @@ async def engine(app: FastAPI) -> AsyncEngine:
 
 async def empty_tables(engine: AsyncEngine) -> None:
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-    for attempt in range(3):
-        try:
-            async with engine.begin() as connection:
-                if connection.dialect.name == "postgresql":
-                    await connection.execute(
-                        text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-                    )
-                else:
-                    for table in tables:
-                        await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608
-            return
-        except DBAPIError as exc:
-            # TRUNCATE locks table after table; the app's background maintenance
-            # (a sweep, the nightly ledger check) may hold one of them meanwhile.
-            if "deadlock" not in str(exc) or attempt == 2:
-                raise
+    async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,9 @@ MAX_ATTEMPTS = 3
 """Runs a job may have before it is failed (a file that kills its worker every time)."""
 STOPPED = "stopped before it finished (time limit or shutdown); nothing was applied"
 
+HANDED_BACK = "handed back"
+"""Cancel message: the run is abandoned for another to take over; record nothing."""
+
 
 class Outcome(StrEnum):
     """What one run of a job came to."""
@@ -139,12 +142,16 @@ async def run_claimed(
             claimed.job_id,
         )
         return Outcome.superseded
-    except asyncio.CancelledError:
-        # Stopped from outside (a time limit, a shutdown): nothing was applied; say so.
-        await _finish(database, claimed, JobStatus.failed, errors=[_note(STOPPED)])
+    except asyncio.CancelledError as exc:
+        # Its process is going away and the broker will deliver the job again: the
+        # claim lapses and the next run takes over. Otherwise (a time limit, an
+        # in-process shutdown) nothing was applied, and the job says so.
+        if HANDED_BACK not in exc.args:
+            await _finish(database, claimed, JobStatus.failed, errors=[_note(STOPPED)])
         raise
     except Exception as exc:
         if is_transient(exc):
+            await _hand_back(database, claimed)
             raise
         logger.exception("import job %s failed unexpectedly", claimed.job_id)
         await _finish(
@@ -163,7 +170,7 @@ async def claim(database: Database, job_id: int, worker: str) -> Claim | Outcome
                 update(ImportJob)
                 .where(
                     ImportJob.id == job_id,
-                    ImportJob.attempts < MAX_ATTEMPTS,
+                    ImportJob.attempts - ImportJob.handed_back < MAX_ATTEMPTS,
                     or_(
                         ImportJob.status == JobStatus.queued,
                         and_(
@@ -190,8 +197,11 @@ async def claim(database: Database, job_id: int, worker: str) -> Claim | Outcome
             return Outcome.busy
         # Silent, and out of attempts: each run so far died without a word.
         lapsed = Claim(job_id, job.attempts, job.dry_run, b"")
-        gave_up = _note(f"gave up after {job.attempts} attempts; see the workers' logs")
-        await _finish_in(session, lapsed, JobStatus.failed, errors=[gave_up])
+        gave_up = _note(f"gave up after {MAX_ATTEMPTS} attempts; see the workers' logs")
+        try:
+            await _finish_in(session, lapsed, JobStatus.failed, errors=[gave_up])
+        except Superseded:  # another delivery got there first
+            return Outcome.finished_before
         return Outcome.failed
 
 
@@ -253,8 +263,25 @@ async def _heartbeat(database: Database, claimed: Claim, done: list[int]) -> Non
                     .where(ImportJob.id == claimed.job_id, ImportJob.attempts == claimed.attempt)
                     .values(heartbeat_at=utcnow(), rows_done=done[0])
                 )
-        except (OperationalError, InterfaceError, OSError) as exc:  # e.g. SQLite busy
+        except Exception as exc:  # e.g. SQLite busy; the next beat tries again
             logger.debug("heartbeat of job %s skipped: %s", claimed.job_id, exc)
+
+
+async def _hand_back(database: Database, claimed: Claim) -> None:
+    """Best effort: queue the job again, not counting this run against it."""
+    try:
+        async with database.unit_of_work(write=True) as uow:
+            await uow.session.execute(
+                update(ImportJob)
+                .where(
+                    ImportJob.id == claimed.job_id,
+                    ImportJob.attempts == claimed.attempt,
+                    ImportJob.status == JobStatus.running,
+                )
+                .values(status=JobStatus.queued, handed_back=ImportJob.handed_back + 1)
+            )
+    except Exception as exc:  # the database is still away: the claim lapses instead
+        logger.debug("could not hand job %s back: %s", claimed.job_id, exc)
 
 
 async def _finish(database: Database, claimed: Claim, status: JobStatus, **fields: Any) -> None:
@@ -297,19 +324,36 @@ def _note(message: str) -> dict[str, Any]:
     return {"row": None, "column": None, "message": message}
 
 
-async def fail_stale_jobs(session: AsyncSession, *, queued_too: bool) -> int:
-    """Fail running jobs not heard from for STALE_AFTER; return how many.
-
-    ``queued_too`` (no broker): a queued job that old lost the process that was
-    to run it. With a broker a queued job waits in the queue (``expire_uploads``).
-    """
+async def fail_stale_jobs(session: AsyncSession) -> int:
+    """No broker: fail queued or running jobs not heard from for STALE_AFTER (their
+    process died, and no one else will run them); return how many."""
     silent = ImportJob.heartbeat_at < utcnow() - STALE_AFTER
-    statuses = [JobStatus.running, JobStatus.queued] if queued_too else [JobStatus.running]
     return await _fail_where(
         session,
-        ImportJob.status.in_(statuses) & silent,
+        ImportJob.status.in_([JobStatus.running, JobStatus.queued]) & silent,
         "interrupted: the process running it stopped",
     )
+
+
+async def requeue_stale_jobs(session: AsyncSession) -> list[int]:
+    """With a broker: running jobs silent for STALE_AFTER go back to the queue; the
+    caller sends their ids again. Those out of runs are failed. Returns the ids."""
+    silent = (ImportJob.status == JobStatus.running) & (
+        ImportJob.heartbeat_at < utcnow() - STALE_AFTER
+    )
+    runs = ImportJob.attempts - ImportJob.handed_back
+    await _fail_where(
+        session,
+        silent & (runs >= MAX_ATTEMPTS),
+        f"gave up after {MAX_ATTEMPTS} attempts; see the workers' logs",
+    )
+    requeued = await session.scalars(
+        update(ImportJob)
+        .where(silent & (runs < MAX_ATTEMPTS))
+        .values(status=JobStatus.queued, heartbeat_at=utcnow())
+        .returning(ImportJob.id)
+    )
+    return list(requeued)
 
 
 async def expire_uploads(session: AsyncSession, retention: timedelta) -> int:
@@ -333,6 +377,9 @@ async def _fail_where(session: AsyncSession, condition: ColumnElement[bool], mes
     return count
 
 
-async def discard(session: AsyncSession, job_id: int) -> None:
-    """Forget a job no worker could be told of (its upload is refused)."""
-    await session.execute(delete(ImportJob).where(ImportJob.id == job_id))
+async def discard(session: AsyncSession, job_id: int) -> bool:
+    """Forget a job no worker could be told of; False if a worker has it after all."""
+    result = await session.execute(
+        delete(ImportJob).where(ImportJob.id == job_id, ImportJob.status == JobStatus.queued)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

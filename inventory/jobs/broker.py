@@ -12,6 +12,7 @@ from typing import Any
 
 from celery import Celery
 from celery.schedules import crontab
+from kombu import Queue
 
 from inventory.config import Settings
 
@@ -22,6 +23,7 @@ PURGE_EXPIRED = "inventory.purge_expired"
 CHECK_LEDGER = "inventory.check_ledger"
 
 CONNECT_TIMEOUT_SECONDS = 1.0
+REDIS_SOCKET_TIMEOUT_SECONDS = 5.0  # above the transport's 1 s BRPOP polls
 SWEEP_EVERY_SECONDS = 60.0
 PURGE_EVERY_SECONDS = 60.0 * 60
 LEDGER_CHECK_HOUR_UTC = 3
@@ -51,6 +53,11 @@ def queue_name(settings: Settings) -> str:
     return f"{settings.redis_key_prefix}.jobs"
 
 
+def maintenance_queue_name(settings: Settings) -> str:
+    """Maintenance has its own queue, so it is not stuck behind a backlog of imports."""
+    return f"{settings.redis_key_prefix}.maintenance"
+
+
 def transport_options(settings: Settings) -> dict[str, Any]:
     url = settings.broker_url or ""
     if url.startswith(("redis://", "rediss://")):
@@ -63,6 +70,9 @@ def transport_options(settings: Settings) -> dict[str, Any]:
             "unacked_restore_interval": min(10, sweep),
             "unacked_restore_throttle": max(1, sweep // 10),
             "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            # A Redis that accepts and never answers must not hold a sender forever.
+            "socket_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
+            "socket_keepalive": True,
         }
     # AMQP: the broker confirms each message, so "sent" means stored, not buffered.
     return {"confirm_publish": True}
@@ -78,14 +88,24 @@ def create_celery(settings: Settings) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         task_ignore_result=True,
+        result_expires=None,  # no result backend: nothing for beat to clean up
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_soft_time_limit=limit,
         task_time_limit=limit + 60,
         task_default_queue=queue_name(settings),
+        # `inventory worker` consumes both; `-Q` picks one for dedicated workers.
+        task_queues=[Queue(queue_name(settings)), Queue(maintenance_queue_name(settings))],
+        task_routes={
+            name: {"queue": maintenance_queue_name(settings)}
+            for name in (SWEEP_JOBS, PURGE_EXPIRED, CHECK_LEDGER)
+        },
         broker_connection_timeout=CONNECT_TIMEOUT_SECONDS,
         broker_connection_retry_on_startup=True,
+        # A sender never waits long for a pooled connection (senders abandoned at a
+        # deadline may still hold one until their socket times out).
+        broker_pool_acquire_timeout=CONNECT_TIMEOUT_SECONDS,
         broker_transport_options=transport_options(settings),
         # A worker cut off from the broker stops its jobs: the broker hands them out again.
         worker_cancel_long_running_tasks_on_connection_loss=True,

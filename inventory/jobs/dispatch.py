@@ -78,8 +78,10 @@ async def submit_product_import(
         await runner.run_import(job.id)
     except BrokerUnavailable:
         async with database.unit_of_work(write=True, queued=True) as uow:
-            await jobs.discard(uow.session, job.id)
-        raise
+            discarded = await jobs.discard(uow.session, job.id)
+        if discarded:
+            raise
+        # The message did arrive (late): a worker has the job, so it is accepted.
     return job
 
 
@@ -95,9 +97,10 @@ class InProcessJobs:
         self._maintenance: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._maintenance = self._spawn(
-            maintenance.run_in_process(self._database, self._settings), "maintenance"
-        )
+        if self._settings.maintenance_in_process:
+            self._maintenance = self._spawn(
+                maintenance.run_in_process(self._database, self._settings), "maintenance"
+            )
 
     async def run_import(self, job_id: int) -> None:
         self._spawn(jobs.run_import_job(self._database, job_id), f"import job {job_id}")

@@ -30,13 +30,22 @@ DRIFT_LOGGED = 20
 """Levels named in the log when the ledger check finds drift (the count is always logged)."""
 
 
-async def sweep_jobs(database: Database, *, queued_too: bool) -> int:
-    """Fail jobs whose process died; ``queued_too`` when jobs run in-process."""
+async def fail_stale_jobs(database: Database) -> int:
+    """No broker: fail jobs whose process died (no one else will run them)."""
     async with database.unit_of_work(write=True) as uow:
-        failed = await jobs.fail_stale_jobs(uow.session, queued_too=queued_too)
+        failed = await jobs.fail_stale_jobs(uow.session)
     if failed:
         logger.warning("marked %s interrupted import jobs as failed", failed)
     return failed
+
+
+async def requeue_stale_jobs(database: Database) -> list[int]:
+    """With a broker: queue again the jobs whose worker vanished; the ids to send."""
+    async with database.unit_of_work(write=True) as uow:
+        requeued = await jobs.requeue_stale_jobs(uow.session)
+    if requeued:
+        logger.warning("import jobs %s lost their worker; queued again", requeued)
+    return requeued
 
 
 @dataclass(frozen=True)
@@ -96,7 +105,7 @@ async def run_in_process(database: Database, settings: Settings) -> None:
         return lambda now: now + timedelta(seconds=seconds)
 
     schedule: list[tuple[str, Callable[[], Awaitable[object]], Callable[[datetime], datetime]]] = [
-        ("sweep", lambda: sweep_jobs(database, queued_too=True), every(SWEEP_EVERY_SECONDS)),
+        ("sweep", lambda: fail_stale_jobs(database), every(SWEEP_EVERY_SECONDS)),
         ("purge", lambda: purge_expired(database, settings), every(PURGE_EVERY_SECONDS)),
         ("ledger check", lambda: check_ledger(database), next_nightly_run),
     ]

@@ -21,7 +21,7 @@ from inventory.stock.service import report_low_stock
 
 logger = logging.getLogger(__name__)
 
-MAX_TRANSIENT_RETRIES = 5
+MAX_TRANSIENT_RETRIES = 10  # about eight minutes of backoff
 
 app = broker.create_celery(load_settings())
 
@@ -48,7 +48,7 @@ def import_products(self: Task[Any, Any], job_id: int) -> str:
         if not jobs.is_transient(exc):
             raise
         # The database or network was away: try again with backoff; the claim lapses meanwhile.
-        countdown = min(2**self.request.retries, 60) + random.uniform(0, 1)  # noqa: S311
+        countdown = min(5 * 2**self.request.retries, 60) + random.uniform(0, 1)  # noqa: S311
         logger.warning("import job %s: %s; retrying in %.0f s", job_id, exc, countdown)
         raise self.retry(exc=exc, countdown=countdown) from exc
     if outcome is jobs.Outcome.busy:
@@ -63,8 +63,12 @@ def report_low_stock_task(product_id: int, warehouse_id: int, quantity: int, reo
 
 
 @app.task(name=broker.SWEEP_JOBS)
-def sweep_jobs() -> int:
-    return runtime.current().run(lambda db: maintenance.sweep_jobs(db, queued_too=False))
+def sweep_jobs() -> list[int]:
+    """Send again the jobs whose worker vanished without the broker delivering them again."""
+    requeued = runtime.current().run(maintenance.requeue_stale_jobs)
+    for job_id in requeued:
+        import_products.delay(job_id)
+    return requeued
 
 
 @app.task(name=broker.PURGE_EXPIRED)

@@ -44,5 +44,7 @@ class ImportJob(IdMixin, Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     """How many runs have taken the job; the number is the current run's fencing token."""
+    handed_back: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Runs that gave the job back unharmed (the database was away): not held against it."""
     worker: Mapped[str | None] = mapped_column(String(255))
     """Where the latest run took it: ``host:pid`` of the process."""

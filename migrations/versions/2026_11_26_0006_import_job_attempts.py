@@ -2,7 +2,9 @@
 
 ``attempts`` counts the runs that took the job; each run writes its result only
 while the count is still its own, so a run that was given up on can never
-finish over the run that replaced it. ``worker`` names the process (host:pid).
+finish over the run that replaced it. ``handed_back`` counts the runs that
+gave the job back because the database was away (they do not count against
+its limit of runs). ``worker`` names the process (host:pid).
 
 Revision ID: 0006
 Revises: 0005
@@ -27,6 +29,10 @@ def upgrade() -> None:
         "import_jobs",
         sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
     )
+    op.add_column(
+        "import_jobs",
+        sa.Column("handed_back", sa.Integer(), nullable=False, server_default="0"),
+    )
     op.add_column("import_jobs", sa.Column("worker", sa.String(length=255), nullable=True))
 
 
@@ -34,4 +40,5 @@ def downgrade() -> None:
     # Batch mode rebuilds the table on SQLite: keep AUTOINCREMENT (ids never reused).
     with op.batch_alter_table("import_jobs", table_kwargs=SQLITE_NO_ID_REUSE) as batch:
         batch.drop_column("worker")
+        batch.drop_column("handed_back")
         batch.drop_column("attempts")

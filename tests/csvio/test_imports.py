@@ -218,7 +218,7 @@ async def test_jobs_left_by_a_dead_process_are_failed(app, client, engine):
         ]
         session.add_all(made)
     async with AsyncSession(engine) as session, session.begin():
-        assert await jobs.fail_stale_jobs(session, queued_too=True) == 2
+        assert await jobs.fail_stale_jobs(session) == 2
     found = [(await client.get(f"{API}/imports/{job.id}")).json() for job in made]
     assert [job["status"] for job in found] == ["failed", "failed", "running"]
     assert "interrupted" in found[0]["errors"][0]["message"]
@@ -306,7 +306,7 @@ async def test_a_starting_process_fails_jobs_whose_process_died(settings, client
             kind="products", status=JobStatus.running, dry_run=False, heartbeat_at=long_ago
         )
         session.add(stuck)
-    app = create_app(settings)
+    app = create_app(settings.model_copy(update={"maintenance_in_process": True}))
     async with app.router.lifespan_context(app):
         for _ in range(100):
             job = (await client.get(f"{API}/imports/{stuck.id}")).json()

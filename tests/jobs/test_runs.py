@@ -11,61 +11,18 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import OperationalError
 
 from inventory.config import Settings
 from inventory.csvio import jobs
-from inventory.db import Database, utcnow
+from inventory.csvio import products as csv_products
+from inventory.db import utcnow
 from inventory.jobs import maintenance
-from inventory.models import IdempotencyKey, ImportJob, JobStatus, Product
+from inventory.models import IdempotencyKey, ImportJob, JobStatus
 from tests.helpers import API, create, create_product
+from tests.jobs.runs import product_count, queued_job, silence, stored
 from tests.processes import run
-
-HEADER = "sku,name,description,category,supplier,unit_price,reorder_level,is_active\n"
-
-
-def products_csv(count: int) -> bytes:
-    rows = "".join(f"RUN-{n:05d},Product {n},,Tools,,1.50,0,true\n" for n in range(count))
-    return (HEADER + rows).encode()
-
-
-@pytest.fixture
-def database(app, accounts) -> Database:
-    """The app's database, emptied (``accounts`` empties it)."""
-    db: Database = app.state.db
-    return db
-
-
-async def queued_job(database: Database, rows: int = 3) -> int:
-    async with database.unit_of_work(write=True) as uow:
-        job = await jobs.create_product_import(
-            uow.session, None, "p.csv", products_csv(rows), False
-        )
-    return job.id
-
-
-async def stored(engine: AsyncEngine, job_id: int) -> ImportJob:
-    async with engine.connect() as connection:
-        row = (
-            await connection.execute(select(ImportJob.__table__).where(ImportJob.id == job_id))
-        ).one()
-    return ImportJob(**row._asdict())
-
-
-async def product_count(engine: AsyncEngine) -> int:
-    async with engine.connect() as connection:
-        return int(await connection.scalar(select(func.count()).select_from(Product)) or 0)
-
-
-async def silence(database: Database, job_id: int, seconds: float) -> None:
-    """Make the job's last heartbeat ``seconds`` old, as if its run had died then."""
-    async with database.unit_of_work(write=True) as uow:
-        await uow.session.execute(
-            update(ImportJob)
-            .where(ImportJob.id == job_id)
-            .values(heartbeat_at=utcnow() - timedelta(seconds=seconds))
-        )
 
 
 async def test_a_job_delivered_twice_at_once_is_applied_once(database, engine):
@@ -147,23 +104,97 @@ async def test_a_run_stopped_from_outside_is_failed_and_applies_nothing(database
     assert await product_count(engine) == 0
 
 
-async def test_the_sweep_fails_silent_running_jobs_and_leaves_queued_ones_to_the_broker(
-    database, engine
-):
+async def test_without_a_broker_the_sweep_fails_silent_jobs(database, engine):
     waiting = await queued_job(database)
     dead = await queued_job(database)
+    alive = await queued_job(database)
     assert isinstance(await jobs.claim(database, dead, "dead"), jobs.Claim)
+    assert isinstance(await jobs.claim(database, alive, "alive"), jobs.Claim)
     for job_id in (waiting, dead):
         await silence(database, job_id, jobs.STALE_AFTER.total_seconds() + 1)
 
-    assert await maintenance.sweep_jobs(database, queued_too=False) == 1
-    assert (await stored(engine, waiting)).status is JobStatus.queued
-    swept = await stored(engine, dead)
-    assert swept.status is JobStatus.failed
-    assert "interrupted" in swept.errors
-    # Without a broker no one else will run a queued job whose process died.
-    assert await maintenance.sweep_jobs(database, queued_too=True) == 1
-    assert (await stored(engine, waiting)).status is JobStatus.failed
+    # No one else will run a job whose process died, queued or running.
+    assert await maintenance.fail_stale_jobs(database) == 2
+    for job_id in (waiting, dead):
+        swept = await stored(engine, job_id)
+        assert swept.status is JobStatus.failed
+        assert "interrupted" in swept.errors
+    assert (await stored(engine, alive)).status is JobStatus.running
+
+
+async def test_with_a_broker_the_sweep_queues_a_vanished_job_again_until_out_of_runs(
+    database, engine
+):
+    vanished, worn_out, waiting = [await queued_job(database) for _ in range(3)]
+    assert isinstance(await jobs.claim(database, vanished, "gone"), jobs.Claim)
+    for attempt in range(jobs.MAX_ATTEMPTS):
+        assert isinstance(await jobs.claim(database, worn_out, f"gone-{attempt}"), jobs.Claim)
+        await silence(database, worn_out, jobs.LEASE.total_seconds() + 1)
+    for job_id in (vanished, worn_out, waiting):
+        await silence(database, job_id, jobs.STALE_AFTER.total_seconds() + 1)
+
+    assert await maintenance.requeue_stale_jobs(database) == [vanished]
+    assert (await stored(engine, vanished)).status is JobStatus.queued
+    assert (await stored(engine, waiting)).status is JobStatus.queued  # the broker has it
+    gave_up = await stored(engine, worn_out)
+    assert gave_up.status is JobStatus.failed
+    assert "gave up" in gave_up.errors
+    # Sent again, the job runs as the next attempt.
+    assert await jobs.run_import_job(database, vanished) is jobs.Outcome.succeeded
+    assert (await stored(engine, vanished)).attempts == 2
+
+
+async def test_a_run_that_meets_a_database_outage_hands_the_job_back(database, engine, monkeypatch):
+    job_id = await queued_job(database)
+
+    async def database_gone(*_: object) -> None:
+        raise OperationalError("INSERT", {}, ConnectionRefusedError("database gone"))
+
+    monkeypatch.setattr(csv_products, "apply", database_gone)
+    with pytest.raises(OperationalError):
+        await jobs.run_import_job(database, job_id, worker="unlucky")
+    handed = await stored(engine, job_id)
+    assert (handed.status, handed.attempts, handed.handed_back) == (JobStatus.queued, 1, 1)
+
+    monkeypatch.undo()
+    # Handed back runs do not count against the job: it still has all its runs.
+    for _ in range(jobs.MAX_ATTEMPTS - 1):
+        claimed = await jobs.claim(database, job_id, "crashes")
+        assert isinstance(claimed, jobs.Claim)
+        await silence(database, job_id, jobs.LEASE.total_seconds() + 1)
+    assert await jobs.run_import_job(database, job_id) is jobs.Outcome.succeeded
+    assert await product_count(engine) == 3
+
+
+async def test_an_abandoned_run_records_nothing_so_the_next_delivery_takes_over(database, engine):
+    job_id = await queued_job(database, rows=30_000)
+    running = asyncio.create_task(jobs.run_import_job(database, job_id, worker="going"))
+    for _ in range(500):  # polling the database: there is no event to wait on
+        if (await stored(engine, job_id)).status is not JobStatus.queued:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    running.cancel(jobs.HANDED_BACK)  # what a worker process told to exit does
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    left = await stored(engine, job_id)
+    assert (left.status, left.worker) == (JobStatus.running, "going")
+    assert await product_count(engine) == 0
+
+    await silence(database, job_id, jobs.LEASE.total_seconds() + 1)
+    assert await jobs.run_import_job(database, job_id, worker="next") is jobs.Outcome.succeeded
+    assert await product_count(engine) == 30_000
+
+
+async def test_a_refused_upload_is_only_forgotten_while_no_worker_has_it(database, engine):
+    untouched, taken = await queued_job(database), await queued_job(database)
+    assert isinstance(await jobs.claim(database, taken, "quick"), jobs.Claim)
+    async with database.unit_of_work(write=True) as uow:
+        assert await jobs.discard(uow.session, untouched) is True
+        assert await jobs.discard(uow.session, taken) is False
+    async with engine.connect() as connection:
+        left = (await connection.execute(select(ImportJob.id))).scalars().all()
+    assert left == [taken]
 
 
 async def test_purge_drops_expired_keys_and_uploads_nobody_took(database, engine, accounts):

@@ -8,6 +8,8 @@ broker. No eager mode: a job is a message a worker process has to take.
 from __future__ import annotations
 
 import asyncio
+import re
+import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,6 +22,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory.config import Settings
+from inventory.jobs import broker
+from inventory.jobs.broker import create_celery
 from inventory.models import ImportJob, Product, Role
 from tests.conftest import Account
 from tests.helpers import API, assert_problem
@@ -33,7 +37,7 @@ from tests.jobs.workers import (
     require_broker,
 )
 from tests.netproxy import TcpRelay
-from tests.processes import serving
+from tests.processes import INVENTORY, environment, serving
 
 HEADER = "sku,name,description,category,supplier,unit_price,reorder_level,is_active\n"
 
@@ -98,6 +102,33 @@ async def until(
     return found
 
 
+def test_beat_starts_with_the_maintenance_schedule(deployed, tmp_path):
+    log = tmp_path / "beat.log"
+    with (
+        log.open("wb") as sink,
+        subprocess.Popen(  # noqa: S603 - our own console script
+            [INVENTORY, "beat", f"--schedule={tmp_path / 'schedule'}", "--loglevel=DEBUG"],
+            env=environment(**deployed.env),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        ) as beat,
+    ):
+        deadline = time.monotonic() + 30
+        while "Waking up" not in (output := log.read_text()):
+            if beat.poll() is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        beat.terminate()
+        beat.wait(timeout=10)
+    assert "beat: Starting..." in output, output
+    entries = re.findall(r"<ScheduleEntry: (\S+) (\S+)\(\)", output)
+    assert sorted(entries) == [
+        ("check-ledger-nightly", broker.CHECK_LEDGER),
+        ("purge-expired", broker.PURGE_EXPIRED),
+        ("sweep-stale-jobs", broker.SWEEP_JOBS),
+    ], output
+
+
 def ran_in(found: dict[str, Any]) -> int:
     """The pid the job records for the process that ran it."""
     assert found["worker"].startswith("celery@"), found
@@ -132,6 +163,20 @@ async def test_a_queued_import_waits_for_a_worker_and_runs_in_its_process(
         while f"low stock: product {product_id} " not in worker.output():
             assert time.monotonic() < deadline, worker.output()
             await asyncio.sleep(0.1)
+        # The maintenance beat sends runs on workers too, one after another in one process.
+        sender = create_celery(
+            Settings(broker_url=deployed.broker_url, redis_key_prefix=deployed.prefix)
+        )
+        maintenance = (broker.SWEEP_JOBS, broker.PURGE_EXPIRED, broker.CHECK_LEDGER)
+        for name in maintenance:
+            sender.send_task(name)
+        sender.close()
+        for name in maintenance:
+            ran = re.compile(rf"Task {re.escape(name)}\[[^\]]+\] succeeded")
+            while not ran.search(worker.output()):
+                assert time.monotonic() < deadline, worker.output()
+                await asyncio.sleep(0.1)
+        assert "ledger check: every level equals the sum of its movements" in worker.output()
     skus = select(func.count()).select_from(Product).where(Product.sku.like("JOB-%"))
     assert await count(engine, skus) == 3
 
@@ -238,5 +283,53 @@ async def test_a_broker_that_is_down_refuses_uploads_quickly_and_jobs_flow_when_
                 assert (await api.get("/ready")).status_code == 200
                 after = await until(api, await upload(api, products_csv(5)), "succeeded")
                 assert after["rows_total"] == 5
+    finally:
+        relay.stop()
+
+
+@pytest.mark.backend("postgresql")
+async def test_uploads_flow_again_after_the_broker_froze(deployed, manager):
+    """A broker that stops answering costs each upload a quick 503, and nothing after."""
+    broker = urlsplit(deployed.broker_url)
+    assert broker.hostname
+    assert broker.port
+    relay = TcpRelay(broker.hostname, broker.port)
+    relayed = broker._replace(netloc=broker.netloc.replace(f":{broker.port}", f":{relay.port}"))
+    through_relay = deployed.with_broker(urlunsplit(relayed))
+    relay.start()
+    try:
+        with (
+            serving("--no-migrate", **through_relay.env) as server,
+            celery_worker(deployed, "direct") as _,  # the worker itself is not cut off
+        ):
+            async with httpx.AsyncClient(
+                base_url=server.url, headers=manager.headers, timeout=10
+            ) as api:
+                assert (await until(api, await upload(api, products_csv(1)), "succeeded"))[
+                    "status"
+                ] == "succeeded"
+                relay.hang()
+                # More refused uploads than the API keeps pooled broker connections.
+                for _ in range(12):
+                    started = time.monotonic()
+                    refused = await api.post(
+                        f"{API}/imports/products",
+                        files={"file": ("p.csv", products_csv(1), "text/csv")},
+                    )
+                    assert time.monotonic() - started < 2.0
+                    assert_problem(refused, 503)
+                relay.resume()
+                deadline = time.monotonic() + 30
+                while (
+                    answer := await api.post(
+                        f"{API}/imports/products",
+                        files={"file": ("p.csv", products_csv(4), "text/csv")},
+                    )
+                ).status_code != 202:
+                    assert_problem(answer, 503)  # hung sends may take a while to give up
+                    assert time.monotonic() < deadline, "uploads never flowed again"
+                    await asyncio.sleep(0.5)
+                done = await until(api, answer.json()["id"], "succeeded")
+                assert done["rows_total"] == 4
     finally:
         relay.stop()
