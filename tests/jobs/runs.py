@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory.csvio import jobs
 from inventory.db import Database, utcnow
-from inventory.models import ImportJob, Product
+from inventory.models import ImportJob, JobStatus, Product
 
 HEADER = "sku,name,description,category,supplier,unit_price,reorder_level,is_active\n"
 
@@ -48,3 +50,12 @@ async def silence(database: Database, job_id: int, seconds: float) -> None:
             .where(ImportJob.id == job_id)
             .values(heartbeat_at=utcnow() - timedelta(seconds=seconds))
         )
+
+
+async def until_claimed(engine: AsyncEngine, job_id: int) -> None:
+    """Wait for a run to take the job (polling: there is no event to wait on)."""
+    for _ in range(500):
+        if (await stored(engine, job_id)).status is not JobStatus.queued:
+            return
+        await asyncio.sleep(0.01)
+    pytest.fail(f"no run took job {job_id}")

@@ -21,7 +21,7 @@ from inventory.db import utcnow
 from inventory.jobs import maintenance
 from inventory.models import IdempotencyKey, ImportJob, JobStatus
 from tests.helpers import API, create, create_product
-from tests.jobs.runs import product_count, queued_job, silence, stored
+from tests.jobs.runs import product_count, queued_job, silence, stored, until_claimed
 from tests.processes import run
 
 
@@ -90,10 +90,7 @@ async def test_a_job_that_kills_every_worker_is_given_up_after_the_last_attempt(
 async def test_a_run_stopped_from_outside_is_failed_and_applies_nothing(database, engine, client):
     job_id = await queued_job(database, rows=30_000)
     running = asyncio.create_task(jobs.run_import_job(database, job_id, worker="stopped"))
-    for _ in range(500):  # polling the database: there is no event to wait on
-        if (await stored(engine, job_id)).status is not JobStatus.queued:
-            break
-        await asyncio.sleep(0.01)
+    await until_claimed(engine, job_id)
     await asyncio.sleep(0.05)  # past the claim, into the run
     running.cancel()  # what a time limit or a shutdown does to the run
     with pytest.raises(asyncio.CancelledError):
@@ -169,10 +166,7 @@ async def test_a_run_that_meets_a_database_outage_hands_the_job_back(database, e
 async def test_an_abandoned_run_records_nothing_so_the_next_delivery_takes_over(database, engine):
     job_id = await queued_job(database, rows=30_000)
     running = asyncio.create_task(jobs.run_import_job(database, job_id, worker="going"))
-    for _ in range(500):  # polling the database: there is no event to wait on
-        if (await stored(engine, job_id)).status is not JobStatus.queued:
-            break
-        await asyncio.sleep(0.01)
+    await until_claimed(engine, job_id)
     await asyncio.sleep(0.05)
     running.cancel(jobs.HANDED_BACK)  # what a worker process told to exit does
     with pytest.raises(asyncio.CancelledError):

@@ -129,6 +129,16 @@ def test_beat_starts_with_the_maintenance_schedule(deployed, tmp_path):
     ], output
 
 
+def relayed_broker(deployed: Deployment) -> tuple[TcpRelay, Deployment]:
+    """A relay in front of the deployment's broker, and the deployment going through it."""
+    broker = urlsplit(deployed.broker_url)
+    assert broker.hostname
+    assert broker.port
+    relay = TcpRelay(broker.hostname, broker.port)
+    relayed = broker._replace(netloc=broker.netloc.replace(f":{broker.port}", f":{relay.port}"))
+    return relay, deployed.with_broker(urlunsplit(relayed))
+
+
 def ran_in(found: dict[str, Any]) -> int:
     """The pid the job records for the process that ran it."""
     assert found["worker"].startswith("celery@"), found
@@ -241,12 +251,7 @@ async def test_a_worker_killed_mid_import_leaves_nothing_and_another_finishes_it
 async def test_a_broker_that_is_down_refuses_uploads_quickly_and_jobs_flow_when_it_returns(
     deployed, manager, engine
 ):
-    broker = urlsplit(deployed.broker_url)
-    assert broker.hostname
-    assert broker.port
-    relay = TcpRelay(broker.hostname, broker.port)
-    relayed = broker._replace(netloc=broker.netloc.replace(f":{broker.port}", f":{relay.port}"))
-    through_relay = deployed.with_broker(urlunsplit(relayed))
+    relay, through_relay = relayed_broker(deployed)
     relay.start()
     try:
         with (
@@ -290,12 +295,7 @@ async def test_a_broker_that_is_down_refuses_uploads_quickly_and_jobs_flow_when_
 @pytest.mark.backend("postgresql")
 async def test_uploads_flow_again_after_the_broker_froze(deployed, manager):
     """A broker that stops answering costs each upload a quick 503, and nothing after."""
-    broker = urlsplit(deployed.broker_url)
-    assert broker.hostname
-    assert broker.port
-    relay = TcpRelay(broker.hostname, broker.port)
-    relayed = broker._replace(netloc=broker.netloc.replace(f":{broker.port}", f":{relay.port}"))
-    through_relay = deployed.with_broker(urlunsplit(relayed))
+    relay, through_relay = relayed_broker(deployed)
     relay.start()
     try:
         with (
