@@ -44,6 +44,8 @@ lock: install
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
 		--no-header --no-annotate -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 \
+		--no-header --no-annotate -o requirements.runtime.lock
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

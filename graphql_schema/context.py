@@ -24,6 +24,7 @@ from strawberry.fastapi import BaseContext
 
 from graphql_schema.loaders import Loaders
 from inventory import security
+from inventory.auth.throttle import WriteThrottle
 from inventory.changefeed import ChangeFeed
 from inventory.config import Settings
 from inventory.db import Database, UnitOfWork
@@ -59,6 +60,8 @@ class Context(BaseContext):
     transaction: RequestTransaction | None
     """The HTTP request's; None over a WebSocket."""
     handshake_token: str | None
+    write_throttle: WriteThrottle | None = None
+    """Counts mutations against the caller's write rate; None in tests that build a context."""
     _user: User | None = field(default=None, init=False)
     _user_checked: bool = field(default=False, init=False)
     # GraphQL resolves sibling fields concurrently; one AsyncSession must not be.
@@ -89,7 +92,12 @@ class Context(BaseContext):
 
     @asynccontextmanager
     async def write_session(self) -> AsyncIterator[AsyncSession]:
-        """The session for a mutation's write; nested fields of its answer read afresh."""
+        """The session for a mutation's write; nested fields of its answer read afresh.
+
+        Each mutation counts against its user's write rate, as a REST write does.
+        """
+        if self.write_throttle is not None and (user := await self.user()) is not None:
+            await self.write_throttle.check(user.id)
         try:
             async with self.session() as session:
                 yield session
@@ -178,4 +186,5 @@ async def get_context(
         feed=connection.app.state.change_feed,
         transaction=transaction,
         handshake_token=_handshake_token(connection),
+        write_throttle=connection.app.state.write_throttle,
     )

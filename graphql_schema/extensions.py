@@ -26,6 +26,7 @@ _CODES: list[tuple[type[errors.DomainError], str]] = [
     (errors.Conflict, "CONFLICT"),
     (errors.Unauthenticated, "UNAUTHENTICATED"),
     (errors.Forbidden, "FORBIDDEN"),
+    (errors.TooManyRequests, "RATE_LIMITED"),
 ]
 _SUGGESTION = re.compile(r" Did you mean .*\?$")
 

@@ -34,6 +34,7 @@ from inventory.db import (
     wait_for_database,
 )
 from inventory.errors import Conflict, DomainError
+from inventory.logs import logging_config
 from inventory.models import ImportJob, Role
 from inventory.products.service import ProductFilter
 from inventory.standalone import standalone_database
@@ -326,6 +327,9 @@ def serve(
         proxy_headers=True,
         # A long export must not hold a shutdown open: cancel it after 10 s.
         timeout_graceful_shutdown=10,
+        # One format for every line (JSON in production); the app logs each request itself.
+        log_config=logging_config(load_settings()),
+        access_log=False,
     )
 
 

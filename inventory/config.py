@@ -6,6 +6,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated
 
+from limits import parse
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -60,6 +61,12 @@ class Settings(BaseSettings):
     Keep the hard limit below RabbitMQ's consumer_timeout (30 minutes by default)."""
     maintenance_in_process: bool = True
     """Without a broker, each API process runs the periodic maintenance itself."""
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Request bodies other than uploads larger than this get 413."""
+    write_rate_limit: str = "6000/minute"
+    """Writes per user (REST and GraphQL mutations), counted in Redis when configured."""
+    docs_enabled: bool = True
+    """Serve /docs, /redoc, /openapi.json and GraphiQL."""
     upload_retention_hours: int = Field(default=24, ge=1)
     """An uploaded file no worker has taken within this long is dropped and its job failed."""
     broker_visibility_timeout_seconds: int = Field(default=60 * 60, ge=5)
@@ -70,6 +77,15 @@ class Settings(BaseSettings):
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("write_rate_limit")
+    @classmethod
+    def _parse_rate(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(f"not a rate limit such as 1200/minute: {value!r}") from None
         return value
 
     @model_validator(mode="after")

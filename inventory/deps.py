@@ -13,6 +13,7 @@ from fastapi.security import OAuth2PasswordBearer
 from starlette.requests import HTTPConnection
 
 from inventory import security
+from inventory.auth.throttle import WriteThrottle
 from inventory.cache.store import CacheTiers
 from inventory.config import Settings
 from inventory.db import Database, UnitOfWork
@@ -20,6 +21,7 @@ from inventory.errors import Forbidden, Unauthenticated
 from inventory.jobs.dispatch import JobRunner
 from inventory.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from inventory.kit.schemas import MAX_ID
+from inventory.logs import user_id_var
 from inventory.models import Role, User
 from inventory.users import service as users
 
@@ -111,6 +113,12 @@ async def get_current_user(
         if user is None:
             raise Unauthenticated("The token is invalid or has expired.")
         tiers.remember_user(claims.user_id, user, generation)
+    # For the access log line and every log line of this request.
+    connection.scope.setdefault("state", {})["user_id"] = user.id
+    user_id_var.set(user.id)
+    if connection.scope.get("method", "GET") not in _READ_METHODS:
+        throttle: WriteThrottle = state.write_throttle
+        await throttle.check(user.id)
     return user
 
 

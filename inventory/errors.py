@@ -161,9 +161,14 @@ def problem(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 
+def problem_response(request: Request, exc: DomainError) -> JSONResponse:
+    """The problem+json answer to a domain error."""
+    return problem(request, exc.status, exc.detail, code=exc.code, headers=exc.headers, **exc.extra)
+
+
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    return problem(request, exc.status, exc.detail, code=exc.code, headers=exc.headers, **exc.extra)
+    return problem_response(request, exc)
 
 
 async def _request_validation_error(request: Request, exc: Exception) -> JSONResponse:

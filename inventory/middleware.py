@@ -1,4 +1,5 @@
-"""Plain ASGI middleware: request ids on every response, and the allowed Host names.
+"""Plain ASGI middleware: request ids, timing, access log and metrics, security headers,
+body limits, and the allowed Host names.
 
 Written against raw ASGI rather than Starlette's request/response middleware
 base class, which costs a route most of its throughput.
@@ -6,12 +7,19 @@ base class, which costs a route most of its throughput.
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 import uuid
 
+from fastapi.routing import iter_route_contexts
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from inventory import metrics
+from inventory.errors import PayloadTooLarge, problem, problem_response
+from inventory.logs import ACCESS_LOGGER, request_id_var
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -43,6 +51,7 @@ class RequestIdMiddleware:
         if request_id is None:
             request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        request_id_var.set(request_id)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -83,8 +92,139 @@ class AllowedHostsMiddleware:
         if self.allows(_host_name(Headers(scope=scope).get("host", ""))):
             await self.app(scope, receive, send)
             return
-        # Imported here: errors imports FastAPI, which this module otherwise needn't.
-        from inventory.errors import problem
-
         response = problem(Request(scope), 400, "The Host header is not an allowed host.")
         await response(scope, receive, send)
+
+
+access_log = logging.getLogger(ACCESS_LOGGER)
+
+
+class ObservedRequests:
+    """Time each HTTP request: ``X-Process-Time``, one access line, request metrics."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._templates: dict[int, str] | None = None
+
+    def template(self, scope: Scope) -> str:
+        """The matched route's full path template (routers nest: a route knows only its
+        own part), so metrics have one series per route, not per product id."""
+        route = scope.get("route")
+        if route is None:
+            return "<unmatched>"
+        if self._templates is None:
+            self._templates = {
+                id(context.original_route): str(context.path)
+                for context in iter_route_contexts(scope["app"].routes)
+            }
+        return self._templates.get(id(route)) or str(getattr(route, "path", "<unknown>"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app fails before answering
+
+        async def timed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                elapsed = time.perf_counter() - started
+                MutableHeaders(scope=message)["X-Process-Time"] = f"{elapsed:.4f}"
+            await send(message)
+
+        metrics.IN_FLIGHT.inc()
+        try:
+            await self.app(scope, receive, timed_send)
+        finally:
+            metrics.IN_FLIGHT.dec()
+            elapsed = time.perf_counter() - started
+            route = self.template(scope)
+            method = scope["method"]
+            metrics.REQUESTS.labels(method, route, str(status)).inc()
+            metrics.REQUEST_SECONDS.labels(method, route).observe(elapsed)
+            state = scope.get("state", {})
+            access_log.info(
+                "%s %s %s %.1f ms",
+                method,
+                scope["path"],
+                status,
+                elapsed * 1000,
+                extra={
+                    "method": method,
+                    "path": scope["path"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "user_id": state.get("user_id"),
+                },
+            )
+
+
+API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+"""For everything but the docs pages, which set their own (see ``inventory.docs``)."""
+
+
+class SecurityHeaders:
+    """``nosniff``, no referrer, and a Content-Security-Policy unless the page set one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Referrer-Policy"] = "no-referrer"
+                if "content-security-policy" not in headers:
+                    headers["Content-Security-Policy"] = API_POLICY
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimit:
+    """Refuse request bodies over a limit with 413, declared or streamed.
+
+    Multipart uploads get their own (larger) limit; the import route checks
+    the file itself, this only stops a body that could never be valid.
+    """
+
+    def __init__(self, app: ASGIApp, max_body: int, max_upload: int) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.max_upload = max_upload
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        multipart = headers.get("content-type", "").startswith("multipart/form-data")
+        limit = self.max_upload + _FRAMING_ALLOWANCE if multipart else self.max_body
+        too_large = PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            await problem_response(Request(scope), too_large)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise too_large  # answered as 413 by the app's error handler
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+_FRAMING_ALLOWANCE = 64 * 1024

@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory import migrations, security
-from inventory.auth.throttle import LoginThrottle
+from inventory.auth.throttle import LoginThrottle, WriteThrottle
 from inventory.config import Settings
 from inventory.db import Base, create_engine
 from inventory.main import create_app
@@ -217,13 +217,17 @@ class Account:
 async def accounts(app: FastAPI, engine: AsyncEngine, settings: Settings) -> dict[Role, Account]:
     """An empty database holding one active user per role, made through the service layer.
 
-    Sign-in throttling starts afresh too, so no test inherits another's attempts.
+    Sign-in and write throttling start afresh too, so no test inherits another's
+    counts (user ids repeat from test to test).
     """
     await empty_tables(engine)
     await app.state.cache.forget_everything()
+    counts_prefix = f"{REDIS_PREFIX}:{uuid.uuid4().hex[:8]}"
     await app.state.login_throttle.close()
-    app.state.login_throttle = LoginThrottle(
-        settings.redis_url, f"{REDIS_PREFIX}:{uuid.uuid4().hex[:8]}"
+    app.state.login_throttle = LoginThrottle(settings.redis_url, counts_prefix)
+    await app.state.write_throttle.close()
+    app.state.write_throttle = WriteThrottle(
+        settings.redis_url, counts_prefix, settings.write_rate_limit
     )
     made = {}
     async with app.state.db.unit_of_work(write=True) as uow:

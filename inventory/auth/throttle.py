@@ -1,4 +1,4 @@
-"""Login throttling: failed attempts per client address and per account.
+"""Throttles: failed sign-ins per client address and per account, and writes per user.
 
 Each attempt is counted as a failure *before* the password is checked and
 handed back once it succeeds, so a burst of concurrent guesses cannot all get
@@ -32,24 +32,56 @@ LOGIN_ATTEMPTS = parse("60/minute")
 """All attempts per address, successful ones included: a ceiling that a person never meets."""
 
 
-class LoginThrottle:
+class RateCounters:
+    """Fixed-window counts: in Redis when configured (one count for every process and
+    machine), in this process's memory otherwise or while Redis is unreachable."""
+
     def __init__(self, redis_url: str | None, key_prefix: str) -> None:
         self._memory = FixedWindowRateLimiter(MemoryStorage())
         self._shared: FixedWindowRateLimiter | None = None
         self._pool: ConnectionPool | None = None
         if redis_url:
-            # Short timeouts: a Redis that hangs must not hold up sign-ins.
+            # Short timeouts: a Redis that hangs must not hold up requests.
             self._pool = ConnectionPool.from_url(
                 redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
             )
             storage = RedisStorage(
                 f"async+{redis_url}",
                 implementation="redispy",
-                key_prefix=f"{key_prefix}:login",
+                key_prefix=key_prefix,
                 wrap_exceptions=True,
                 connection_pool=self._pool,  # type: ignore[arg-type] # typed too narrowly
             )
             self._shared = FixedWindowRateLimiter(storage)
+
+    async def hit(self, item: RateLimitItem, key: str, cost: int = 1) -> bool:
+        """Count ``cost`` against ``key``; False when that goes over ``item``."""
+        if self._shared is not None:
+            try:
+                return await self._shared.hit(item, key, cost=cost)
+            except StorageError as exc:
+                logger.warning("rate-limit storage unavailable, counting in memory: %s", exc)
+        return await self._memory.hit(item, key, cost=cost)
+
+    async def retry_after(self, item: RateLimitItem, key: str) -> int:
+        """Whole seconds until ``key``'s window resets (at least 1)."""
+        reset: float
+        try:
+            if self._shared is None:
+                raise StorageError(RuntimeError("no shared storage"))
+            reset = float((await self._shared.get_window_stats(item, key)).reset_time)
+        except StorageError:
+            reset = float((await self._memory.get_window_stats(item, key)).reset_time)
+        return max(1, math.ceil(reset - time.time()))
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
+
+
+class LoginThrottle:
+    def __init__(self, redis_url: str | None, key_prefix: str) -> None:
+        self._counts = RateCounters(redis_url, f"{key_prefix}:login")
 
     async def begin(self, address: str, account: str) -> None:
         """Count an attempt as a failure up front; TooManyRequests when over a limit."""
@@ -58,31 +90,31 @@ class LoginThrottle:
             (FAILED_LOGINS, f"fail:addr:{address}"),
             (FAILED_LOGINS, f"fail:acct:{account}"),
         ):
-            if not await self._hit(item, key):
-                retry_after = max(1, math.ceil(await self._reset_time(item, key) - time.time()))
+            if not await self._counts.hit(item, key):
+                retry_after = await self._counts.retry_after(item, key)
                 raise TooManyRequests("Too many sign-in attempts; try again later.", retry_after)
 
     async def succeeded(self, address: str, account: str) -> None:
         """The attempt was not a failure after all: give back what begin() counted."""
-        await self._hit(FAILED_LOGINS, f"fail:addr:{address}", cost=-1)
-        await self._hit(FAILED_LOGINS, f"fail:acct:{account}", cost=-1)
+        await self._counts.hit(FAILED_LOGINS, f"fail:addr:{address}", cost=-1)
+        await self._counts.hit(FAILED_LOGINS, f"fail:acct:{account}", cost=-1)
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.aclose()
+        await self._counts.close()
 
-    async def _hit(self, item: RateLimitItem, key: str, cost: int = 1) -> bool:
-        if self._shared is not None:
-            try:
-                return await self._shared.hit(item, key, cost=cost)
-            except StorageError as exc:
-                logger.warning("rate-limit storage unavailable, counting in memory: %s", exc)
-        return await self._memory.hit(item, key, cost=cost)
 
-    async def _reset_time(self, item: RateLimitItem, key: str) -> float:
-        if self._shared is not None:
-            try:
-                return float((await self._shared.get_window_stats(item, key)).reset_time)
-            except StorageError:
-                pass
-        return float((await self._memory.get_window_stats(item, key)).reset_time)
+class WriteThrottle:
+    """Writes per user (REST and GraphQL mutations), against ``INVENTORY_WRITE_RATE_LIMIT``."""
+
+    def __init__(self, redis_url: str | None, key_prefix: str, limit: str) -> None:
+        self._item = parse(limit)
+        self._counts = RateCounters(redis_url, f"{key_prefix}:writes")
+
+    async def check(self, user_id: int) -> None:
+        key = str(user_id)
+        if not await self._counts.hit(self._item, key):
+            retry_after = await self._counts.retry_after(self._item, key)
+            raise TooManyRequests("Too many writes; slow down and retry.", retry_after)
+
+    async def close(self) -> None:
+        await self._counts.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BeforeValidator, StringConstraints
+from pydantic import BeforeValidator, ConfigDict, StringConstraints
 
 from inventory.kit.schemas import (
     Email,
@@ -31,11 +31,21 @@ WarehouseCode = Annotated[
 
 
 class CategoryCreate(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "Hand tools", "description": "Hammers, saws and pliers"}]
+        }
+    )
+
     name: CategoryName
     description: LongText | None = None
 
 
 class CategoryUpdate(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"description": "Hand tools of every kind"}]}
+    )
+
     name: Annotated[CategoryName | None, NotNull] = None
     description: LongText | None = None
 
@@ -49,12 +59,22 @@ class CategoryRead(OutputModel):
 
 
 class SupplierCreate(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"name": "Acme Tools", "email": "orders@acme.example", "phone": "+44 20 7946 0000"}
+            ]
+        }
+    )
+
     name: Name
     email: Email | None = None
     phone: Phone | None = None
 
 
 class SupplierUpdate(InputModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"phone": "+44 20 7946 0001"}]})
+
     name: Annotated[Name | None, NotNull] = None
     email: Email | None = None
     phone: Phone | None = None
@@ -70,6 +90,12 @@ class SupplierRead(OutputModel):
 
 
 class WarehouseCreate(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"code": "LDN-1", "name": "London", "address": "1 Dock Road, London"}]
+        }
+    )
+
     code: WarehouseCode
     name: Name
     address: LongText | None = None
@@ -77,6 +103,8 @@ class WarehouseCreate(InputModel):
 
 
 class WarehouseUpdate(InputModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"is_active": False}]})
+
     code: Annotated[WarehouseCode | None, NotNull] = None
     name: Annotated[Name | None, NotNull] = None
     address: LongText | None = None

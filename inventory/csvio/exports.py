@@ -104,7 +104,7 @@ def stock_export(flt: LevelFilter) -> Export:
         return (
             stmt.join(Product, Product.id == StockLevel.product_id)
             .join(Warehouse, Warehouse.id == StockLevel.warehouse_id)
-            .where(*flt.conditions())
+            .where(*flt.conditions(reorder_level=Product.reorder_level))
             .order_by(StockLevel.id)
         )
 

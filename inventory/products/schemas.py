@@ -7,7 +7,14 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+)
 
 from inventory.kit.schemas import (
     MAX_ID,
@@ -66,6 +73,20 @@ class ProductSort(StrEnum):
 
 
 class ProductCreate(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "sku": "HAM-001",
+                    "name": "Claw hammer",
+                    "category_id": 1,
+                    "unit_price": "12.50",
+                    "reorder_level": 5,
+                }
+            ]
+        }
+    )
+
     sku: Sku
     name: Name
     description: LongText | None = None
@@ -77,6 +98,10 @@ class ProductCreate(InputModel):
 
 
 class ProductUpdate(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"unit_price": "13.00", "reorder_level": 8}]}
+    )
+
     sku: Annotated[Sku | None, NotNull] = None
     name: Annotated[Name | None, NotNull] = None
     description: LongText | None = None

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
 from inventory.errors import ValidationFailed, field_error
 from inventory.kit.schemas import InputModel, LongText, OutputModel, RefId
@@ -29,6 +29,20 @@ class RecordedKind(StrEnum):
 
 
 class MovementCreate(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "product_id": 1,
+                    "warehouse_id": 1,
+                    "kind": "receipt",
+                    "quantity": 20,
+                    "reference": "PO-1042",
+                }
+            ]
+        }
+    )
+
     product_id: RefId
     warehouse_id: RefId
     kind: Annotated[RecordedKind, Field(strict=False)]
@@ -56,6 +70,14 @@ class MovementCreate(InputModel):
 
 
 class TransferCreate(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"product_id": 1, "from_warehouse_id": 1, "to_warehouse_id": 2, "quantity": 5}
+            ]
+        }
+    )
+
     product_id: RefId
     from_warehouse_id: RefId
     to_warehouse_id: RefId

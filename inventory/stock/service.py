@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, func, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from inventory import events
 from inventory.db import utcnow
@@ -141,14 +142,19 @@ class LevelFilter:
     warehouse_id: int | None = None
     below_reorder: bool | None = None
 
-    def conditions(self) -> list[ColumnElement[bool]]:
+    def conditions(
+        self, reorder_level: ColumnElement[int] | InstrumentedAttribute[int] | None = None
+    ) -> list[ColumnElement[bool]]:
+        """``reorder_level``: the product's column, when the query joins products already
+        (the level's own correlated subquery would then correlate away its FROM)."""
         conditions = []
         if self.product_id is not None:
             conditions.append(StockLevel.product_id == self.product_id)
         if self.warehouse_id is not None:
             conditions.append(StockLevel.warehouse_id == self.warehouse_id)
         if self.below_reorder is not None:
-            below = StockLevel.quantity <= StockLevel.reorder_level
+            level = StockLevel.reorder_level if reorder_level is None else reorder_level
+            below = StockLevel.quantity <= level
             conditions.append(below if self.below_reorder else ~below)
         return conditions
 

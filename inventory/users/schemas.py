@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, SecretStr
+from pydantic import ConfigDict, Field, SecretStr
 
 from inventory.kit.schemas import Email, InputModel, Name, NotNull, OutputModel
 from inventory.models import Role
@@ -17,6 +17,19 @@ RoleName = Annotated[Role, Field(strict=False)]
 
 
 class UserCreate(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "clerk@example.com",
+                    "password": "a-long-passphrase-42",
+                    "role": "clerk",
+                    "full_name": "Casey Clerk",
+                }
+            ]
+        }
+    )
+
     email: Email
     password: Password
     role: RoleName
@@ -24,6 +37,8 @@ class UserCreate(InputModel):
 
 
 class UserUpdate(InputModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"role": "manager"}]})
+
     role: Annotated[RoleName | None, NotNull] = None
     is_active: Annotated[bool | None, NotNull] = None
     password: Annotated[Password | None, NotNull] = None

@@ -38,6 +38,7 @@ from tests.processes import server_environment, serving
 PUBLIC = {
     ("GET", "/health"),
     ("GET", "/ready"),
+    ("GET", "/metrics"),  # the SPEC lists it as public
     ("POST", "/api/v1/auth/token"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),

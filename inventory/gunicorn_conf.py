@@ -1,0 +1,68 @@
+"""Gunicorn settings for the production command (the Dockerfile's CMD).
+
+``gunicorn -c python:inventory.gunicorn_conf "inventory.main:create_app()"``:
+uvicorn workers (``WEB_CONCURRENCY``, default 2 x CPUs + 1) on ``PORT``, every
+log line in the service's format (JSON in production), and Prometheus
+metrics summed across workers. Nothing here imports prometheus_client: it
+must see ``PROMETHEUS_MULTIPROC_DIR`` when it is first imported, in the workers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from uvicorn_worker import UvicornWorker
+
+from inventory.config import load_settings
+from inventory.logs import logging_config
+
+
+class Worker(UvicornWorker):  # type: ignore[misc] # untyped base
+    """uvloop and httptools; no uvicorn access log (the app logs each request itself)."""
+
+    CONFIG_KWARGS = {  # noqa: RUF012 - the base class's attribute, overridden
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": False,
+        "proxy_headers": True,
+        "timeout_graceful_shutdown": 25,  # under gunicorn's graceful_timeout below
+    }
+
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1) + 1)
+worker_class = "inventory.gunicorn_conf.Worker"
+graceful_timeout = 30
+timeout = 60
+keepalive = 5
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+accesslog = None
+errorlog = "-"
+logconfig_dict = logging_config(load_settings())
+
+# Every worker writes its metrics here; /metrics on any of them sums them all.
+metrics_dir = Path(
+    os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="inventory-metrics-")
+)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+
+
+def on_starting(_server: Any) -> None:
+    """Start from zero: files left by an earlier run would be summed in."""
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in metrics_dir.iterdir():
+        if leftover.is_dir():
+            shutil.rmtree(leftover)
+        else:
+            leftover.unlink()
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    """A worker that is gone no longer counts towards live gauges (in-flight, pool)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
