@@ -11,7 +11,7 @@ from starlette.responses import HTMLResponse
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http.ides import get_graphql_ide_html
 
-from inventory.docs import root_path
+from inventory.docs import root_path, with_page_policy
 from inventory.vendor import asset_url, packages
 
 CDN = "https://unpkg.com"
@@ -65,4 +65,4 @@ class OfflineGraphQLRouter(GraphQLRouter[object, None]):
             raise ValueError(f"only GraphiQL is served offline, not {self.graphql_ide}")
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
-        return HTMLResponse(graphiql_page(root_path(request)))
+        return with_page_policy(HTMLResponse(graphiql_page(root_path(request))))

@@ -1,8 +1,8 @@
 """Logging: JSON lines in production, readable lines in development, a request id on each.
 
 The request id and the signed-in user live in context variables set by the
-request middleware and the auth dependency; a filter copies them onto every
-record, so any logger anywhere in a request says which request it was. The
+request middleware and the auth dependency; the log record factory copies them
+onto every record, so any logger anywhere in a request says which request it was. The
 same configuration serves ``inventory serve`` and gunicorn (its
 ``logconfig_dict``), so gunicorn's own lines are JSON too.
 """
@@ -24,15 +24,20 @@ JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(u
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 
 
-class RequestContext(logging.Filter):
-    """Stamp each record with the current request id and user id (None outside requests)."""
+_plain_record = logging.getLogRecordFactory()
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = request_id_var.get()
-        if not hasattr(record, "user_id"):
-            record.user_id = user_id_var.get()
-        return True
+
+def _record_in_context(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    """Every record, for every handler, says which request and user it came from."""
+    record = _plain_record(*args, **kwargs)
+    record.request_id = request_id_var.get()
+    record.user_id = user_id_var.get()
+    return record
+
+
+# At import: gunicorn's master imports this module for its log configuration too.
+if getattr(_plain_record, "__name__", "") != _record_in_context.__name__:
+    logging.setLogRecordFactory(_record_in_context)
 
 
 def logging_config(settings: Settings) -> dict[str, Any]:
@@ -52,13 +57,11 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         "class": "logging.StreamHandler",
         "stream": "ext://sys.stderr",
         "formatter": "default",
-        "filters": ["request_context"],
     }
     quiet = {"level": "WARNING"}
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_context": {"()": RequestContext}},
         "formatters": {"default": formatter},
         "handlers": {"default": handler},
         "root": {"level": "INFO", "handlers": ["default"]},

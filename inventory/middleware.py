@@ -14,12 +14,13 @@ import uuid
 
 from fastapi.routing import iter_route_contexts
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inventory import metrics
 from inventory.errors import PayloadTooLarge, problem, problem_response
-from inventory.logs import ACCESS_LOGGER, request_id_var
+from inventory.logs import ACCESS_LOGGER, request_id_var, user_id_var
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -144,7 +145,9 @@ class ObservedRequests:
             method = scope["method"]
             metrics.REQUESTS.labels(method, route, str(status)).inc()
             metrics.REQUEST_SECONDS.labels(method, route).observe(elapsed)
-            state = scope.get("state", {})
+            # The auth dependency put the caller here (a context variable set there
+            # may not reach this far); every record of this line carries it.
+            user_id_var.set(scope.get("state", {}).get("user_id"))
             access_log.info(
                 "%s %s %s %.1f ms",
                 method,
@@ -157,7 +160,6 @@ class ObservedRequests:
                     "route": route,
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 2),
-                    "user_id": state.get("user_id"),
                 },
             )
 
@@ -194,6 +196,8 @@ class BodyLimit:
 
     Multipart uploads get their own (larger) limit; the import route checks
     the file itself, this only stops a body that could never be valid.
+    (FastAPI's own ``max_body_size`` is set per app or per route when the code
+    is imported; these limits come from settings and depend on the media type.)
     """
 
     def __init__(self, app: ASGIApp, max_body: int, max_upload: int) -> None:
@@ -208,10 +212,10 @@ class BodyLimit:
         headers = Headers(scope=scope)
         multipart = headers.get("content-type", "").startswith("multipart/form-data")
         limit = self.max_upload + _FRAMING_ALLOWANCE if multipart else self.max_body
-        too_large = PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+        detail = f"The request body is larger than the limit of {limit} bytes."
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            await problem_response(Request(scope), too_large)(scope, receive, send)
+            await problem_response(Request(scope), PayloadTooLarge(detail))(scope, receive, send)
             return
         received = 0
 
@@ -221,7 +225,9 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise too_large  # answered as 413 by the app's error handler
+                    # An HTTPException: FastAPI's body parsing passes it on (any other
+                    # error becomes a 400) and the app's handler answers problem+json.
+                    raise HTTPException(413, detail)
             return message
 
         await self.app(scope, limited_receive, send)
