@@ -139,3 +139,65 @@ def test_the_runtime_lock_pins_the_same_versions_as_the_full_one():
     assert runtime.items() <= full.items()
     assert {"gunicorn", "uvicorn-worker", "prometheus-client", "celery"} <= runtime.keys()
     assert "pytest" not in runtime
+
+
+def sample(text: str, line_start: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(line_start):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_metrics_count_cache_lookups_and_ledger_entries(app_with, accounts):
+    http = await app_with(role=Role.admin)
+    before = (await http.get("/metrics")).text
+    warehouse = (await http.post(f"{API}/warehouses", json={"code": "M1", "name": "M"})).json()
+    product = (
+        await http.post(f"{API}/products", json={"sku": "M-1", "name": "M", "unit_price": "1"})
+    ).json()
+    for _ in range(2):
+        assert (await http.get(f"{API}/products/{product['id']}")).status_code == 200
+    moved = await http.post(
+        f"{API}/stock/transfers",
+        json={
+            "product_id": product["id"],
+            "from_warehouse_id": warehouse["id"],
+            "to_warehouse_id": warehouse["id"] + 1000,
+            "quantity": 1,
+        },
+    )
+    assert moved.status_code in (404, 409)  # refused: nothing committed, nothing counted
+    await http.post(
+        f"{API}/stock/movements",
+        json={
+            "product_id": product["id"],
+            "warehouse_id": warehouse["id"],
+            "kind": "receipt",
+            "quantity": 3,
+        },
+    )
+    after = (await http.get("/metrics")).text
+    hits = 'inventory_cache_lookups_total{result="hit"}'
+    misses = 'inventory_cache_lookups_total{result="miss"}'
+    assert sample(after, hits) - sample(before, hits) == 1
+    assert sample(after, misses) - sample(before, misses) == 1
+    entries = "inventory_stock_movements_total "
+    assert sample(after, entries) - sample(before, entries) == 1
+    assert 'inventory_import_jobs{status="queued"} 0.0' in after
+
+
+async def test_every_request_body_is_documented_with_an_example(app_with):
+    schema = (await (await app_with()).get("/openapi.json")).json()
+    components = schema["components"]["schemas"]
+    missing = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for media, content in operation.get("requestBody", {}).get("content", {}).items():
+                ref = content["schema"].get("$ref", "")
+                body = components.get(ref.rsplit("/", 1)[-1], content["schema"])
+                if media == "application/json" and not body.get("examples"):
+                    missing.append(f"{method.upper()} {path}")
+    assert missing == []
+    assert schema["info"]["license"]["name"] == "MIT"
+    assert schema["info"]["contact"]["url"]
+    assert {tag["name"] for tag in schema["tags"]} >= {"products", "stock", "csv", "graphql"}

@@ -31,6 +31,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from inventory.cache.store import CacheTiers
+from inventory.metrics import CACHE_HITS, CACHE_MISSES
 
 P = ParamSpec("P")
 
@@ -98,7 +99,9 @@ def cached(
             key = tiers.key(namespaces, resource)
             body = await tiers.get(key)
             if body is not None:
+                CACHE_HITS.inc()
                 return BytesCoder.decode(body)
+            CACHE_MISSES.inc()
             response = await render(*args, **kwargs)
             await tiers.set(key, BytesCoder.encode(response), tiers.ttl)
             return response
