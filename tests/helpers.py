@@ -53,6 +53,21 @@ async def create_product(client: httpx.AsyncClient, sku: str, **fields: Any) -> 
     return await create(client, "/products", sku=sku, **fields)
 
 
+async def receive_stock(
+    client: httpx.AsyncClient, product_id: int, warehouse_id: int, quantity: int
+) -> httpx.Response:
+    """Record a receipt of ``quantity`` through the API."""
+    return await client.post(
+        f"{API}/stock/movements",
+        json={
+            "product_id": product_id,
+            "warehouse_id": warehouse_id,
+            "kind": "receipt",
+            "quantity": quantity,
+        },
+    )
+
+
 async def collect_pages(client: httpx.AsyncClient, url: str, **params: Any) -> list[dict[str, Any]]:
     """Follow ``next_cursor`` to the end and return every item."""
     items: list[dict[str, Any]] = []

@@ -20,7 +20,7 @@ from inventory.config import Settings
 from inventory.main import create_app
 from inventory.models import Role
 from tests.conftest import Account
-from tests.helpers import API, assert_problem
+from tests.helpers import API, assert_problem, receive_stock
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -167,15 +167,7 @@ async def test_metrics_count_cache_lookups_and_ledger_entries(app_with, accounts
         },
     )
     assert moved.status_code in (404, 409)  # refused: nothing committed, nothing counted
-    await http.post(
-        f"{API}/stock/movements",
-        json={
-            "product_id": product["id"],
-            "warehouse_id": warehouse["id"],
-            "kind": "receipt",
-            "quantity": 3,
-        },
-    )
+    assert (await receive_stock(http, product["id"], warehouse["id"], 3)).status_code == 201
     after = (await http.get("/metrics")).text
     hits = 'inventory_cache_lookups_total{result="hit"}'
     misses = 'inventory_cache_lookups_total{result="miss"}'

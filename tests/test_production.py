@@ -26,7 +26,7 @@ import yaml
 
 from inventory.config import Settings
 from tests.conftest import DatabaseFactory
-from tests.helpers import API
+from tests.helpers import API, receive_stock
 from tests.processes import environment
 
 pytestmark = pytest.mark.backend("postgresql")
@@ -163,15 +163,7 @@ async def test_the_production_command_serves_logs_counts_and_stops_gracefully(pr
             await api.post(f"{API}/products", json={"sku": "P-1", "name": "P", "unit_price": "1"})
         ).json()
         for _ in range(40):
-            moved = await api.post(
-                f"{API}/stock/movements",
-                json={
-                    "product_id": product["id"],
-                    "warehouse_id": warehouse["id"],
-                    "kind": "receipt",
-                    "quantity": 1,
-                },
-            )
+            moved = await receive_stock(api, product["id"], warehouse["id"], 1)
             assert moved.status_code == 201
 
         # A known number of requests to one route, over fresh connections (both workers).

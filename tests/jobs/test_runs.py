@@ -20,7 +20,7 @@ from inventory.csvio import products as csv_products
 from inventory.db import utcnow
 from inventory.jobs import maintenance
 from inventory.models import IdempotencyKey, ImportJob, JobStatus
-from tests.helpers import API, create, create_product
+from tests.helpers import API, create, create_product, receive_stock
 from tests.jobs.runs import product_count, queued_job, silence, stored, until_claimed
 from tests.processes import run
 
@@ -224,15 +224,7 @@ async def test_purge_drops_expired_keys_and_uploads_nobody_took(database, engine
 async def test_the_ledger_check_counts_and_logs_drift(database, engine, client, caplog):
     warehouse = await create(client, "/warehouses", code="CHK", name="Checked")
     product = await create_product(client, "CHK-1")
-    moved = await client.post(
-        f"{API}/stock/movements",
-        json={
-            "product_id": product["id"],
-            "warehouse_id": warehouse["id"],
-            "kind": "receipt",
-            "quantity": 5,
-        },
-    )
+    moved = await receive_stock(client, product["id"], warehouse["id"], 5)
     assert moved.status_code == 201
     assert await maintenance.check_ledger(database) == 0
 
