@@ -1,12 +1,6 @@
-"""`python -m bench`: run every benchmark and print their tables (``BENCH=csv|http`` for one)."""
+"""`python -m bench` (`make bench`): the benchmark suite; see bench/suite.py."""
 
-import os
-
-from bench import csv_transfer, http_reads
+from bench import suite
 
 if __name__ == "__main__":
-    chosen = os.environ.get("BENCH", "csv,http").split(",")
-    if "csv" in chosen:
-        csv_transfer.main()
-    if "http" in chosen:
-        http_reads.main()
+    suite.main()

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from pydantic import Field, TypeAdapter
 from strawberry.permission import BasePermission
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField
 
 from graphql_schema import types
 from graphql_schema.inputs import parse_id, validated
 from graphql_schema.permissions import ViewerRequired
+from inventory import models
 from inventory.catalogue import service as catalogue
 from inventory.errors import NotFound, ValidationFailed, field_error
 from inventory.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -127,6 +131,7 @@ class Query:
             rows, next_cursor = await products.list_products(
                 session, service_filter, limit=_first(first), cursor=after
             )
+        await prefetch(info, rows)
         order = products.SORT_ORDERS[ProductSort.sku]
         return types.Connection.of(rows, next_cursor, order, types.Product.of)
 
@@ -198,3 +203,28 @@ class Query:
                 session, service_filter, limit=_first(first), cursor=after
             )
         return types.Connection.of(rows, next_cursor, stock.LEDGER_ORDER, types.Movement.of)
+
+
+async def prefetch(info: Info, rows: Sequence[models.Product]) -> None:
+    """Load what the selection asks of a page of products, one query per kind, before
+    the page is returned: the nested fields then resolve without awaiting."""
+    asked = selected_names(info.selected_fields)
+    loaders = info.context.loaders
+    loads = []
+    if "category" in asked:
+        loads.append(loaders.category.load_many({r.category_id for r in rows if r.category_id}))
+    if "supplier" in asked:
+        loads.append(loaders.supplier.load_many({r.supplier_id for r in rows if r.supplier_id}))
+    if "stockLevels" in asked:
+        loads.append(loaders.levels_of_product.load_many([r.id for r in rows]))
+    await asyncio.gather(*loads)
+
+
+def selected_names(selections: Sequence[Any]) -> set[str]:
+    """Every field name anywhere in a selection (fragments included)."""
+    names: set[str] = set()
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            names.add(selection.name)
+        names |= selected_names(selection.selections)
+    return names

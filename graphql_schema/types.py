@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import Enum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import strawberry
+from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
+from graphql_schema.loaders import MISSING, loaded
 from inventory import models
 from inventory.kit.pagination import SortOrder, encode_cursor
 from inventory.products.schemas import price_text
@@ -17,6 +19,7 @@ from inventory.stock.service import TransferResult
 
 N = TypeVar("N")
 R = TypeVar("R")
+S = TypeVar("S")
 
 
 @strawberry.enum(description="What a client records with recordMovement")
@@ -112,9 +115,8 @@ class StockLevel:
         return Product.of(row) if row else None
 
     @strawberry.field
-    async def warehouse(self, info: Info) -> Warehouse | None:
-        row = await info.context.loaders.warehouse.load(int(self.warehouse_id))
-        return Warehouse.of(row) if row else None
+    def warehouse(self, info: Info) -> Warehouse | None:
+        return _entry(info.context.loaders.warehouse, int(self.warehouse_id), Warehouse.of)
 
     @classmethod
     def of(cls, row: models.StockLevel) -> StockLevel:
@@ -142,24 +144,31 @@ class Product:
     created_at: datetime
     updated_at: datetime
 
+    # Plain methods that return the value when it was fetched ahead (a page of
+    # products prefetches what its selection asks for) and an awaitable otherwise.
     @strawberry.field
-    async def category(self, info: Info) -> Category | None:
+    def category(self, info: Info) -> Category | None:
         if self.category_id is None:
             return None
-        row = await info.context.loaders.category.load(int(self.category_id))
-        return Category.of(row) if row else None
+        return _entry(info.context.loaders.category, int(self.category_id), Category.of)
 
     @strawberry.field
-    async def supplier(self, info: Info) -> Supplier | None:
+    def supplier(self, info: Info) -> Supplier | None:
         if self.supplier_id is None:
             return None
-        row = await info.context.loaders.supplier.load(int(self.supplier_id))
-        return Supplier.of(row) if row else None
+        return _entry(info.context.loaders.supplier, int(self.supplier_id), Supplier.of)
 
     @strawberry.field
-    async def stock_levels(self, info: Info) -> list[StockLevel]:
-        rows = await info.context.loaders.levels_of_product.load(int(self.id))
-        return [StockLevel.of(row) for row in rows]
+    def stock_levels(self, info: Info) -> list[StockLevel]:
+        loader = info.context.loaders.levels_of_product
+        rows = loaded(loader, int(self.id))
+        if rows is not MISSING:
+            return [StockLevel.of(row) for row in rows]
+
+        async def later() -> list[StockLevel]:
+            return [StockLevel.of(row) for row in await loader.load(int(self.id))]
+
+        return cast(list[StockLevel], later())
 
     @classmethod
     def of(cls, row: models.Product) -> Product:
@@ -302,3 +311,17 @@ class Transfer:
 @strawberry.type(description="What a delete mutation answers: the id of the entry removed")
 class Deleted:
     id: strawberry.ID
+
+
+def _entry(loader: DataLoader[int, R | None], key: int, shape: Callable[[R], S]) -> S | None:
+    """``shape(row)`` now if the row is loaded; otherwise an awaitable of it (graphql-core
+    awaits whatever a resolver returns that is awaitable)."""
+    row = loaded(loader, key)
+    if row is not MISSING:
+        return shape(row) if row is not None else None
+
+    async def later() -> S | None:
+        found = await loader.load(key)
+        return shape(found) if found is not None else None
+
+    return cast(S | None, later())
