@@ -50,6 +50,6 @@ lock: install
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
 
-# Throughput beside same-run references (PostgreSQL's COPY); see bench/.
+# The service beside same-run references (the Starlette floor, PostgreSQL's COPY); see bench/.
 bench: install
 	$(BIN)/python -m bench
