@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import re
 from contextvars import ContextVar
 from typing import Any
 
@@ -40,6 +41,20 @@ if getattr(_plain_record, "__name__", "") != _record_in_context.__name__:
     logging.setLogRecordFactory(_record_in_context)
 
 
+_TOKEN_IN_QUERY = re.compile(r"((?:access_)?token=)[^&\s\"']+")
+
+
+class RedactTokens(logging.Filter):
+    """Uvicorn logs a WebSocket's path with its query string, and the live feeds take
+    ``?token=``: no line leaves with a bearer token in it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "token=" in message:
+            record.msg, record.args = _TOKEN_IN_QUERY.sub(r"\1[redacted]", message), None
+        return True
+
+
 def logging_config(settings: Settings) -> dict[str, Any]:
     """A ``logging.config.dictConfig`` for this environment (also gunicorn's ``logconfig_dict``)."""
     production = settings.env is Environment.production
@@ -57,11 +72,13 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         "class": "logging.StreamHandler",
         "stream": "ext://sys.stderr",
         "formatter": "default",
+        "filters": ["redact_tokens"],
     }
     quiet = {"level": "WARNING"}
     return {
         "version": 1,
         "disable_existing_loggers": False,
+        "filters": {"redact_tokens": {"()": RedactTokens}},
         "formatters": {"default": formatter},
         "handlers": {"default": handler},
         "root": {"level": "INFO", "handlers": ["default"]},

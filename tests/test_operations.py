@@ -193,3 +193,15 @@ async def test_every_request_body_is_documented_with_an_example(app_with):
     assert schema["info"]["license"]["name"] == "MIT"
     assert schema["info"]["contact"]["url"]
     assert {tag["name"] for tag in schema["tags"]} >= {"products", "stock", "csv", "graphql"}
+
+
+def test_a_token_in_a_logged_url_is_redacted(settings, capsys):
+    from inventory.logs import configure_logging
+
+    configure_logging(settings)  # its handler writes to this test's captured stderr
+    logging.getLogger("uvicorn.error").info(
+        '%s - "WebSocket %s" [accepted]', "127.0.0.1:5", "/api/v1/ws/stock?token=eyJabc.def&x=1"
+    )
+    err = capsys.readouterr().err
+    assert "eyJabc" not in err
+    assert "/api/v1/ws/stock?token=[redacted]&x=1" in err
