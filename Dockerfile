@@ -19,8 +19,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     INVENTORY_ENV=production \
-    PORT=8000 \
-    PROMETHEUS_MULTIPROC_DIR=/tmp/metrics
+    PORT=8000
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin inventory
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv

@@ -29,6 +29,7 @@ from inventory.changefeed import ChangeFeed
 from inventory.config import Settings
 from inventory.db import Database, UnitOfWork
 from inventory.deps import DatabaseDep, SettingsDep
+from inventory.logs import user_id_var
 from inventory.models import User
 from inventory.users import service as users
 
@@ -136,6 +137,10 @@ class Context(BaseContext):
                 async with self.session() as session:
                     user = await users.get_active_user(session, claims.user_id)
         self._user, self._user_checked = user, True
+        if user is not None and self.request is not None:
+            # For the access line and every log line of this request, as REST does.
+            self.request.scope.setdefault("state", {})["user_id"] = user.id
+            user_id_var.set(user.id)
         return user
 
 

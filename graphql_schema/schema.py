@@ -89,7 +89,8 @@ def graphql_router(settings: Settings) -> GraphQLRouter[object, None]:
     return InventoryGraphQLRouter(
         build_schema(settings),
         context_getter=get_context,
-        graphql_ide="graphiql",
+        # GraphiQL is part of the docs: off with them (its scripts are not served then).
+        graphql_ide="graphiql" if settings.docs_enabled else None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         max_subscriptions_per_connection=MAX_SUBSCRIPTIONS,
     )

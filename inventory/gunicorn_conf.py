@@ -34,7 +34,9 @@ class Worker(UvicornWorker):  # type: ignore[misc] # untyped base
 
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1) + 1)
+# The CPUs this container may use, not the host's. Each worker holds up to
+# INVENTORY_DB_POOL_SIZE + INVENTORY_DB_MAX_OVERFLOW connections: size both to the database.
+workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * len(os.sched_getaffinity(0)) + 1)
 worker_class = "inventory.gunicorn_conf.Worker"
 graceful_timeout = 30
 timeout = 60

@@ -55,7 +55,7 @@ class RedactTokens(logging.Filter):
         return True
 
 
-def logging_config(settings: Settings) -> dict[str, Any]:
+def logging_config(settings: Settings, level: str | int = "INFO") -> dict[str, Any]:
     """A ``logging.config.dictConfig`` for this environment (also gunicorn's ``logconfig_dict``)."""
     production = settings.env is Environment.production
     formatter: dict[str, Any] = (
@@ -81,7 +81,7 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         "filters": {"redact_tokens": {"()": RedactTokens}},
         "formatters": {"default": formatter},
         "handlers": {"default": handler},
-        "root": {"level": "INFO", "handlers": ["default"]},
+        "root": {"level": level, "handlers": ["default"]},
         "loggers": {
             # Everything goes to the root handler, once; our access line replaces theirs.
             "uvicorn": {"handlers": [], "propagate": True},
@@ -96,5 +96,5 @@ def logging_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def configure_logging(settings: Settings) -> None:
-    logging.config.dictConfig(logging_config(settings))
+def configure_logging(settings: Settings, level: str | int = "INFO") -> None:
+    logging.config.dictConfig(logging_config(settings, level))

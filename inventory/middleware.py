@@ -194,24 +194,27 @@ class SecurityHeaders:
 class BodyLimit:
     """Refuse request bodies over a limit with 413, declared or streamed.
 
-    Multipart uploads get their own (larger) limit; the import route checks
-    the file itself, this only stops a body that could never be valid.
+    Upload routes get the (larger) upload limit; the import route checks the
+    file itself, this only stops a body that could never be valid.
     (FastAPI's own ``max_body_size`` is set per app or per route when the code
     is imported; these limits come from settings and depend on the media type.)
     """
 
-    def __init__(self, app: ASGIApp, max_body: int, max_upload: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body: int, max_upload: int, upload_paths: frozenset[str]
+    ) -> None:
         self.app = app
         self.max_body = max_body
         self.max_upload = max_upload
+        self.upload_paths = upload_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        multipart = headers.get("content-type", "").startswith("multipart/form-data")
-        limit = self.max_upload + _FRAMING_ALLOWANCE if multipart else self.max_body
+        upload = scope["path"] in self.upload_paths
+        limit = self.max_upload + _FRAMING_ALLOWANCE if upload else self.max_body
         detail = f"The request body is larger than the limit of {limit} bytes."
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:

@@ -13,7 +13,15 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-ROOT = Path(__file__).resolve().parent.parent
+
+def _project_root() -> Path:
+    """Where alembic.ini and migrations/ are: beside the package in a checkout, else
+    the working directory (the image's /app, where the package is installed)."""
+    beside = Path(__file__).resolve().parent.parent
+    return beside if (beside / "alembic.ini").exists() else Path.cwd()
+
+
+ROOT = _project_root()
 # Any constant works; it only has to be the same for every process of the service.
 _MIGRATION_LOCK_ID = 7_310_442_001
 

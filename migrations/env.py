@@ -7,6 +7,7 @@ event loop and lock); the ``alembic`` command line gets a fresh async engine.
 from __future__ import annotations
 
 import asyncio
+import os
 from logging.config import fileConfig
 from typing import Any, Literal
 
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Connection
 import inventory.models  # noqa: F401 - registers every table on the metadata
 from inventory.config import load_settings
 from inventory.db import Base, UTCDateTime, create_engine
+from inventory.logs import configure_logging
 
 target_metadata = Base.metadata
 
@@ -57,6 +59,9 @@ shared: Connection | None = context.config.attributes.get("connection")
 if shared is not None:
     run_migrations(shared)
 else:
-    if context.config.config_file_name:
+    if os.environ.get("INVENTORY_ENV") == "production":
+        # One format for every line the deployment writes (JSON); see inventory/logs.py.
+        configure_logging(load_settings())
+    elif context.config.config_file_name:
         fileConfig(context.config.config_file_name, disable_existing_loggers=False)
     asyncio.run(run_with_new_engine())

@@ -65,6 +65,14 @@ async def test_writes_past_the_rate_are_429_with_retry_after_for_rest_and_graphq
     assert answer.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
 
 
+async def test_only_the_upload_route_takes_upload_sized_bodies(app_with):
+    http = await app_with(max_body_bytes=2048)
+    files = {"file": ("big.csv", b"x" * 4000, "text/csv")}
+    assert_problem(await http.post(f"{API}/categories", files=files), 413)
+    # The import route's own checks answer (here: not a product CSV), not the body limit.
+    assert (await http.post(f"{API}/imports/products", files=files)).status_code == 422
+
+
 async def test_a_body_over_the_limit_is_413_declared_or_streamed(app_with):
     http = await app_with(max_body_bytes=2048)
     big = {"name": "x", "description": "d" * 4000}
@@ -102,6 +110,11 @@ async def test_docs_can_be_turned_off(app_with):
     http = await app_with(docs_enabled=False)
     for path in ("/docs", "/redoc", "/openapi.json"):
         assert (await http.get(path)).status_code == 404
+    # GraphiQL is part of the docs; the GraphQL API itself stays.
+    page = await http.get("/graphql", headers={"Accept": "text/html"})
+    assert "graphiql" not in page.text.lower()
+    answer = await http.post("/graphql", json={"query": "{ me { email } }"})
+    assert answer.json()["data"]["me"]["email"] == "manager@example.com"
     assert (await http.get("/health")).status_code == 200
 
 
@@ -120,6 +133,16 @@ async def test_every_line_logged_in_a_request_names_it_and_its_user(app_with, ca
     assert access[0].__dict__["status"] == 201
     assert access[0].__dict__["route"] == "/api/v1/categories"
     assert access[0].__dict__["user_id"] == accounts[Role.manager].id
+    # GraphQL requests name their user too.
+    await http.post(
+        "/graphql", json={"query": "{ me { email } }"}, headers={"X-Request-ID": "gq-7"}
+    )
+    graphql = [
+        r
+        for r in caplog.records
+        if r.name == "inventory.access" and r.__dict__["request_id"] == "gq-7"
+    ]
+    assert [r.__dict__["user_id"] for r in graphql] == [accounts[Role.manager].id]
 
 
 def test_the_dockerfile_passes_hadolint():

@@ -11,12 +11,13 @@ import random
 from typing import Any
 
 from celery import Task
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import setup_logging, worker_process_init, worker_process_shutdown
 
 from inventory.config import load_settings
 from inventory.csvio import jobs
 from inventory.events import LowStock
 from inventory.jobs import broker, maintenance, runtime
+from inventory.logs import configure_logging
 from inventory.stock.service import report_low_stock
 
 logger = logging.getLogger(__name__)
@@ -24,6 +25,12 @@ logger = logging.getLogger(__name__)
 MAX_TRANSIENT_RETRIES = 10  # about eight minutes of backoff
 
 app = broker.create_celery(load_settings())
+
+
+@setup_logging.connect
+def _configure_logging(loglevel: str | int | None = None, **_: Any) -> None:
+    """Workers and beat log as the API does (JSON in production), not Celery's format."""
+    configure_logging(load_settings(), loglevel or "INFO")
 
 
 @worker_process_init.connect
