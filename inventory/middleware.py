@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inventory import metrics
+from inventory.csvio.upload import FRAMING_ALLOWANCE
 from inventory.errors import PayloadTooLarge, problem, problem_response
 from inventory.logs import ACCESS_LOGGER, request_id_var, user_id_var
 
@@ -214,7 +215,7 @@ class BodyLimit:
             return
         headers = Headers(scope=scope)
         upload = scope["path"] in self.upload_paths
-        limit = self.max_upload + _FRAMING_ALLOWANCE if upload else self.max_body
+        limit = self.max_upload + FRAMING_ALLOWANCE if upload else self.max_body
         detail = f"The request body is larger than the limit of {limit} bytes."
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -234,6 +235,3 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited_receive, send)
-
-
-_FRAMING_ALLOWANCE = 64 * 1024

@@ -22,7 +22,7 @@ from inventory.errors import (
 )
 
 # Room for the multipart framing and small fields around the file.
-_FRAMING_ALLOWANCE = 64 * 1024
+FRAMING_ALLOWANCE = 64 * 1024
 
 
 @dataclass
@@ -40,7 +40,7 @@ async def read_file_field(request: Request, name: str, limit: int) -> tuple[str 
     if content_type != b"multipart/form-data" or not boundary:
         raise UnsupportedMediaType("Upload the file as multipart/form-data.")
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit + _FRAMING_ALLOWANCE:
+    if declared.isdigit() and int(declared) > limit + FRAMING_ALLOWANCE:
         raise too_large
 
     parts: list[_Part] = []
@@ -85,7 +85,7 @@ async def read_file_field(request: Request, name: str, limit: int) -> tuple[str 
     try:
         async for chunk in request.stream():
             received += len(chunk)
-            if received > limit + _FRAMING_ALLOWANCE:
+            if received > limit + FRAMING_ALLOWANCE:
                 raise too_large
             parser.write(chunk)
         parser.finalize()
