@@ -17,7 +17,7 @@ import redis
 from kombu import Connection, Exchange, Queue
 
 from inventory.config import Settings
-from inventory.jobs.broker import queue_name
+from inventory.jobs.broker import maintenance_queue_name, queue_name
 from tests.processes import INVENTORY, environment, server_environment
 
 BROKERS = {
@@ -72,7 +72,8 @@ def deployment(settings: Settings, broker_url: str, log_dir: Path) -> Deployment
 
 def remove_queue(deployed: Deployment, broker_url: str) -> None:
     """Delete the test's queue (RabbitMQ) or keys (Redis) from the shared broker."""
-    name = queue_name(Settings(redis_key_prefix=deployed.prefix))
+    settings = Settings(redis_key_prefix=deployed.prefix)
+    names = (queue_name(settings), maintenance_queue_name(settings))
     if broker_url.startswith("redis"):
         client = redis.Redis.from_url(broker_url)
         for key in client.scan_iter(match=f"{deployed.prefix}:*"):
@@ -81,8 +82,9 @@ def remove_queue(deployed: Deployment, broker_url: str) -> None:
         return
     with Connection(broker_url, connect_timeout=3) as connection:
         channel = connection.default_channel
-        Queue(name)(channel).delete()
-        Exchange(name)(channel).delete()
+        for name in names:
+            Queue(name)(channel).delete()
+            Exchange(name)(channel).delete()
 
 
 @dataclass(frozen=True)
