@@ -62,7 +62,12 @@ def _free_port() -> int:
 def start(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as sink:
         return subprocess.Popen(  # noqa: S603 - the image's own command
-            command, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group: a failed test stops the workers too
         )
 
 
@@ -126,7 +131,7 @@ async def production(
         yield running
     finally:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
 
 
