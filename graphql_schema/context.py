@@ -28,7 +28,7 @@ from inventory.auth.throttle import WriteThrottle
 from inventory.changefeed import ChangeFeed
 from inventory.config import Settings
 from inventory.db import Database, UnitOfWork
-from inventory.deps import DatabaseDep, SettingsDep
+from inventory.deps import DatabaseDep, SettingsDep, user_behind
 from inventory.logs import user_id_var
 from inventory.models import User
 from inventory.users import service as users
@@ -122,13 +122,17 @@ class Context(BaseContext):
     async def user(self) -> User | None:
         """The active user behind the token; None if there is none.
 
-        Read once per HTTP request; on a WebSocket read afresh for each
-        operation and at each re-check of a subscription.
+        Over HTTP found once per request, as REST finds it (remembered users,
+        dropped on any change); on a WebSocket read afresh for each operation
+        and at each re-check of a subscription.
         """
         if self._user_checked and not self.is_websocket:
             return self._user
         user = None
-        if token := self.token:
+        token = self.token
+        if token and self.request is not None and not self.is_websocket:
+            user = await user_behind(token, self.request.app.state)
+        elif token:
             try:
                 claims = security.decode_access_token(token, self.settings)
             except security.InvalidToken:

@@ -70,7 +70,13 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
-    """One engine per process, chosen by the URL alone."""
+    """One engine per process, chosen by the URL alone.
+
+    On PostgreSQL its pooled connections rest in autocommit: the checkout ping
+    is then one round trip (asyncpg's adapter wraps it in BEGIN/ROLLBACK
+    otherwise) and a read needs no BEGIN or COMMIT. Anything that must be
+    atomic goes through ``transactional(engine)``, as writing units of work do.
+    """
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         engine = create_async_engine(url)
@@ -87,7 +93,15 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_recycle=1800,
         pool_timeout=10,
         connect_args=connect_args,
+        isolation_level="AUTOCOMMIT",
     )
+
+
+def transactional(engine: AsyncEngine) -> AsyncEngine:
+    """``engine`` with BEGIN/COMMIT around what runs through it (see create_engine)."""
+    if engine.dialect.name == "sqlite":
+        return engine
+    return engine.execution_options(isolation_level="READ COMMITTED")
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
@@ -159,8 +173,11 @@ class Database:
 def open_database(settings: Settings) -> Database:
     engine = create_engine(settings)
     if engine.dialect.name != "sqlite":
-        sessions = create_sessionmaker(engine)
-        return Database(engine, sessions, sessions)
+        # A read is one statement or several independent ones (READ COMMITTED
+        # would give each its own snapshot anyway): in autocommit it is one
+        # round trip instead of three.
+        writer = transactional(engine)
+        return Database(engine, create_sessionmaker(engine), create_sessionmaker(writer))
     writer = engine.execution_options(**{_SQLITE_IMMEDIATE: True})
     return Database(
         engine, create_sessionmaker(engine), create_sessionmaker(writer), asyncio.Lock()

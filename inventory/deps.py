@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import OAuth2PasswordBearer
+from starlette.datastructures import State
 from starlette.requests import HTTPConnection
 
 from inventory import security
@@ -80,14 +81,19 @@ UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work, scope="function"
 ReadUnitOfWorkDep = Annotated[UnitOfWork, Depends(get_read_unit_of_work, scope="function")]
 """For a POST that only reads, so it takes no write lock on SQLite (signing in)."""
 
-# auto_error=False: a missing token is answered by get_current_user, as problem+json.
+# For OpenAPI's "Authorize" (see main._document_common_errors) and the event stream,
+# which hands its token on; requests are signed in by ``signed_in`` below.
 bearer_token = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 
 
-async def get_current_user(
-    token: Annotated[str | None, Depends(bearer_token)], connection: HTTPConnection
-) -> User:
-    """The active user behind the bearer token; 401 for anything else.
+def bearer(connection: HTTPConnection) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header, as OAuth2PasswordBearer reads it."""
+    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+    return token if token and scheme.lower() == "bearer" else None
+
+
+async def user_behind(token: str, state: State) -> User | None:
+    """The active user behind ``token``; None for a bad or expired token or a missing user.
 
     Verified tokens and active users are remembered in the process; a change
     to a user (role, deactivation, password) is a committed event that drops
@@ -95,14 +101,11 @@ async def get_current_user(
     Redis they are remembered only where there is no other process to miss
     the news (see the cache settings). No session is held for this.
     """
-    if not token:
-        raise Unauthenticated("Sign in first: this endpoint needs a bearer token.")
-    state = connection.app.state  # not sub-dependencies: this runs on every request
     try:
         claims = security.verified_claims(token, state.settings)
     except security.InvalidToken as exc:
         logger.info("rejected token: %s", exc)
-        raise Unauthenticated("The token is invalid or has expired.") from None
+        return None
     tiers: CacheTiers = state.cache
     user: User | None = tiers.cached_user(claims.user_id)
     if user is None:
@@ -110,16 +113,43 @@ async def get_current_user(
         database: Database = state.db
         async with database.unit_of_work(write=False) as uow:
             user = await users.get_active_user(uow.session, claims.user_id)
-        if user is None:
-            raise Unauthenticated("The token is invalid or has expired.")
-        tiers.remember_user(claims.user_id, user, generation)
+        if user is not None:
+            tiers.remember_user(claims.user_id, user, generation)
+    return user
+
+
+async def signed_in(connection: HTTPConnection) -> User:
+    """The request's active user, found once per request; 401 for anything else.
+
+    One plain function rather than a chain of dependencies: it runs on every
+    request, and FastAPI's dependency solving costs per node. A write also
+    counts against the user's write rate here, once.
+    """
+    state = connection.scope.setdefault("state", {})
+    user: User | None = state.get(_USER)
+    if user is not None:
+        return user
+    token = bearer(connection)
+    if token is None:
+        raise Unauthenticated("Sign in first: this endpoint needs a bearer token.")
+    user = await user_behind(token, connection.app.state)
+    if user is None:
+        raise Unauthenticated("The token is invalid or has expired.")
+    state[_USER] = user
     # For the access log line and every log line of this request.
-    connection.scope.setdefault("state", {})["user_id"] = user.id
+    state["user_id"] = user.id
     user_id_var.set(user.id)
     if connection.scope.get("method", "GET") not in _READ_METHODS:
-        throttle: WriteThrottle = state.write_throttle
+        throttle: WriteThrottle = connection.app.state.write_throttle
         await throttle.check(user.id)
     return user
+
+
+_USER = "inventory.user"
+
+
+async def get_current_user(connection: HTTPConnection) -> User:
+    return await signed_in(connection)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
@@ -134,7 +164,8 @@ class RoleRequirement:
     def __init__(self, role: Role) -> None:
         self.role = role
 
-    async def __call__(self, user: CurrentUser) -> User:
+    async def __call__(self, connection: HTTPConnection) -> User:
+        user = await signed_in(connection)
         if not user.role.allows(self.role):
             raise Forbidden(f"This needs the {self.role.value} role or higher.")
         return user

@@ -26,7 +26,7 @@ from inventory.changefeed import ChangeFeed
 from inventory.config import Environment, Settings, load_settings
 from inventory.csvio.router import router as csv_router
 from inventory.db import Database, open_database
-from inventory.deps import RoleRequirement, get_current_user
+from inventory.deps import RoleRequirement, bearer_token, get_current_user
 from inventory.docs import install_docs
 from inventory.errors import Conflict, install_error_handlers, problem_responses
 from inventory.health import router as health_router
@@ -255,6 +255,12 @@ GRAPHQL_OPERATIONS = {
 
 
 def _document_common_errors(app: FastAPI, schema: dict[str, Any]) -> None:
+    # Signing in is one plain dependency (see deps.signed_in), so FastAPI does not
+    # see the bearer scheme: declare it, and name it on every signed-in operation.
+    scheme = bearer_token.scheme_name
+    schema["components"].setdefault("securitySchemes", {})[scheme] = bearer_token.model.model_dump(
+        mode="json", by_alias=True, exclude_none=True
+    )
     for context in iter_route_contexts(app.routes):
         route = context.original_route
         if not isinstance(route, APIRoute) or not route.include_in_schema:
@@ -266,6 +272,7 @@ def _document_common_errors(app: FastAPI, schema: dict[str, Any]) -> None:
                 continue
             extra: list[int] = []
             if signed_in:
+                operation.setdefault("security", [{scheme: []}])
                 extra += [401, 403]
                 if method in WRITE_METHODS:
                     extra.append(429)

@@ -11,9 +11,10 @@ import logging
 import re
 import time
 import uuid
+from typing import Any
 
 from fastapi.routing import iter_route_contexts
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,6 +26,12 @@ from inventory.logs import ACCESS_LOGGER, request_id_var, user_id_var
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def add_headers(message: Message, *pairs: tuple[bytes, bytes]) -> None:
+    """Append headers only this service sets to an ``http.response.start`` message
+    (nothing to replace, so no search through the others: this runs per response)."""
+    message["headers"] = [*message.get("headers", ()), *pairs]
 
 
 class RequestIdMiddleware:
@@ -55,9 +62,11 @@ class RequestIdMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         request_id_var.set(request_id)
 
+        raw_id = request_id.encode("latin-1")
+
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                add_headers(message, (b"x-request-id", raw_id))
             await send(message)
 
         await self.app(scope, receive, send_with_id)
@@ -107,6 +116,19 @@ class ObservedRequests:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._templates: dict[int, str] | None = None
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def series(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        """The request counter and latency histogram of one method, route and status
+        (``labels()`` looks them up under a lock; routes are few, so keep them)."""
+        key = (method, route, status)
+        found = self._series.get(key)
+        if found is None:
+            found = self._series[key] = (
+                metrics.REQUESTS.labels(method, route, str(status)),
+                metrics.REQUEST_SECONDS.labels(method, route),
+            )
+        return found
 
     def template(self, scope: Scope) -> str:
         """The matched route's full path template (routers nest: a route knows only its
@@ -133,7 +155,7 @@ class ObservedRequests:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 elapsed = time.perf_counter() - started
-                MutableHeaders(scope=message)["X-Process-Time"] = f"{elapsed:.4f}"
+                add_headers(message, (b"x-process-time", b"%.4f" % elapsed))
             await send(message)
 
         metrics.IN_FLIGHT.inc()
@@ -144,8 +166,9 @@ class ObservedRequests:
             elapsed = time.perf_counter() - started
             route = self.template(scope)
             method = scope["method"]
-            metrics.REQUESTS.labels(method, route, str(status)).inc()
-            metrics.REQUEST_SECONDS.labels(method, route).observe(elapsed)
+            requests, seconds = self.series(method, route, status)
+            requests.inc()
+            seconds.observe(elapsed)
             # The auth dependency put the caller here (a context variable set there
             # may not reach this far); every record of this line carries it.
             user_id_var.set(scope.get("state", {}).get("user_id"))
@@ -167,6 +190,8 @@ class ObservedRequests:
 
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 """For everything but the docs pages, which set their own (see ``inventory.docs``)."""
+_API_POLICY = (b"content-security-policy", API_POLICY.encode())
+_ALWAYS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
 
 
 class SecurityHeaders:
@@ -182,11 +207,11 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers["X-Content-Type-Options"] = "nosniff"
-                headers["Referrer-Policy"] = "no-referrer"
-                if "content-security-policy" not in headers:
-                    headers["Content-Security-Policy"] = API_POLICY
+                headers = message.get("headers", ())
+                if any(name == b"content-security-policy" for name, _ in headers):
+                    add_headers(message, *_ALWAYS)
+                else:
+                    add_headers(message, *_ALWAYS, _API_POLICY)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -13,6 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from inventory.db import transactional
+
 
 def _project_root() -> Path:
     """Where alembic.ini and migrations/ are: beside the package in a checkout, else
@@ -63,5 +65,5 @@ async def _run(engine: AsyncEngine, action: Callable[[Config], None]) -> None:
         config.attributes["connection"] = connection
         action(config)
 
-    async with engine.begin() as connection:
+    async with transactional(engine).begin() as connection:
         await connection.run_sync(run)

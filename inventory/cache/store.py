@@ -98,9 +98,21 @@ class CacheTiers(Backend):
         return f"{self.prefix}:invalidate"
 
     @property
+    def connected(self) -> bool:
+        """Redis, if any, is reachable as far as this process has heard."""
+        return self.bus is None or self.bus.connected
+
+    @property
     def usable(self) -> bool:
         """Cached answers may be trusted: caching is on, and Redis (if any) is reachable."""
-        return self.enabled and (self.bus is None or self.bus.connected)
+        return self.enabled and self.connected
+
+    @property
+    def users_trusted(self) -> bool:
+        """Signed-in users may be remembered: with Redis while its bus is connected (it
+        carries every change to a user), without Redis only when caching is on (which
+        then means one process; see ``cache_enabled``)."""
+        return self.bus.connected if self.bus is not None else self.enabled
 
     def key(self, namespaces: Iterable[str], resource: str) -> str:
         gens = ".".join(f"{ns}{self.generations[ns]}" for ns in namespaces)
@@ -172,7 +184,7 @@ class CacheTiers(Backend):
         self._forget_users(user_ids)
         if self.redis is None:
             return
-        if not self.usable:
+        if not self.connected:
             # Nothing cached is trusted now; reconnecting moves every key to a new epoch.
             self._pending.update(namespaces or ("users",))
             return
@@ -268,11 +280,11 @@ class CacheTiers(Backend):
     # the signed-in user, by id (see inventory.deps.get_current_user)
 
     def cached_user(self, user_id: int) -> Any:
-        return self._users.get(user_id) if self.usable else None
+        return self._users.get(user_id) if self.users_trusted else None
 
     def remember_user(self, user_id: int, user: Any, seen_generation: int) -> None:
         """Keep ``user``, unless a change to any user was heard since it was read."""
-        if self.usable and seen_generation == self.user_generation:
+        if self.users_trusted and seen_generation == self.user_generation:
             self._users[user_id] = user
 
     async def start(self) -> None:
