@@ -41,7 +41,9 @@ class Settings(BaseSettings):
 
     # Beyond the SPEC: database tuning and start-up behaviour.
     db_pool_size: int = Field(default=10, ge=1)
-    db_max_overflow: int = Field(default=10, ge=0)
+    db_max_overflow: int = Field(default=0, ge=0)
+    """Connections beyond the pool are closed as soon as they are handed back, so under
+    load above the pool size each request would open one: off unless asked for."""
     db_wait_seconds: float = Field(default=30.0, ge=0)
     """How long `inventory serve`/`migrate` wait for an unreachable database before giving up."""
     sqlite_busy_timeout_ms: int = Field(default=15_000, ge=0)

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
@@ -149,23 +149,19 @@ async def bootstrap_admin(database: Database, email: str, password: SecretStr) -
         logger.info("created admin %s from INVENTORY_ADMIN_EMAIL", created.email)
 
 
-def api_router() -> APIRouter:
-    router = APIRouter(prefix=API_PREFIX)
-    # Routes are matched in this order: the hottest reads first.
-    for domain_router in (
-        product_router,
-        stock_router,
-        category_router,
-        supplier_router,
-        warehouse_router,
-        csv_router,
-        user_router,
-        auth_router,
-        stock_stream_router,
-        stock_socket_router,
-    ):
-        router.include_router(domain_router)
-    return router
+API_ROUTERS = (
+    # Matched in this order: the hottest reads first.
+    product_router,
+    stock_router,
+    category_router,
+    supplier_router,
+    warehouse_router,
+    csv_router,
+    user_router,
+    auth_router,
+    stock_stream_router,
+    stock_socket_router,
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -218,7 +214,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.add_middleware(ObservedRequests)
     app.add_middleware(RequestIdMiddleware)
-    app.include_router(api_router())
+    # Each directly under the app, not in one /api/v1 router: every level of nesting
+    # is walked again on every request.
+    for router in API_ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
     app.include_router(health_router)
     app.include_router(metrics.router)
     if settings.docs_enabled:

@@ -21,10 +21,13 @@ class Role(StrEnum):
 
     @property
     def rank(self) -> int:
-        return list(Role).index(self)
+        return _RANKS[self]
 
     def allows(self, required: Role) -> bool:
-        return self.rank >= required.rank
+        return _RANKS[self] >= _RANKS[required]
+
+
+_RANKS = {role: rank for rank, role in enumerate(Role)}
 
 
 class User(IdMixin, TimestampMixin, Base):
