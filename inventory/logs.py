@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import logging.config
 import re
+from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -49,6 +50,10 @@ class RedactTokens(logging.Filter):
     ``?token=``: no line leaves with a bearer token in it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        values = args.values() if isinstance(args, Mapping) else args or ()
+        if "token=" not in str(record.msg) and not any("token=" in str(v) for v in values):
+            return True  # the common case, without formatting the message twice
         message = record.getMessage()
         if "token=" in message:
             record.msg, record.args = _TOKEN_IN_QUERY.sub(r"\1[redacted]", message), None

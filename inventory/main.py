@@ -20,6 +20,7 @@ from inventory import metrics
 from inventory.auth.router import router as auth_router
 from inventory.auth.throttle import LoginThrottle, WriteThrottle
 from inventory.cache.invalidation import invalidator
+from inventory.cache.routes import CachedAnswers, cached_routes
 from inventory.cache.store import CacheTiers
 from inventory.catalogue.router import category_router, supplier_router, warehouse_router
 from inventory.changefeed import ChangeFeed
@@ -181,9 +182,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # install_docs serves both pages with local assets
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
+        # Metrics are Prometheus's (inventory.metrics); FastAPI's OpenTelemetry hooks
+        # would otherwise look for a configured provider on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     install_error_handlers(app)
+    # Each directly under the app, not in one /api/v1 router: every level of nesting
+    # is walked again on every request.
+    for router in API_ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
     # Added innermost first: the request id wraps everything, so even a
     # refused Host or a CORS preflight carries one.
     app.add_middleware(
@@ -192,6 +200,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_upload=settings.max_upload_bytes,
         upload_paths=frozenset({f"{API_PREFIX}/imports/products"}),
     )
+    app.add_middleware(CachedAnswers, routes=cached_routes(app))
     if "*" not in settings.allowed_hosts:
         app.add_middleware(AllowedHostsMiddleware, allowed_hosts=settings.allowed_hosts)
     if settings.cors_origins:
@@ -214,10 +223,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.add_middleware(ObservedRequests)
     app.add_middleware(RequestIdMiddleware)
-    # Each directly under the app, not in one /api/v1 router: every level of nesting
-    # is walked again on every request.
-    for router in API_ROUTERS:
-        app.include_router(router, prefix=API_PREFIX)
     app.include_router(health_router)
     app.include_router(metrics.router)
     if settings.docs_enabled:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
-import uuid
 from typing import Any
 
 from fastapi.routing import iter_route_contexts
@@ -58,7 +58,7 @@ class RequestIdMiddleware:
                     request_id = candidate
                 break
         if request_id is None:
-            request_id = uuid.uuid4().hex
+            request_id = secrets.token_hex(16)
         scope.setdefault("state", {})["request_id"] = request_id
         request_id_var.set(request_id)
 

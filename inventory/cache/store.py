@@ -143,6 +143,15 @@ class CacheTiers(Backend):
             self.hits += 1
         return value
 
+    def peek(self, key: str) -> bytes | None:
+        """This process's tier only (no Redis round trip): for the fast path of cached routes."""
+        if not self.usable:
+            return None
+        value = self._local.get(key)
+        if value is not None:
+            self.hits += 1
+        return value
+
     async def set(self, key: str, value: bytes, expire: int | None = None) -> None:
         if not self.usable:
             return

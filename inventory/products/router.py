@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from inventory.cache.invalidation import PRODUCT, PRODUCT_LIST
 from inventory.cache.responses import cached, model_answer, resource
+from inventory.cache.routes import CachedAnswer, answers_from_cache
 from inventory.db import Database
 from inventory.deps import DatabaseDep, EntryId, PageDep, PageQuery, UnitOfWorkDep, require_role
 from inventory.errors import problem_responses
@@ -113,19 +115,12 @@ async def create_product(data: ProductCreate, uow: UnitOfWorkDep, response: Resp
     return product
 
 
-@router.get(
-    "/{product_id}",
-    response_model=ProductRead,
-    summary="Get a product",
-    responses={304: {"description": "Not modified"}, **problem_responses(404)},
-)
-async def get_product(product_id: EntryId, database: DatabaseDep, request: Request) -> Response:
-    answer = await _product(
-        request.app.state.cache,
-        resource("product", id=product_id),
-        product_id=product_id,
-        database=database,
-    )
+def _product_resource(params: Mapping[str, object]) -> str:
+    return resource("product", id=params["product_id"])
+
+
+def _not_modified_or(request: Request, answer: Response) -> Response:
+    """304 when If-None-Match names the answer's version (or is ``*``), else the answer."""
     tag = answer.headers["etag"]
     if_none_match = request.headers.get("if-none-match")
     if if_none_match and (
@@ -134,6 +129,23 @@ async def get_product(product_id: EntryId, database: DatabaseDep, request: Reque
     ):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
     return answer
+
+
+@router.get(
+    "/{product_id}",
+    response_model=ProductRead,
+    summary="Get a product",
+    responses={304: {"description": "Not modified"}, **problem_responses(404)},
+)
+@answers_from_cache(CachedAnswer(PRODUCT, _product_resource, _not_modified_or))
+async def get_product(product_id: EntryId, database: DatabaseDep, request: Request) -> Response:
+    answer = await _product(
+        request.app.state.cache,
+        _product_resource({"product_id": product_id}),
+        product_id=product_id,
+        database=database,
+    )
+    return _not_modified_or(request, answer)
 
 
 @cached(*PRODUCT)
