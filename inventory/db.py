@@ -15,6 +15,7 @@ from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -161,6 +162,10 @@ class Database:
 
     def sessions(self, *, write: bool) -> async_sessionmaker[AsyncSession]:
         return self.write_sessions if write else self.read_sessions
+
+    def reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A bare connection for one read that needs no ORM objects (no session, no events)."""
+        return self.engine.connect()
 
     def unit_of_work(
         self, *, write: bool, queued: bool = False

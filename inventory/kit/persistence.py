@@ -1,4 +1,4 @@
-"""Writes that turn constraint violations into domain errors, atomically.
+"""Reads by id, and writes that turn constraint violations into domain errors, atomically.
 
 Each write runs in a SAVEPOINT, so a refused write leaves the surrounding
 transaction usable and nothing half-applied, whichever front called it.
@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import delete
+from sqlalchemy import Row, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from inventory.db import violation_kind
+from inventory.db import Base, violation_kind
 from inventory.errors import Conflict, NotFound, PreconditionFailed
 from inventory.models.columns import IdMixin
 
@@ -30,6 +30,18 @@ async def get_or_404(
     if entry is None:
         raise NotFound(f"{noun} {entry_id} does not exist")
     return entry
+
+
+async def row_or_404(
+    connection: AsyncConnection, model: type[Base], entry_id: int, noun: str
+) -> Row[Any]:
+    """The entry's row, read without the ORM (no session, identity map or instance
+    loading: a third of an uncached read's time), or NotFound as ``get_or_404``."""
+    table = model.__table__
+    row = (await connection.execute(select(table).where(table.c.id == entry_id))).first()
+    if row is None:
+        raise NotFound(f"{noun} {entry_id} does not exist")
+    return row
 
 
 async def save(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
+from sqlalchemy import Row
 
 from inventory.cache.invalidation import PRODUCT, PRODUCT_LIST
 from inventory.cache.responses import cached, model_answer, resource
@@ -33,7 +34,7 @@ MANAGER = [require_role(Role.manager)]
 _ETAG = re.compile(r'(W/)?"([0-9]{1,10})"')
 
 
-def etag(product: Product) -> str:
+def etag(product: Product | Row[Any]) -> str:
     return f'"{product.version}"'
 
 
@@ -150,9 +151,9 @@ async def get_product(product_id: EntryId, database: DatabaseDep, request: Reque
 
 @cached(*PRODUCT)
 async def _product(*, product_id: int, database: Database) -> Response:
-    async with database.unit_of_work(write=False) as uow:
-        product = await service.get_product(uow.session, product_id)
-        return model_answer(ProductRead.model_validate(product), etag(product))
+    async with database.reading() as connection:
+        product = await service.read_product(connection, product_id)
+    return model_answer(ProductRead.model_validate(product), etag(product))
 
 
 @router.patch(

@@ -6,13 +6,13 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Row, Select, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from inventory import events
 from inventory.errors import PreconditionFailed, ValidationFailed, field_error
 from inventory.kit.pagination import SortOrder, paginate
-from inventory.kit.persistence import delete_unreferenced, get_or_404, save
+from inventory.kit.persistence import delete_unreferenced, get_or_404, row_or_404, save
 from inventory.models import Category, Product, StockLevel, Supplier
 from inventory.products.schemas import ProductCreate, ProductSort, ProductUpdate
 
@@ -70,6 +70,11 @@ def filtered(stmt: SelectT, flt: ProductFilter) -> SelectT:
 
 async def get_product(session: AsyncSession, product_id: int) -> Product:
     return await get_or_404(session, Product, product_id, NOUN)
+
+
+async def read_product(connection: AsyncConnection, product_id: int) -> Row[Any]:
+    """The product's row as an answer shows it: ``get_product`` without the ORM."""
+    return await row_or_404(connection, Product, product_id, NOUN)
 
 
 async def list_products(
