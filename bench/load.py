@@ -84,7 +84,7 @@ def wrk(
     url: str,
     headers: dict[str, str],
     seconds: int,
-    connections: int,
+    connections: int = 64,
     body: str | None = None,
 ) -> dict[str, float]:
     """One wrk run (1 thread); a POST of ``body`` when given."""

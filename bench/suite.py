@@ -17,6 +17,7 @@ import io
 import json
 import math
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -32,6 +33,7 @@ import httpx
 import redis
 from sqlalchemy import text
 
+from bench import profile
 from bench.data import (
     PAGE,
     SECRET,
@@ -41,12 +43,22 @@ from bench.data import (
     prepare,
     products_csv,
 )
-from bench.load import RUNS, ensure_wrk, free_port, measure, peak_rss_mb, serving, timed_download
+from bench.load import (
+    RUNS,
+    ensure_wrk,
+    free_port,
+    measure,
+    peak_rss_mb,
+    serving,
+    timed_download,
+    wrk,
+)
 from inventory.config import Settings
 from inventory.db import create_engine
 from inventory.models import Role
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
+PROFILE = os.environ.get("BENCH_PROFILE", "") not in ("", "0")
 LEDGER_ROWS = int(os.environ.get("BENCH_EXPORT_ROWS", "1000000"))
 IMPORT_ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", "100000"))
 WRITERS = 32
@@ -134,7 +146,11 @@ def http_cases(service: Service, data: Prepared) -> list[Row]:
             with server as pid:
                 numbers = measure(url + path, headers, SECONDS, **load)
                 rss = peak_rss_mb(pid)
-            return Row(name, "req/s", numbers["rate"], numbers["p50_ms"], numbers["p99_ms"], rss)
+                found = profiled(name, pid, lambda: wrk(url + path, headers, SECONDS, **load))
+            row = Row(name, "req/s", numbers["rate"], numbers["p50_ms"], numbers["p99_ms"], rss)
+            if found:
+                row.extra["profile"] = found
+            return row
 
         return run
 
@@ -186,6 +202,18 @@ def http_cases(service: Service, data: Prepared) -> list[Row]:
     )
     rows.append(target(write_2, write_2.rate / write.rate, "vs 1 worker", lambda r: r > 1))
     return rows
+
+
+def profiled(case: str, pid: int, load: Callable[[], object]) -> dict[str, object]:
+    """With BENCH_PROFILE=1: one more (untimed) load while py-spy samples the server."""
+    if not PROFILE:
+        return {}
+    RESULTS.mkdir(exist_ok=True)
+    raw = RESULTS / f"profile-{re.sub(r'[^a-z0-9]+', '-', case.lower()).strip('-')}.txt"
+    spy = profile.start(pid, SECONDS - 1, raw)
+    load()
+    spy.wait(timeout=60)
+    return profile.summary(raw) if raw.exists() else {}
 
 
 def export_case(service: Service, data: Prepared, ledger_rows: int, copy_rate: float | None) -> Row:
@@ -362,9 +390,17 @@ def _n(value: float, places: int = 2) -> str:
 
 
 def main() -> None:
+    if PROFILE and not profile.available():
+        raise SystemExit("BENCH_PROFILE=1 needs py-spy (a dev dependency: make install)")
     backend, rows = run()
     print()
     print(table(backend, rows))
+    profiles = [profile.describe(r.case, r.extra["profile"]) for r in rows if "profile" in r.extra]
+    if profiles:
+        print(
+            "\nSelf time by library (py-spy, one extra run per case; raw stacks in bench/results/):"
+        )
+        print("\n".join(f"- {line}" for line in profiles))
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target_file = RESULTS / f"bench-{stamp}.json"
