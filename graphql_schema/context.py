@@ -28,7 +28,7 @@ from inventory.auth.throttle import WriteThrottle
 from inventory.changefeed import ChangeFeed
 from inventory.config import Settings
 from inventory.db import Database, UnitOfWork
-from inventory.deps import DatabaseDep, SettingsDep, user_behind
+from inventory.deps import DatabaseDep, SettingsDep, bearer, user_behind
 from inventory.logs import user_id_var
 from inventory.models import User
 from inventory.users import service as users
@@ -161,9 +161,8 @@ def _token_in(params: Any) -> str | None:
 
 
 def _handshake_token(connection: HTTPConnection) -> str | None:
-    header = connection.headers.get("authorization", "")
-    if header.lower().startswith(BEARER):
-        return header[len(BEARER) :].strip() or None
+    if token := bearer(connection):
+        return token
     if connection.scope["type"] == "websocket":
         # Browsers cannot set headers on a WebSocket; ?token= as /ws/stock takes it.
         return connection.query_params.get("token") or None

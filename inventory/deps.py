@@ -87,9 +87,9 @@ bearer_token = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 
 
 def bearer(connection: HTTPConnection) -> str | None:
-    """The token of an ``Authorization: Bearer …`` header, as OAuth2PasswordBearer reads it."""
+    """The token of an ``Authorization: Bearer …`` header (the scheme in any case), or None."""
     scheme, _, token = connection.headers.get("authorization", "").partition(" ")
-    return token if token and scheme.lower() == "bearer" else None
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
 
 
 async def user_behind(token: str, state: State) -> User | None:
@@ -116,6 +116,10 @@ async def user_behind(token: str, state: State) -> User | None:
         if user is not None:
             tiers.remember_user(claims.user_id, user, generation)
     return user
+
+
+_USER = "inventory.user"
+"""Where ``signed_in`` keeps the request's user in ``scope["state"]``."""
 
 
 async def signed_in(connection: HTTPConnection) -> User:
@@ -145,14 +149,7 @@ async def signed_in(connection: HTTPConnection) -> User:
     return user
 
 
-_USER = "inventory.user"
-
-
-async def get_current_user(connection: HTTPConnection) -> User:
-    return await signed_in(connection)
-
-
-CurrentUser = Annotated[User, Depends(get_current_user)]
+CurrentUser = Annotated[User, Depends(signed_in)]
 
 
 class RoleRequirement:

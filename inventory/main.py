@@ -27,7 +27,7 @@ from inventory.changefeed import ChangeFeed
 from inventory.config import Environment, Settings, load_settings
 from inventory.csvio.router import router as csv_router
 from inventory.db import Database, open_database
-from inventory.deps import RoleRequirement, bearer_token, get_current_user
+from inventory.deps import RoleRequirement, bearer_token, signed_in
 from inventory.docs import install_docs
 from inventory.errors import Conflict, install_error_handlers, problem_responses
 from inventory.health import router as health_router
@@ -291,6 +291,6 @@ def _document_common_errors(app: FastAPI, schema: dict[str, Any]) -> None:
 
 def _needs_sign_in(dependant: Dependant) -> bool:
     return any(
-        dep.call is get_current_user or isinstance(dep.call, RoleRequirement) or _needs_sign_in(dep)
+        dep.call is signed_in or isinstance(dep.call, RoleRequirement) or _needs_sign_in(dep)
         for dep in dependant.dependencies
     )

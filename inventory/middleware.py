@@ -25,6 +25,7 @@ from inventory.errors import PayloadTooLarge, problem, problem_response
 from inventory.logs import ACCESS_LOGGER, request_id_var, user_id_var
 
 REQUEST_ID_HEADER = "X-Request-ID"
+_RAW_REQUEST_ID_HEADER = REQUEST_ID_HEADER.lower().encode()
 _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
@@ -52,7 +53,7 @@ class RequestIdMiddleware:
 
         request_id = None
         for name, value in scope["headers"]:
-            if name == b"x-request-id":
+            if name == _RAW_REQUEST_ID_HEADER:
                 candidate = value.decode("latin-1")
                 if _ACCEPTABLE_ID.match(candidate):
                     request_id = candidate
@@ -66,7 +67,7 @@ class RequestIdMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                add_headers(message, (b"x-request-id", raw_id))
+                add_headers(message, (_RAW_REQUEST_ID_HEADER, raw_id))
             await send(message)
 
         await self.app(scope, receive, send_with_id)

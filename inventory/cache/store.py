@@ -124,24 +124,22 @@ class CacheTiers(Backend):
         return self.ttl, await self.get(key)
 
     async def get(self, key: str) -> bytes | None:
-        if not self.usable:
-            return None
-        value = self._local.get(key)
-        if value is None and self.redis is not None:
+        value = self.peek(key)
+        if value is not None or not self.usable:
+            return value
+        if self.redis is not None:
             try:
-                shared = cast(bytes | None, await self.redis.get(key))
+                value = cast(bytes | None, await self.redis.get(key))
             except RedisError as exc:
                 logger.info("cache read skipped: %s", exc)
                 self._suspect()
                 return None
-            if shared is not None:
-                value = shared
-                self._keep(key, shared)
-        if value is None:
-            self.misses += 1
-        else:
-            self.hits += 1
-        return value
+            if value is not None:
+                self._keep(key, value)
+                self.hits += 1
+                return value
+        self.misses += 1
+        return None
 
     def peek(self, key: str) -> bytes | None:
         """This process's tier only (no Redis round trip): for the fast path of cached routes."""
@@ -286,7 +284,7 @@ class CacheTiers(Backend):
             self._users.pop(user_id, None)
             self.user_generation += 1
 
-    # the signed-in user, by id (see inventory.deps.get_current_user)
+    # the signed-in user, by id (see inventory.deps.user_behind)
 
     def cached_user(self, user_id: int) -> Any:
         return self._users.get(user_id) if self.users_trusted else None
