@@ -10,7 +10,6 @@ flamegraph.pl read them), and a summary of self time by library is printed.
 from __future__ import annotations
 
 import collections
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,14 +34,18 @@ LIBRARIES = (
 )
 
 
+PY_SPY = Path(sys.executable).with_name("py-spy")
+"""Installed beside this interpreter by ``make install`` (a dev dependency)."""
+
+
 def available() -> bool:
-    return shutil.which("py-spy", path=str(Path(sys.executable).parent)) is not None
+    return PY_SPY.exists()
 
 
 def start(pid: int, seconds: int, output: Path) -> subprocess.Popen[bytes]:
     """Begin sampling ``pid`` and its children for ``seconds``; raw stacks to ``output``."""
-    spy = str(Path(sys.executable).with_name("py-spy"))
-    command = [spy, "record", "--pid", str(pid), "--subprocesses", "--duration", str(seconds)]
+    command = [str(PY_SPY), "record", "--pid", str(pid), "--subprocesses"]
+    command += ["--duration", str(seconds)]
     command += ["--rate", "250", "--format", "raw", "--output", str(output), "--full-filenames"]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
 
