@@ -21,7 +21,7 @@ class Environment(StrEnum):
 
 
 class Settings(BaseSettings):
-    """Every knob of the service; the first block is the SPEC's table."""
+    """Every knob of the service; the first block is the documented contract."""
 
     model_config = SettingsConfigDict(
         env_prefix="INVENTORY_", env_file=".env", extra="ignore", frozen=True
@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     allowed_hosts: Annotated[list[str], NoDecode] = ["*"]
 
-    # Beyond the SPEC: database tuning and start-up behaviour.
+    # Beyond the documented contract: database tuning and start-up behaviour.
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=0, ge=0)
     """Connections beyond the pool are closed as soon as they are handed back, so under

@@ -1,4 +1,4 @@
-"""Settings: the SPEC's variables, .env support, and production refusing unsafe defaults."""
+"""Settings: the documented variables, .env support, and production refusing unsafe defaults."""
 
 from __future__ import annotations
 

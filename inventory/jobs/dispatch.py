@@ -29,7 +29,7 @@ from inventory.stock.service import report_low_stock
 logger = logging.getLogger(__name__)
 
 SEND_DEADLINE_SECONDS = 1.5
-"""A job the broker has not confirmed by then is refused with a 503 (the SPEC allows 2 s)."""
+"""A job the broker has not confirmed by then is refused with a 503 (within 2 s)."""
 SHUTDOWN_GRACE_SECONDS = 10.0
 """How long shutdown waits for in-process jobs (or unsent events) before giving up on them."""
 OUTBOX_LIMIT = 10_000

@@ -38,7 +38,7 @@ from tests.processes import server_environment, serving
 PUBLIC = {
     ("GET", "/health"),
     ("GET", "/ready"),
-    ("GET", "/metrics"),  # the SPEC lists it as public
+    ("GET", "/metrics"),  # documented as public
     ("POST", "/api/v1/auth/token"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
@@ -116,7 +116,7 @@ def _catalogue(path: str, item: str) -> dict[tuple[str, str], Role]:
     }
 
 
-# The SPEC's roles table, written out: who may call what.
+# The documented roles table, written out: who may call what.
 EXPECTED: dict[tuple[str, str], Role | None] = {
     **dict.fromkeys(PUBLIC),
     ("GET", "/api/v1/users/me"): Role.viewer,
@@ -145,7 +145,7 @@ STREAMS = {("GET", "/api/v1/stock/events")}
 
 
 def test_route_roles_match_the_spec(settings: Settings):
-    """A new route, or a changed role, must be added to EXPECTED (and so to the SPEC)."""
+    """A new route, or a changed role, must be added to EXPECTED (and so to docs/api.md)."""
     table = {(m, p): role for m, p, role in route_table(create_app(settings))}
     assert table == EXPECTED
 

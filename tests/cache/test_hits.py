@@ -1,7 +1,7 @@
 """Cached reads: a repeat is a hit that runs no SQL, and each answer is its own entry.
 
 A hit that still ran SQL (the signed-in user looked up again, a session
-opened) would not be the cache the issue asks for; a key that changes per
+opened) would not be a coherent response cache; a key that changes per
 request (fastapi-cache2's default) would never hit at all. So every test
 here counts the statements the app's engine sends while a request is served.
 """

@@ -1,4 +1,4 @@
-"""Who may call each GraphQL query and mutation: the SPEC's roles, as REST enforces them.
+"""Who may call each GraphQL query and mutation: the documented roles, as REST enforces them.
 
 Every mutation is tried by nobody, by a bad token and by each role, on a fresh
 database where the call would succeed. A caller who may not gets a GraphQL
