@@ -2,7 +2,7 @@
 
 A service records what it changed on the session (``record``); the unit of
 work takes the events after a successful commit and passes them to its
-listeners (the live change feed now, cache invalidation later). A rollback,
+listeners (cache invalidation, the live change feed, jobs, metrics). A rollback,
 or a session closed without commit, drops them: nobody hears of a change
 that did not happen.
 """
