@@ -1,5 +1,9 @@
 """The GraphQL context: the database session, the caller, the change feed and DataLoaders.
 
+The caller is signed in by ``inventory.auth.signin``; this only finds the
+token: the ``Authorization`` header of the request (or of the WebSocket's
+handshake), ``?token=`` on a WebSocket's URL, or its connection_init payload.
+
 Over HTTP the context opens the request's unit of work at first use,
 committed before the response is sent, exactly as REST's: a reader's for a
 query, a (queued) writer's only for a mutation. A WebSocket lives for hours,
@@ -14,7 +18,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends
@@ -23,15 +26,16 @@ from starlette.requests import HTTPConnection
 from strawberry.fastapi import BaseContext
 
 from graphql_schema.loaders import Loaders
-from inventory import security
+from inventory.auth import signin
+from inventory.auth.signin import Caller, RememberedUsers, authenticate, connection_caller
 from inventory.auth.throttle import WriteThrottle
 from inventory.changefeed import ChangeFeed
 from inventory.config import Settings
 from inventory.db import Database, UnitOfWork
-from inventory.deps import DatabaseDep, SettingsDep, bearer, user_behind
+from inventory.deps import DatabaseDep, SettingsDep, bearer, remembered_users
+from inventory.errors import Unauthenticated
 from inventory.logs import user_id_var
-from inventory.models import User
-from inventory.users import service as users
+from inventory.models import Role, User
 
 BEARER = "bearer "
 
@@ -58,13 +62,15 @@ class Context(BaseContext):
     database: Database
     settings: Settings
     feed: ChangeFeed
+    remembered: RememberedUsers
     transaction: RequestTransaction | None
     """The HTTP request's; None over a WebSocket."""
     handshake_token: str | None
+    """The token the request or the WebSocket's handshake carried (see ``_handshake_token``)."""
     write_throttle: WriteThrottle | None = None
-    """Counts mutations against the caller's write rate; None in tests that build a context."""
-    _user: User | None = field(default=None, init=False)
-    _user_checked: bool = field(default=False, init=False)
+    """Charged once per mutation request (``extensions.Transports``); None in tests that
+    build a context."""
+    _signed_in: User | Unauthenticated | None = field(default=None, init=False)
     # GraphQL resolves sibling fields concurrently; one AsyncSession must not be.
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     loaders: Loaders = field(init=False)
@@ -93,12 +99,7 @@ class Context(BaseContext):
 
     @asynccontextmanager
     async def write_session(self) -> AsyncIterator[AsyncSession]:
-        """The session for a mutation's write; nested fields of its answer read afresh.
-
-        Each mutation counts against its user's write rate, as a REST write does.
-        """
-        if self.write_throttle is not None and (user := await self.user()) is not None:
-            await self.write_throttle.check(user.id)
+        """The session for a mutation's write; nested fields of its answer read afresh."""
         try:
             async with self.session() as session:
                 yield session
@@ -107,45 +108,49 @@ class Context(BaseContext):
 
     @property
     def token(self) -> str | None:
-        """The bearer token: from the request, or from the WebSocket's connection_init payload."""
+        """The token: from the WebSocket's connection_init payload, or the request's."""
         return _token_in(self.connection_params) or self.handshake_token
 
-    def token_expires_at(self) -> datetime | None:
-        """When the caller's token stops being valid; None when it already is not."""
-        if token := self.token:
-            try:
-                return security.decode_access_token(token, self.settings).expires_at
-            except security.InvalidToken:
-                return None
-        return None
+    async def signed_in(self) -> User:
+        """The active user behind the token; Unauthenticated when there is none.
+
+        Over HTTP found once per request (the refusal too), as REST finds it;
+        on a WebSocket asked again for each operation.
+        """
+        if isinstance(self._signed_in, Unauthenticated):
+            raise self._signed_in
+        if self._signed_in is not None:
+            return self._signed_in
+        try:
+            user = await authenticate(self.token, self.settings, self.database, self.remembered)
+        except Unauthenticated as refused:
+            if not self.is_websocket:
+                self._signed_in = refused
+            raise
+        if not self.is_websocket:
+            self._signed_in = user
+            if self.request is not None:
+                # For the access line and every log line of this request, as REST does.
+                self.request.scope.setdefault("state", {})["user_id"] = user.id
+                user_id_var.set(user.id)
+        return user
 
     async def user(self) -> User | None:
-        """The active user behind the token; None if there is none.
+        """The active user behind the token; None if there is none."""
+        try:
+            return await self.signed_in()
+        except Unauthenticated:
+            return None
 
-        Over HTTP found once per request, as REST finds it (remembered users,
-        dropped on any change); on a WebSocket read afresh for each operation
-        and at each re-check of a subscription.
-        """
-        if self._user_checked and not self.is_websocket:
-            return self._user
-        user = None
-        token = self.token
-        if token and self.request is not None and not self.is_websocket:
-            user = await user_behind(token, self.request.app.state)
-        elif token:
-            try:
-                claims = security.decode_access_token(token, self.settings)
-            except security.InvalidToken:
-                claims = None
-            if claims is not None:
-                async with self.session() as session:
-                    user = await users.get_active_user(session, claims.user_id)
-        self._user, self._user_checked = user, True
-        if user is not None and self.request is not None:
-            # For the access line and every log line of this request, as REST does.
-            self.request.scope.setdefault("state", {})["user_id"] = user.id
-            user_id_var.set(user.id)
-        return user
+    async def caller(self, role: Role) -> Caller:
+        """The caller of a subscription that needs ``role``; Unauthenticated or Forbidden."""
+        return await connection_caller(
+            self.token, role, self.settings, self.database, self.remembered
+        )
+
+    async def recheck(self, caller: Caller) -> Caller:
+        """A subscription's caller checked again (see ``inventory.auth.signin``)."""
+        return await signin.recheck(caller, self.settings, self.database, self.remembered)
 
 
 def _token_in(params: Any) -> str | None:
@@ -192,6 +197,7 @@ async def get_context(
         database=database,
         settings=settings,
         feed=connection.app.state.change_feed,
+        remembered=remembered_users(connection),
         transaction=transaction,
         handshake_token=_handshake_token(connection),
         write_throttle=connection.app.state.write_throttle,

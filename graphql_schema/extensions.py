@@ -8,11 +8,21 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    SelectionSetNode,
+    get_operation_ast,
+)
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from graphql_schema.context import Context
@@ -28,6 +38,13 @@ _CODES: list[tuple[type[errors.DomainError], str]] = [
     (errors.Forbidden, "FORBIDDEN"),
     (errors.TooManyRequests, "RATE_LIMITED"),
 ]
+
+
+def code_of(error: errors.DomainError) -> str:
+    """The GraphQL error code of a domain error."""
+    return next((code for kind, code in _CODES if isinstance(error, kind)), "BAD_REQUEST")
+
+
 _SUGGESTION = re.compile(r" Did you mean .*\?$")
 
 
@@ -50,8 +67,8 @@ def shaped_errors(*, development: bool) -> type[SchemaExtension]:
         def _shape(self, error: GraphQLError) -> GraphQLError:
             original = error.original_error
             if isinstance(original, errors.DomainError):
-                code = next((c for kind, c in _CODES if isinstance(original, kind)), "BAD_REQUEST")
-                return self._copy(error, error.message, {**(error.extensions or {}), "code": code})
+                extensions = {**(error.extensions or {}), "code": code_of(original)}
+                return self._copy(error, error.message, extensions)
             if original is None or isinstance(original, GraphQLError):
                 # Our own errors (auth codes) and validation (limits, unknown fields).
                 if not development:
@@ -89,13 +106,15 @@ def shaped_errors(*, development: bool) -> type[SchemaExtension]:
 
 
 class Transports(SchemaExtension):
-    """Each operation on its transport, and a writer's transaction only for a mutation.
+    """Each operation on its transport; a mutation gets a writer's transaction and is charged.
 
     Queries and mutations go over HTTP, where they get the request's
-    transaction; subscriptions need the WebSocket.
+    transaction; subscriptions need the WebSocket. A mutation request is
+    charged against its caller's write rate here, once, for as many writes as
+    it has top-level fields (the rule is ``WriteThrottle``'s).
     """
 
-    def on_execute(self) -> Iterator[None]:
+    async def on_execute(self) -> AsyncIterator[None]:
         execution = self.execution_context
         context = execution.context
         operation = execution.operation_type
@@ -110,7 +129,42 @@ class Transports(SchemaExtension):
             raise _bad_request("Subscriptions need a WebSocket (graphql-transport-ws).")
         elif operation is OperationType.MUTATION:
             context.transaction.write = True
+            await _charge_writes(context, execution)
         yield
+
+
+async def _charge_writes(context: Context, execution: ExecutionContext) -> None:
+    """Charge a mutation request's writes to its caller; none without a valid token."""
+    if context.write_throttle is None or (user := await context.user()) is None:
+        return
+    writes = 1
+    if execution.graphql_document is not None:
+        operation = get_operation_ast(execution.graphql_document, execution.operation_name)
+        if operation is not None:
+            writes = max(1, _top_level_fields(operation.selection_set, execution.graphql_document))
+    try:
+        await context.write_throttle.charge(user.id, writes)
+    except errors.TooManyRequests as exc:
+        # Raised before any resolver runs, so the error shaping never sees it: coded here.
+        raise GraphQLError(exc.detail, extensions={"code": code_of(exc)}) from None
+
+
+def _top_level_fields(selections: SelectionSetNode, document: DocumentNode) -> int:
+    """The fields of a selection set, counting those its fragments bring in."""
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    count = 0
+    for selection in selections.selections:
+        if isinstance(selection, FieldNode):
+            count += 1
+        elif isinstance(selection, InlineFragmentNode):
+            count += _top_level_fields(selection.selection_set, document)
+        elif isinstance(selection, FragmentSpreadNode) and (
+            fragment := fragments.get(selection.name.value)
+        ):
+            count += _top_level_fields(fragment.selection_set, document)
+    return count
 
 
 def _bad_request(message: str) -> GraphQLError:

@@ -1,13 +1,18 @@
-"""Role checks for fields and mutations; failures are GraphQL errors with a code."""
+"""Role checks for fields and mutations, by ``inventory.auth.signin``.
+
+A refusal is the domain's Unauthenticated or Forbidden, with the words REST
+uses; the error shaping gives it the code UNAUTHENTICATED or FORBIDDEN.
+"""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from graphql import GraphQLError
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
+from graphql_schema.context import Context
+from inventory.auth.signin import check_role
 from inventory.models import Role
 
 
@@ -15,16 +20,8 @@ class _RoleRequired(BasePermission):
     role: ClassVar[Role]
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        user = await info.context.user()
-        if user is None:
-            raise GraphQLError(
-                "Sign in first: send a bearer token.", extensions={"code": "UNAUTHENTICATED"}
-            )
-        if not user.role.allows(self.role):
-            raise GraphQLError(
-                f"This needs the {self.role.value} role or higher.",
-                extensions={"code": "FORBIDDEN"},
-            )
+        context: Context = info.context
+        check_role(await context.signed_in(), self.role)
         return True
 
 

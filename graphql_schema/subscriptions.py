@@ -1,8 +1,11 @@
-"""Subscription root: live stock changes from the change feed, filtered per subscriber."""
+"""Subscription root: live stock changes from the change feed, filtered per subscriber.
+
+The filter and the re-check of the caller are the other live feeds' own
+(``inventory.stock.follower``).
+"""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator
 
 import strawberry
@@ -12,11 +15,13 @@ from strawberry.types import Info
 
 from graphql_schema.context import Context
 from graphql_schema.permissions import ViewerRequired
-from inventory.auth.connections import seconds_until_recheck
 from inventory.changefeed import SubscriberTooSlow
 from inventory.events import StockChanged
+from inventory.stock.follower import Wanted, live_changes
 
-VIEWER: list[type[BasePermission]] = [ViewerRequired]
+WATCHERS: type[ViewerRequired] = ViewerRequired
+"""Who may subscribe to stock changes, checked on subscribing and again as the stream goes on."""
+_WATCHERS: list[type[BasePermission]] = [WATCHERS]
 
 
 @strawberry.type
@@ -48,7 +53,7 @@ def _id_filter(value: strawberry.ID | None, name: str) -> int | None:
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(permission_classes=VIEWER)
+    @strawberry.subscription(permission_classes=_WATCHERS)
     async def stock_changed(
         self,
         info: Info,
@@ -61,24 +66,14 @@ class Subscription:
         a deactivated user, a lowered role or an expired token ends the stream
         with UNAUTHENTICATED or FORBIDDEN.
         """
-        product = _id_filter(product_id, "productId")
-        warehouse = _id_filter(warehouse_id, "warehouseId")
+        wanted = Wanted(
+            _id_filter(product_id, "productId"), _id_filter(warehouse_id, "warehouseId")
+        )
         context: Context = info.context
+        caller = await context.caller(WATCHERS.role)
         async with context.feed.subscribe() as changes:
-            while True:
-                try:
-                    change = await asyncio.wait_for(
-                        anext(changes), seconds_until_recheck(context.token_expires_at())
-                    )
-                except TimeoutError:
-                    await ViewerRequired().has_permission(None, info)
-                    continue
-                except SubscriberTooSlow as exc:
-                    raise GraphQLError(
-                        str(exc), extensions={"code": "SUBSCRIBER_TOO_SLOW"}
-                    ) from None
-                if product not in (None, change.product_id):
-                    continue
-                if warehouse not in (None, change.warehouse_id):
-                    continue
-                yield StockChange.of(change)
+            try:
+                async for change in live_changes(changes, wanted, caller, context.recheck):
+                    yield StockChange.of(change)
+            except SubscriberTooSlow as exc:
+                raise GraphQLError(str(exc), extensions={"code": "SUBSCRIBER_TOO_SLOW"}) from None

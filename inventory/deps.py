@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, Path, Query, Request, WebSocket, WebSocketException
 from fastapi.security import OAuth2PasswordBearer
-from starlette.datastructures import State
 from starlette.requests import HTTPConnection
+from starlette.status import WS_1008_POLICY_VIOLATION
 
-from inventory import security
+from inventory.auth.signin import (
+    Caller,
+    RememberedUsers,
+    authenticate,
+    check_role,
+    connection_caller,
+)
 from inventory.auth.throttle import WriteThrottle
 from inventory.cache.store import CacheTiers
+from inventory.changefeed import ChangeFeed
 from inventory.config import Settings
 from inventory.db import Database, UnitOfWork
 from inventory.errors import Forbidden, Unauthenticated
@@ -24,9 +30,7 @@ from inventory.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from inventory.kit.schemas import MAX_ID
 from inventory.logs import user_id_var
 from inventory.models import Role, User
-from inventory.users import service as users
-
-logger = logging.getLogger(__name__)
+from inventory.shutdown import ShutdownSignal
 
 TOKEN_URL = "/api/v1/auth/token"  # noqa: S105 - a path, not a secret
 
@@ -57,6 +61,22 @@ async def get_job_runner(request: Request) -> JobRunner:
 JobRunnerDep = Annotated[JobRunner, Depends(get_job_runner)]
 
 
+async def get_change_feed(connection: HTTPConnection) -> ChangeFeed:
+    feed: ChangeFeed = connection.app.state.change_feed
+    return feed
+
+
+ChangeFeedDep = Annotated[ChangeFeed, Depends(get_change_feed)]
+
+
+async def get_shutdown(connection: HTTPConnection) -> ShutdownSignal:
+    shutdown: ShutdownSignal = connection.app.state.shutdown
+    return shutdown
+
+
+ShutdownDep = Annotated[ShutdownSignal, Depends(get_shutdown)]
+
+
 def request_unit_of_work(
     database: Database, method: str
 ) -> AbstractAsyncContextManager[UnitOfWork]:
@@ -81,8 +101,8 @@ UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work, scope="function"
 ReadUnitOfWorkDep = Annotated[UnitOfWork, Depends(get_read_unit_of_work, scope="function")]
 """For a POST that only reads, so it takes no write lock on SQLite (signing in)."""
 
-# For OpenAPI's "Authorize" (see main._document_common_errors) and the event stream,
-# which hands its token on; requests are signed in by ``signed_in`` below.
+# For OpenAPI's "Authorize" (see main._document_common_errors); requests are signed
+# in by ``signed_in`` below, which reads the header itself.
 bearer_token = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 
 
@@ -92,60 +112,41 @@ def bearer(connection: HTTPConnection) -> str | None:
     return (token.strip() or None) if scheme.lower() == "bearer" else None
 
 
-async def user_behind(token: str, state: State) -> User | None:
-    """The active user behind ``token``; None for a bad or expired token or a missing user.
-
-    Verified tokens and active users are remembered in the process; a change
-    to a user (role, deactivation, password) is a committed event that drops
-    them here at once and, through Redis, in every other process. Without
-    Redis they are remembered only where there is no other process to miss
-    the news (see the cache settings). No session is held for this.
-    """
-    try:
-        claims = security.verified_claims(token, state.settings)
-    except security.InvalidToken as exc:
-        logger.info("rejected token: %s", exc)
-        return None
-    tiers: CacheTiers = state.cache
-    user: User | None = tiers.cached_user(claims.user_id)
-    if user is None:
-        generation = tiers.user_generation
-        database: Database = state.db
-        async with database.unit_of_work(write=False) as uow:
-            user = await users.get_active_user(uow.session, claims.user_id)
-        if user is not None:
-            tiers.remember_user(claims.user_id, user, generation)
-    return user
+def remembered_users(connection: HTTPConnection) -> RememberedUsers:
+    """The process's remembered users, for ``inventory.auth.signin``."""
+    tiers: CacheTiers = connection.app.state.cache
+    return tiers
 
 
 _USER = "inventory.user"
-"""Where ``signed_in`` keeps the request's user in ``scope["state"]``."""
+_TOKEN = "inventory.token"  # noqa: S105 - a key, not a secret
+_ROLE = "inventory.role"
+"""Where ``signed_in`` keeps the request's user and token, and ``RoleRequirement`` the role
+it asked for, in ``scope["state"]``."""
 
 
 async def signed_in(connection: HTTPConnection) -> User:
     """The request's active user, found once per request; 401 for anything else.
 
     One plain function rather than a chain of dependencies: it runs on every
-    request, and FastAPI's dependency solving costs per node. A write also
-    counts against the user's write rate here, once.
+    request, and FastAPI's dependency solving costs per node. A request that
+    may write is charged against the user's write rate here, once (see
+    ``WriteThrottle``).
     """
     state = connection.scope.setdefault("state", {})
     user: User | None = state.get(_USER)
     if user is not None:
         return user
+    app = connection.app.state
     token = bearer(connection)
-    if token is None:
-        raise Unauthenticated("Sign in first: this endpoint needs a bearer token.")
-    user = await user_behind(token, connection.app.state)
-    if user is None:
-        raise Unauthenticated("The token is invalid or has expired.")
-    state[_USER] = user
+    user = await authenticate(token, app.settings, app.db, remembered_users(connection))
+    state[_USER], state[_TOKEN] = user, token
     # For the access log line and every log line of this request.
     state["user_id"] = user.id
     user_id_var.set(user.id)
     if connection.scope.get("method", "GET") not in _READ_METHODS:
-        throttle: WriteThrottle = connection.app.state.write_throttle
-        await throttle.check(user.id)
+        throttle: WriteThrottle = app.write_throttle
+        await throttle.charge(user.id)
     return user
 
 
@@ -162,10 +163,55 @@ class RoleRequirement:
         self.role = role
 
     async def __call__(self, connection: HTTPConnection) -> User:
-        user = await signed_in(connection)
-        if not user.role.allows(self.role):
-            raise Forbidden(f"This needs the {self.role.value} role or higher.")
+        user = check_role(await signed_in(connection), self.role)
+        connection.scope["state"][_ROLE] = self.role
         return user
+
+
+async def stream_caller(connection: HTTPConnection) -> Caller:
+    """The caller of a long-lived response, as its route's ``RoleRequirement`` signed it in.
+
+    The route must declare its role (``require_role``); the response checks
+    the caller again at that role (see ``inventory.auth.signin``).
+    """
+    state = connection.scope["state"]
+    if _ROLE not in state:
+        raise RuntimeError(f"{connection.url.path} streams without declaring a role")
+    app = connection.app.state
+    return await connection_caller(
+        state[_TOKEN], state[_ROLE], app.settings, app.db, remembered_users(connection)
+    )
+
+
+StreamCaller = Annotated[Caller, Depends(stream_caller)]
+
+
+class SocketRoleRequirement:
+    """A WebSocket dependency: the caller behind ``?token=``, who must have at least ``role``.
+
+    Browsers cannot set headers on a WebSocket, hence the query parameter. A
+    refused socket is accepted and then closed with 1008 (policy violation)
+    and the refusal's words, because a socket closed before it is accepted
+    reaches a browser as a bare failed handshake, with no code or reason it
+    can read. Its ``role`` attribute is how the authorization test reads the rule.
+    """
+
+    def __init__(self, role: Role) -> None:
+        self.role = role
+
+    async def __call__(
+        self,
+        websocket: WebSocket,
+        token: Annotated[str | None, Query(description="An access token")] = None,
+    ) -> Caller:
+        app = websocket.app.state
+        try:
+            return await connection_caller(
+                token, self.role, app.settings, app.db, remembered_users(websocket)
+            )
+        except (Unauthenticated, Forbidden) as exc:
+            await websocket.accept()
+            raise WebSocketException(WS_1008_POLICY_VIOLATION, exc.detail) from None
 
 
 def require_role(role: Role) -> Any:

@@ -42,9 +42,9 @@ from inventory.middleware import (
 )
 from inventory.products.router import router as product_router
 from inventory.shutdown import ShutdownSignal
-from inventory.stock.live import socket_router as stock_socket_router
-from inventory.stock.live import stream_router as stock_stream_router
 from inventory.stock.router import router as stock_router
+from inventory.stock.sse import router as stock_stream_router
+from inventory.stock.websocket import router as stock_socket_router
 from inventory.users import service as users
 from inventory.users.router import router as user_router
 

@@ -104,15 +104,26 @@ class LoginThrottle:
 
 
 class WriteThrottle:
-    """Writes per user (REST and GraphQL mutations), against ``INVENTORY_WRITE_RATE_LIMIT``."""
+    """Writes per user, against ``INVENTORY_WRITE_RATE_LIMIT``.
+
+    The rule, the same on both fronts: a request that may write is charged
+    once, when its caller is signed in, before it is authorized or its input
+    read, with one write for each write it asks for. That is one for a REST
+    request whose method is not GET, HEAD or OPTIONS (``deps.signed_in``),
+    and one per top-level mutation field for a GraphQL request whose operation
+    is a mutation (``graphql_schema.extensions.Transports``), so batching
+    mutations into one request buys no more writes. Reads, and requests with
+    no valid token, are never charged.
+    """
 
     def __init__(self, redis_url: str | None, key_prefix: str, limit: str) -> None:
         self._item = parse(limit)
         self._counts = RateCounters(redis_url, f"{key_prefix}:writes")
 
-    async def check(self, user_id: int) -> None:
+    async def charge(self, user_id: int, writes: int = 1) -> None:
+        """Count ``writes`` against the user; TooManyRequests when that goes over the limit."""
         key = str(user_id)
-        if not await self._counts.hit(self._item, key):
+        if not await self._counts.hit(self._item, key, cost=writes):
             retry_after = await self._counts.retry_after(self._item, key)
             raise TooManyRequests("Too many writes; slow down and retry.", retry_after)
 

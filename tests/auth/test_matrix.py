@@ -24,9 +24,8 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from inventory.auth.connections import SocketRoleRequirement
 from inventory.config import Settings
-from inventory.deps import RoleRequirement
+from inventory.deps import RoleRequirement, SocketRoleRequirement
 from inventory.main import create_app
 from inventory.models import Role
 from inventory.users import service as users

@@ -13,7 +13,6 @@ import httpx
 import jwt
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
 
 from inventory.models import Role
 from tests.helpers import API
@@ -171,16 +170,23 @@ async def test_warehouse_filter_and_token_in_the_url(server, accounts, stocked):
 
 
 @pytest.mark.parametrize(
-    "init", [{}, {"Authorization": "Bearer not-a-token"}], ids=["no token", "bad token"]
+    ("init", "message"),
+    [
+        ({}, "Sign in first: this endpoint needs a bearer token."),
+        ({"Authorization": "Bearer not-a-token"}, "The token is invalid or has expired."),
+    ],
+    ids=["no token", "bad token"],
 )
-async def test_a_websocket_without_a_valid_token_is_closed_at_once(server, accounts, init):
-    url = server.replace("http://", "ws://") + "/graphql"
-    async with connect(url, subprotocols=["graphql-transport-ws"]) as socket:  # type: ignore[list-item]
-        await socket.send(json.dumps({"type": "connection_init", "payload": init}))
-        with pytest.raises(ConnectionClosed) as closed:
-            await asyncio.wait_for(socket.recv(), 5)
-    assert closed.value.rcvd is not None
-    assert closed.value.rcvd.code == 4403
+async def test_a_subscription_without_a_valid_token_is_refused_as_over_http(
+    server, accounts, init, message
+):
+    """An ``error`` message with the code and words GraphQL over HTTP (and REST) use."""
+    async with subscribed(server, init=init) as operation:
+        refusal = await operation.receive()
+    assert refusal["type"] == "error", refusal
+    assert [(e["message"], e["extensions"]["code"]) for e in refusal["payload"]] == [
+        (message, "UNAUTHENTICATED")
+    ]
 
 
 async def test_a_subscription_ends_when_its_token_expires(server, settings, accounts):

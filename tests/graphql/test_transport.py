@@ -94,12 +94,13 @@ async def test_subscription_errors_are_masked_outside_development(
     app, settings, accounts, monkeypatch, broken
 ):
     if broken == "user lookup":
-        monkeypatch.setattr("graphql_schema.context.users.get_active_user", _broken_lookup)
+        monkeypatch.setattr("inventory.auth.signin.users.get_active_user", _broken_lookup)
     production = settings.model_copy(update={"env": Environment.production})
     context = Context(
         database=app.state.db,
         settings=production,
         feed=BrokenFeed() if broken == "feed" else app.state.change_feed,  # type: ignore[arg-type]
+        remembered=app.state.cache,
         transaction=None,
         handshake_token=accounts[Role.viewer].token,
     )

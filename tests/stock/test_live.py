@@ -29,12 +29,13 @@ from sqlalchemy.exc import OperationalError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from inventory.auth.connections import Caller
+from inventory.auth.signin import Caller
 from inventory.changefeed import ChangeFeed
 from inventory.config import Settings
 from inventory.events import StockChanged
 from inventory.models import Role
-from inventory.stock.live import UNAVAILABLE, Closing, Wanted, push_changes
+from inventory.stock.follower import UNAVAILABLE, Wanted
+from inventory.stock.websocket import Closing, push_changes
 from tests.conftest import Account
 from tests.helpers import API, assert_ledger_consistent, collect_pages, request_then_hang_up
 from tests.processes import server_environment, serving
@@ -670,7 +671,7 @@ async def test_a_socket_whose_caller_cannot_be_checked_is_asked_to_come_back(acc
     account = accounts[Role.viewer]
     caller = Caller(account.token, account.id, Role.viewer, datetime.now(UTC))  # due at once
 
-    async def database_down() -> Caller:
+    async def database_down(caller: Caller) -> Caller:
         raise OperationalError("SELECT", {}, ConnectionError("gone"))
 
     async with feed.subscribe() as changes:
@@ -679,7 +680,7 @@ async def test_a_socket_whose_caller_cannot_be_checked_is_asked_to_come_back(acc
     assert closing == Closing(1013, UNAVAILABLE)
 
 
-async def _unused() -> Caller:
+async def _unused(caller: Caller) -> Caller:
     raise AssertionError("not re-checked in these tests")
 
 
