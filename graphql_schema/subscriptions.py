@@ -19,9 +19,12 @@ from inventory.changefeed import SubscriberTooSlow
 from inventory.events import StockChanged
 from inventory.stock.follower import Wanted, live_changes
 
-WATCHERS: type[ViewerRequired] = ViewerRequired
-"""Who may subscribe to stock changes, checked on subscribing and again as the stream goes on."""
-_WATCHERS: list[type[BasePermission]] = [WATCHERS]
+
+class StockWatchers(ViewerRequired):
+    """Who may subscribe to stock changes: checked on subscribing, and again as it goes on."""
+
+
+WATCHERS: list[type[BasePermission]] = [StockWatchers]
 
 
 @strawberry.type
@@ -53,7 +56,7 @@ def _id_filter(value: strawberry.ID | None, name: str) -> int | None:
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(permission_classes=_WATCHERS)
+    @strawberry.subscription(permission_classes=WATCHERS)
     async def stock_changed(
         self,
         info: Info,
@@ -70,7 +73,7 @@ class Subscription:
             _id_filter(product_id, "productId"), _id_filter(warehouse_id, "warehouseId")
         )
         context: Context = info.context
-        caller = await context.caller(WATCHERS.role)
+        caller = await context.caller(StockWatchers.role)
         async with context.feed.subscribe() as changes:
             try:
                 async for change in live_changes(changes, wanted, caller, context.recheck):
