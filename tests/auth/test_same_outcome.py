@@ -106,7 +106,8 @@ async def served(
     for requirement in requirements:
         monkeypatch.setattr(requirement, "role", Role.clerk)
     monkeypatch.setattr(StockWatchers, "role", Role.clerk)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    # log_config=None: leave this process's logging as the other tests expect it.
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", log_config=None)
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
     while not server.started:
