@@ -1,1 +1,1 @@
-"""Signing in: the token endpoint and its brute-force throttle."""
+"""Authentication: the token endpoint, signing a caller in on every transport, and the throttles."""
