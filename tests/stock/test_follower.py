@@ -1,0 +1,82 @@
+"""The live feeds' follower, in process: a caller whose check fails ends both ways of following.
+
+The served feeds' token-expiry tests take the same path over the wire; here
+the re-check is due at once, and the user was deactivated or demoted since
+the connection opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi import FastAPI
+
+from inventory.auth import signin
+from inventory.auth.signin import Caller
+from inventory.errors import DomainError, Forbidden, Unauthenticated
+from inventory.models import Role
+from inventory.stock.follower import Recheck, Resumed, Wanted, follow_ledger, live_changes
+from inventory.users import service as users
+from inventory.users.schemas import UserUpdate
+from tests.conftest import Account
+
+CHANGES = [
+    ("deactivated", UserUpdate(is_active=False), Unauthenticated, signin.BAD_TOKEN),
+    ("demoted", UserUpdate(role=Role.viewer), Forbidden, signin.role_too_low(Role.clerk)),
+]
+
+
+async def _changed_clerk(app: FastAPI, account: Account, change: UserUpdate) -> Caller:
+    """A clerk's connection needing a clerk, opened before ``change``, due for a check now."""
+    caller = Caller(account.token, account.id, Role.clerk, datetime.now(UTC) - timedelta(seconds=2))
+    async with app.state.db.unit_of_work(write=True) as uow:
+        await users.update_user(uow.session, account.id, change)
+    return caller
+
+
+def _recheck(app: FastAPI) -> Recheck:
+    state = app.state
+
+    async def recheck(caller: Caller) -> Caller:
+        return await signin.recheck(caller, state.settings, state.db, state.cache)
+
+    return recheck
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "refusal", "message"), CHANGES, ids=["deactivated", "demoted"]
+)
+async def test_following_the_feed_ends_with_the_refusal(
+    app, accounts, name, change, refusal, message
+):
+    caller = await _changed_clerk(app, accounts[Role.clerk], change)
+    async with app.state.change_feed.subscribe() as changes:
+        following = live_changes(changes, Wanted(), caller, _recheck(app))
+        with pytest.raises(refusal) as refused:
+            await asyncio.wait_for(anext(following), 5)
+    assert refused.value.detail == message
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "refusal", "message"), CHANGES, ids=["deactivated", "demoted"]
+)
+async def test_following_the_ledger_ends_with_the_refusal(
+    app, accounts, name, change, refusal, message
+):
+    caller = await _changed_clerk(app, accounts[Role.clerk], change)
+    following = follow_ledger(
+        app.state.db,
+        app.state.change_feed,
+        asyncio.Event(),
+        Wanted(),
+        None,
+        caller,
+        _recheck(app),
+        idle_seconds=15,
+    )
+    assert isinstance(await anext(following), Resumed)
+    with pytest.raises(DomainError) as refused:
+        await asyncio.wait_for(anext(following), 5)
+    assert (type(refused.value), refused.value.detail) == (refusal, message)
