@@ -1,17 +1,24 @@
-"""Typed mutation errors, and the one place domain exceptions become them."""
+"""The one place domain exceptions become GraphQL answers: typed errors, or error codes.
+
+``EXCEPTION_HANDLERS`` go to the schema: when a mutation raises a domain
+exception whose typed error is a member of the mutation's result union,
+Strawberry answers with that member instead of an error. A domain error that
+stays a GraphQL error (a query's, or one the result cannot hold) gets its
+``extensions.code`` from ``error_code``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any
 
 import strawberry
 from pydantic import ValidationError as PydanticValidationError
+from strawberry.types import Info
+from strawberry.types.field import StrawberryField
 from strawberry.utils.str_converters import to_camel_case
 
 from inventory import errors
-
-T = TypeVar("T")
 
 
 @strawberry.type
@@ -57,57 +64,108 @@ StockError = InsufficientStock | NotFound | Conflict | ValidationFailed
 EntryError = NotFound | Conflict | ValidationFailed | PreconditionFailed
 """What a catalogue write answers with instead of its result."""
 
-# The failures every write shares; both mappers below turn them into the same types.
-_SHARED = (errors.NotFound, errors.Conflict, errors.ValidationFailed, PydanticValidationError)
+PAYLOAD_ARGUMENT = "input"
+"""The argument a mutation takes its data in: what a service calls its data's fields."""
 
 
-async def as_result(run: Callable[[], Awaitable[T]]) -> T | StockError:
-    """Run a stock write; expected failures come back as typed errors, not exceptions."""
-    try:
-        return await run()
-    except errors.InsufficientStock as exc:
+class InsufficientStockHandler(
+    strawberry.ExceptionHandler[errors.InsufficientStock, InsufficientStock]
+):
+    def handle(
+        self, exception: errors.InsufficientStock, *, field: StrawberryField, info: Info
+    ) -> InsufficientStock:
         return InsufficientStock(
-            message=exc.detail, available=exc.available, requested=exc.requested
+            message=exception.detail, available=exception.available, requested=exception.requested
         )
-    except _SHARED as exc:
-        return _shared(exc)
 
 
-async def as_entry_result(run: Callable[[], Awaitable[T]]) -> T | EntryError:
-    """Run a catalogue write; a stale version (REST's 412) is PreconditionFailed."""
-    try:
-        return await run()
-    except errors.PreconditionFailed as exc:
-        return PreconditionFailed(message=exc.detail)
-    except _SHARED as exc:
-        return _shared(exc)
+class NotFoundHandler(strawberry.ExceptionHandler[errors.NotFound, NotFound]):
+    def handle(self, exception: errors.NotFound, *, field: StrawberryField, info: Info) -> NotFound:
+        return NotFound(message=exception.detail)
 
 
-def _shared(
-    exc: errors.NotFound | errors.Conflict | errors.ValidationFailed | PydanticValidationError,
-) -> NotFound | Conflict | ValidationFailed:
-    if isinstance(exc, errors.NotFound):
-        return NotFound(message=exc.detail)
-    if isinstance(exc, errors.Conflict):
-        return Conflict(message=exc.detail)
-    if isinstance(exc, errors.ValidationFailed):
-        return ValidationFailed(message=exc.detail, errors=_field_errors(exc.errors))
-    # A REST input schema refused the ``input`` argument.
-    return ValidationFailed(
-        message="The input is not valid.",
-        errors=_field_errors(
-            {**e, "loc": ("input", *e["loc"])} for e in exc.errors(include_input=False)
-        ),
-    )
+class ConflictHandler(strawberry.ExceptionHandler[errors.Conflict, Conflict]):
+    """Also a shortage where the result cannot say InsufficientStock (a catalogue write)."""
+
+    def handle(self, exception: errors.Conflict, *, field: StrawberryField, info: Info) -> Conflict:
+        return Conflict(message=exception.detail)
+
+
+class PreconditionFailedHandler(
+    strawberry.ExceptionHandler[errors.PreconditionFailed, PreconditionFailed]
+):
+    def handle(
+        self, exception: errors.PreconditionFailed, *, field: StrawberryField, info: Info
+    ) -> PreconditionFailed:
+        return PreconditionFailed(message=exception.detail)
+
+
+class ValidationFailedHandler(
+    strawberry.ExceptionHandler[errors.ValidationFailed | PydanticValidationError, ValidationFailed]
+):
+    """A service's refusal, or a REST input schema's refusal of the ``input`` argument."""
+
+    def handle(
+        self,
+        exception: errors.ValidationFailed | PydanticValidationError,
+        *,
+        field: StrawberryField,
+        info: Info,
+    ) -> ValidationFailed:
+        if isinstance(exception, PydanticValidationError):
+            found: Iterable[Mapping[str, Any]] = (
+                {**e, "loc": (PAYLOAD_ARGUMENT, *e["loc"])}
+                for e in exception.errors(include_input=False)
+            )
+            return ValidationFailed(message="The input is not valid.", errors=_field_errors(found))
+        arguments = {argument.python_name for argument in field.arguments}
+        return ValidationFailed(
+            message=exception.detail,
+            errors=_field_errors(
+                {**e, "loc": argument_loc(e["loc"], arguments)} for e in exception.errors
+            ),
+        )
+
+
+EXCEPTION_HANDLERS = (
+    # Strawberry takes the first that matches and that the field's result can answer
+    # with: the shortage before the conflict it is a kind of.
+    InsufficientStockHandler(),
+    NotFoundHandler(),
+    ConflictHandler(),
+    PreconditionFailedHandler(),
+    ValidationFailedHandler(),
+)
+
+
+ERROR_CODES: list[tuple[type[errors.DomainError], str]] = [
+    # The ``extensions.code`` of a domain error that is not a member of the result.
+    (errors.ValidationFailed, "BAD_USER_INPUT"),
+    (errors.NotFound, "NOT_FOUND"),
+    (errors.Conflict, "CONFLICT"),
+    (errors.Unauthenticated, "UNAUTHENTICATED"),
+    (errors.Forbidden, "FORBIDDEN"),
+    (errors.TooManyRequests, "RATE_LIMITED"),
+]
+
+
+def error_code(exception: errors.DomainError) -> str:
+    return next((code for kind, code in ERROR_CODES if isinstance(exception, kind)), "BAD_REQUEST")
+
+
+def argument_loc(loc: Sequence[str | int], arguments: Collection[str]) -> tuple[str | int, ...]:
+    """A domain location as the mutation's caller sent it: the GraphQL front names one of
+    its arguments first (``("id",)``); a service names fields of the data it was given,
+    which came as the ``input`` argument."""
+    if loc and loc[0] in arguments:
+        return tuple(loc)
+    return (PAYLOAD_ARGUMENT, *loc)
 
 
 def _field_errors(found: Iterable[Mapping[str, Any]]) -> list[FieldError]:
-    return [FieldError(loc=_loc(e["loc"]), msg=e["msg"], type=e["type"]) for e in found]
+    return [FieldError(loc=_graphql_names(e["loc"]), msg=e["msg"], type=e["type"]) for e in found]
 
 
-def _loc(loc: Sequence[str | int]) -> list[str]:
-    """REST's location in GraphQL terms: the body is the ``input`` argument, fields camelCase."""
-    head, *rest = loc
-    return ["input" if head == "body" else str(head)] + [
-        to_camel_case(p) if isinstance(p, str) else str(p) for p in rest
-    ]
+def _graphql_names(loc: Sequence[str | int]) -> list[str]:
+    """Each part as GraphQL spells it: field names camelCase, list positions as text."""
+    return [to_camel_case(p) if isinstance(p, str) else str(p) for p in loc]

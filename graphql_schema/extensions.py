@@ -26,24 +26,10 @@ from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from graphql_schema.context import Context
+from graphql_schema.errors import error_code
 from inventory import errors
 
 logger = logging.getLogger(__name__)
-
-_CODES: list[tuple[type[errors.DomainError], str]] = [
-    (errors.ValidationFailed, "BAD_USER_INPUT"),
-    (errors.NotFound, "NOT_FOUND"),
-    (errors.Conflict, "CONFLICT"),
-    (errors.Unauthenticated, "UNAUTHENTICATED"),
-    (errors.Forbidden, "FORBIDDEN"),
-    (errors.TooManyRequests, "RATE_LIMITED"),
-]
-
-
-def code_of(error: errors.DomainError) -> str:
-    """The GraphQL error code of a domain error."""
-    return next((code for kind, code in _CODES if isinstance(error, kind)), "BAD_REQUEST")
-
 
 _SUGGESTION = re.compile(r" Did you mean .*\?$")
 
@@ -67,7 +53,7 @@ def shaped_errors(*, development: bool) -> type[SchemaExtension]:
         def _shape(self, error: GraphQLError) -> GraphQLError:
             original = error.original_error
             if isinstance(original, errors.DomainError):
-                extensions = {**(error.extensions or {}), "code": code_of(original)}
+                extensions = {**(error.extensions or {}), "code": error_code(original)}
                 return self._copy(error, error.message, extensions)
             if original is None or isinstance(original, GraphQLError):
                 # Our own errors (auth codes) and validation (limits, unknown fields).
@@ -146,7 +132,7 @@ async def _charge_writes(context: Context, execution: ExecutionContext) -> None:
         await context.write_throttle.charge(user.id, writes)
     except errors.TooManyRequests as exc:
         # Raised before any resolver runs, so the error shaping never sees it: coded here.
-        raise GraphQLError(exc.detail, extensions={"code": code_of(exc)}) from None
+        raise GraphQLError(exc.detail, extensions={"code": error_code(exc)}) from None
 
 
 def _top_level_fields(selections: SelectionSetNode, document: DocumentNode) -> int:

@@ -2,7 +2,8 @@
 
 Every resolver is parse, authorize (its permission class), call the service
 function REST calls, shape. Input is validated by the REST schemas, so GraphQL
-refuses exactly what REST refuses.
+refuses exactly what REST refuses; the schema's exception handlers
+(``graphql_schema.errors``) turn a refusal into a member of the result union.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from graphql_schema import inputs, types
-from graphql_schema.errors import EntryError, StockError, as_entry_result, as_result
+from graphql_schema.errors import EntryError, StockError
 from graphql_schema.inputs import parse_id, sent
 from graphql_schema.permissions import ClerkRequired, ManagerRequired
 from inventory.catalogue import schemas as catalogue_schemas
@@ -59,33 +60,22 @@ class CatalogueWrites(Generic[M, R]):
     delete_entry: Callable[[AsyncSession, int], Awaitable[None]]
     shape: Callable[[M], R]
 
-    async def create(self, info: Info, input: object) -> R | EntryError:
-        async def run() -> R:
-            data = self.create_schema.model_validate(sent(input))
-            async with info.context.write_session() as session:
-                return self.shape(await self.create_entry(session, data))
+    async def create(self, info: Info, input: object) -> R:
+        data = self.create_schema.model_validate(sent(input))
+        async with info.context.write_session() as session:
+            return self.shape(await self.create_entry(session, data))
 
-        return await as_entry_result(run)
+    async def update(self, info: Info, id: strawberry.ID, input: object, **options: Any) -> R:
+        entry_id = parse_id(id, ("id",))
+        data = self.update_schema.model_validate(sent(input))
+        async with info.context.write_session() as session:
+            return self.shape(await self.update_entry(session, entry_id, data, **options))
 
-    async def update(
-        self, info: Info, id: strawberry.ID, input: object, **options: Any
-    ) -> R | EntryError:
-        async def run() -> R:
-            entry_id = parse_id(id, ("id",))
-            data = self.update_schema.model_validate(sent(input))
-            async with info.context.write_session() as session:
-                return self.shape(await self.update_entry(session, entry_id, data, **options))
-
-        return await as_entry_result(run)
-
-    async def delete(self, info: Info, id: strawberry.ID) -> types.Deleted | EntryError:
-        async def run() -> types.Deleted:
-            entry_id = parse_id(id, ("id",))
-            async with info.context.write_session() as session:
-                await self.delete_entry(session, entry_id)
-            return types.Deleted(id=strawberry.ID(str(entry_id)))
-
-        return await as_entry_result(run)
+    async def delete(self, info: Info, id: strawberry.ID) -> types.Deleted:
+        entry_id = parse_id(id, ("id",))
+        async with info.context.write_session() as session:
+            await self.delete_entry(session, entry_id)
+        return types.Deleted(id=strawberry.ID(str(entry_id)))
 
 
 CATEGORIES = CatalogueWrites(
@@ -129,26 +119,18 @@ class Mutation:
         self, info: Info, input: inputs.RecordMovementInput
     ) -> MovementResult:
         user = await info.context.user()
-
-        async def run() -> types.Movement:
-            data = MovementCreate.model_validate(sent(input))
-            async with info.context.write_session() as session:
-                result = await stock.record_movement(session, user.id, data)
-            return types.Movement.of(result.movement)
-
-        return await as_result(run)
+        data = MovementCreate.model_validate(sent(input))
+        async with info.context.write_session() as session:
+            result = await stock.record_movement(session, user.id, data)
+        return types.Movement.of(result.movement)
 
     @strawberry.mutation(permission_classes=CLERK)
     async def transfer_stock(self, info: Info, input: inputs.TransferStockInput) -> TransferResult:
         user = await info.context.user()
-
-        async def run() -> types.Transfer:
-            data = TransferCreate.model_validate(sent(input))
-            async with info.context.write_session() as session:
-                result = await stock.transfer_stock(session, user.id, data)
-            return types.Transfer.of(result)
-
-        return await as_result(run)
+        data = TransferCreate.model_validate(sent(input))
+        async with info.context.write_session() as session:
+            result = await stock.transfer_stock(session, user.id, data)
+        return types.Transfer.of(result)
 
     @strawberry.mutation(permission_classes=MANAGER)
     async def create_category(

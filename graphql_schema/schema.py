@@ -21,6 +21,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionContext
 
 from graphql_schema.context import get_context
+from graphql_schema.errors import EXCEPTION_HANDLERS
 from graphql_schema.extensions import Transports, shaped_errors
 from graphql_schema.ide import OfflineGraphQLRouter
 from graphql_schema.mutations import Mutation
@@ -70,7 +71,11 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     if not introspection:
         extensions.append(DisableIntrospection)
     return InventorySchema(
-        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        exception_handlers=EXCEPTION_HANDLERS,
     )
 
 

@@ -101,7 +101,7 @@ UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work, scope="function"
 ReadUnitOfWorkDep = Annotated[UnitOfWork, Depends(get_read_unit_of_work, scope="function")]
 """For a POST that only reads, so it takes no write lock on SQLite (signing in)."""
 
-# For OpenAPI's "Authorize" (see main._document_common_errors); requests are signed
+# For OpenAPI's "Authorize" (see inventory.openapi); requests are signed
 # in by ``signed_in`` below, which reads the header itself.
 bearer_token = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 

@@ -5,14 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.routing import APIRoute, iter_route_contexts
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import SecretStr, ValidationError
 
 import inventory
 from graphql_schema.schema import graphql_router
@@ -27,9 +24,8 @@ from inventory.changefeed import ChangeFeed
 from inventory.config import Environment, Settings, load_settings
 from inventory.csvio.router import router as csv_router
 from inventory.db import Database, open_database
-from inventory.deps import RoleRequirement, bearer_token, signed_in
 from inventory.docs import install_docs
-from inventory.errors import Conflict, install_error_handlers, problem_responses
+from inventory.errors import Conflict
 from inventory.health import router as health_router
 from inventory.jobs.dispatch import job_runner
 from inventory.logs import configure_logging
@@ -40,6 +36,8 @@ from inventory.middleware import (
     RequestIdMiddleware,
     SecurityHeaders,
 )
+from inventory.openapi import complete_openapi
+from inventory.problems import install_error_handlers
 from inventory.products.router import router as product_router
 from inventory.shutdown import ShutdownSignal
 from inventory.stock.router import router as stock_router
@@ -81,20 +79,6 @@ TAGS = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-class Problem(BaseModel):
-    """RFC 9457 problem details, the body of every error response."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    instance: str
-    request_id: str | None
-    errors: list[dict[str, Any]] | None = Field(
-        default=None, description="For 422: each invalid field as {loc, msg, type}"
-    )
 
 
 @asynccontextmanager
@@ -229,68 +213,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         install_docs(app)
     # GET serves GraphiQL; every query and mutation checks the token itself.
     app.include_router(graphql_router(settings), prefix="/graphql")
-    _complete_openapi(app)
+    complete_openapi(app, API_PREFIX)
     return app
-
-
-def _complete_openapi(app: FastAPI) -> None:
-    """Add what FastAPI cannot know: the Problem schema the error responses refer to,
-    the errors every signed-in or writing operation may meet, and GraphQL's two routes."""
-    original = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = original()
-            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
-                Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-            )
-            _document_common_errors(app, schema)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-GRAPHQL_OPERATIONS = {
-    "get": "GraphiQL in a browser; a query (not a mutation) as ?query=…",
-    "post": "A GraphQL query or mutation (application/json); see /graphql in a browser",
-}
-
-
-def _document_common_errors(app: FastAPI, schema: dict[str, Any]) -> None:
-    # Signing in is one plain dependency (see deps.signed_in), so FastAPI does not
-    # see the bearer scheme: declare it, and name it on every signed-in operation.
-    scheme = bearer_token.scheme_name
-    schema["components"].setdefault("securitySchemes", {})[scheme] = bearer_token.model.model_dump(
-        mode="json", by_alias=True, exclude_none=True
-    )
-    for context in iter_route_contexts(app.routes):
-        route = context.original_route
-        if not isinstance(route, APIRoute) or not route.include_in_schema:
-            continue
-        signed_in = _needs_sign_in(context.dependant)
-        for method in context.methods or ():
-            operation = schema["paths"].get(str(context.path), {}).get(method.lower())
-            if operation is None:
-                continue
-            extra: list[int] = []
-            if signed_in:
-                operation.setdefault("security", [{scheme: []}])
-                extra += [401, 403]
-                if method in WRITE_METHODS:
-                    extra.append(429)
-            if method in WRITE_METHODS:
-                extra.append(413)
-            for status, response in problem_responses(*extra).items():
-                operation["responses"].setdefault(str(status), response)
-    for method, summary in GRAPHQL_OPERATIONS.items():
-        if operation := schema["paths"].get("/graphql", {}).get(method):
-            operation.update(summary=summary, tags=["graphql"])
-
-
-def _needs_sign_in(dependant: Dependant) -> bool:
-    return any(
-        dep.call is signed_in or isinstance(dep.call, RoleRequirement) or _needs_sign_in(dep)
-        for dep in dependant.dependencies
-    )

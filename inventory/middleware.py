@@ -21,8 +21,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inventory import metrics
 from inventory.csvio.upload import FRAMING_ALLOWANCE
-from inventory.errors import PayloadTooLarge, problem, problem_response
+from inventory.errors import PayloadTooLarge
 from inventory.logs import ACCESS_LOGGER, request_id_var, user_id_var
+from inventory.problems import problem, problem_response
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _RAW_REQUEST_ID_HEADER = REQUEST_ID_HEADER.lower().encode()

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Form, Request
 from inventory import security
 from inventory.auth.throttle import LoginThrottle
 from inventory.deps import DatabaseDep, ReadUnitOfWorkDep, SettingsDep
-from inventory.errors import Unauthenticated, problem_responses
+from inventory.errors import Unauthenticated
 from inventory.kit.schemas import NO_NUL
+from inventory.problems import problem_responses
 from inventory.users import service as users
 from inventory.users.schemas import TokenResponse
 

@@ -14,9 +14,9 @@ from inventory.catalogue import schemas
 from inventory.catalogue.service import CatalogueEntries, categories, suppliers, warehouses
 from inventory.db import Database
 from inventory.deps import DatabaseDep, EntryId, PageDep, PageQuery, UnitOfWorkDep, require_role
-from inventory.errors import problem_responses
 from inventory.kit.pagination import Page
 from inventory.models import Role
+from inventory.problems import problem_responses
 
 
 def catalogue_router(

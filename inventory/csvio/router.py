@@ -20,10 +20,10 @@ from inventory.deps import (
     UnitOfWorkDep,
     require_role,
 )
-from inventory.errors import problem_responses
 from inventory.jobs.dispatch import submit_product_import
 from inventory.kit.schemas import RefId
 from inventory.models import JobStatus, MovementKind, Role
+from inventory.problems import problem_responses
 from inventory.products.schemas import ProductSearch
 from inventory.products.service import ProductFilter
 from inventory.stock.schemas import ledger_bound

@@ -21,7 +21,7 @@ from inventory import events
 from inventory.config import Settings
 from inventory.csvio import jobs
 from inventory.db import Database
-from inventory.errors import ServiceUnavailable
+from inventory.errors import BrokerUnavailable
 from inventory.jobs import broker, maintenance
 from inventory.models import ImportJob
 from inventory.stock.service import report_low_stock
@@ -29,14 +29,10 @@ from inventory.stock.service import report_low_stock
 logger = logging.getLogger(__name__)
 
 SEND_DEADLINE_SECONDS = 1.5
-"""A job the broker has not confirmed by then is refused with a 503 (within 2 s)."""
+"""A job the broker has not confirmed by then is refused as BrokerUnavailable (within 2 s)."""
 SHUTDOWN_GRACE_SECONDS = 10.0
 """How long shutdown waits for in-process jobs (or unsent events) before giving up on them."""
 OUTBOX_LIMIT = 10_000
-
-
-class BrokerUnavailable(ServiceUnavailable):
-    code = "broker-unavailable"
 
 
 class JobRunner(Protocol):
@@ -70,7 +66,8 @@ async def submit_product_import(
     content: bytes,
     dry_run: bool,
 ) -> ImportJob:
-    """Store the upload as a queued job and hand it over; 503 and no job if that fails."""
+    """Store the upload as a queued job and hand it over; BrokerUnavailable and no job if
+    that fails."""
     async with database.unit_of_work(write=True, queued=True) as uow:
         job = await jobs.create_product_import(uow.session, user_id, filename, content, dry_run)
     # Committed first: a worker told of the job must find it.

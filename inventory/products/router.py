@@ -14,10 +14,10 @@ from inventory.cache.responses import cached, model_answer, resource
 from inventory.cache.routes import CachedAnswer, answers_from_cache
 from inventory.db import Database
 from inventory.deps import DatabaseDep, EntryId, PageDep, PageQuery, UnitOfWorkDep, require_role
-from inventory.errors import problem_responses
 from inventory.kit.pagination import Page
 from inventory.kit.schemas import RefId
 from inventory.models import Product, Role
+from inventory.problems import problem_responses
 from inventory.products import service
 from inventory.products.schemas import (
     ProductCreate,

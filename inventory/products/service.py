@@ -135,7 +135,7 @@ async def _check_references(
     if category_id is not None and await session.get(Category, category_id) is None:
         errors.append(
             field_error(
-                ("body", "category_id"),
+                ("category_id",),
                 f"category {category_id} does not exist",
                 "missing_reference",
             )
@@ -143,7 +143,7 @@ async def _check_references(
     if supplier_id is not None and await session.get(Supplier, supplier_id) is None:
         errors.append(
             field_error(
-                ("body", "supplier_id"),
+                ("supplier_id",),
                 f"supplier {supplier_id} does not exist",
                 "missing_reference",
             )

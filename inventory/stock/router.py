@@ -15,10 +15,11 @@ from inventory.cache.invalidation import STOCK_LEVELS
 from inventory.cache.responses import cached, model_answer, resource
 from inventory.db import Database
 from inventory.deps import ClerkUser, DatabaseDep, PageDep, PageQuery, UnitOfWorkDep, require_role
-from inventory.errors import ValidationFailed, field_error, problem_responses
+from inventory.errors import ValidationFailed, field_error
 from inventory.kit.pagination import Page
 from inventory.kit.schemas import RefId
 from inventory.models import MovementKind, Role
+from inventory.problems import problem_responses
 from inventory.stock import service
 from inventory.stock.schemas import (
     MovementCreate,

@@ -35,10 +35,10 @@ from inventory.errors import (
     Unauthenticated,
     ValidationFailed,
     field_error,
-    problem_responses,
 )
 from inventory.kit.schemas import RefId
 from inventory.models import Role
+from inventory.problems import problem_responses
 from inventory.stock.follower import (
     UNAVAILABLE,
     Followed,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from inventory.deps import EntryId, PageDep, UnitOfWorkDep, ViewerUser, require_role
-from inventory.errors import problem_responses
 from inventory.kit.pagination import Page
 from inventory.models import Role, User
+from inventory.problems import problem_responses
 from inventory.users import service
 from inventory.users.schemas import UserCreate, UserRead, UserUpdate
 
