@@ -1,4 +1,5 @@
-"""Swagger UI, ReDoc and GraphiQL load every script and style from the app itself."""
+"""The docs pages load every script and style from the app itself, and the OpenAPI
+document says what every route answers, errors included."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import base64
 import hashlib
 import re
 from html.parser import HTMLParser
+from typing import Any
 
 import httpx
 import pytest
@@ -13,7 +15,7 @@ from strawberry.http.ides import get_graphql_ide_html
 
 from graphql_schema.ide import graphiql_page, local_graphiql_page
 from inventory.vendor import STATIC_DIR, VENDOR_DIR, asset_url, mismatches, packages
-from tests.helpers import API
+from tests.helpers import API, assert_problem
 
 # The pages do not touch the database: the HTTP tests run on one deployment only.
 one_backend = pytest.mark.backend("sqlite")
@@ -199,3 +201,61 @@ def test_graphiql_refuses_a_template_that_loads_anything_else():
     )
     with pytest.raises(RuntimeError, match="loads more than we ship"):
         local_graphiql_page(template)
+
+
+@pytest.fixture
+async def openapi_document(anonymous) -> dict[str, Any]:
+    document: dict[str, Any] = (await anonymous.get("/openapi.json")).json()
+    return document
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, operation)
+        for path, methods in document["paths"].items()
+        for method, operation in methods.items()
+    ]
+
+
+@one_backend
+async def test_every_error_of_the_api_is_documented_as_problem_json(openapi_document):
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, method, operation in operations(openapi_document):
+        responses = operation["responses"]
+        assert "500" in responses, (method, path)
+        if path.startswith(API):
+            assert "503" in responses, (method, path)
+        if operation.get("security"):
+            assert {"401", "403"} <= responses.keys(), (method, path)
+        if method in {"post", "patch", "delete"}:
+            assert "413" in responses, (method, path)
+        for status, response in responses.items():
+            if int(status) >= 400 and path != "/graphql":
+                assert response["content"] == problem, (method, path, status)
+    assert "HTTPValidationError" not in openapi_document["components"]["schemas"]
+
+
+@one_backend
+async def test_path_and_query_errors_are_documented_as_they_are_answered(openapi_document, client):
+    documented = openapi_document["paths"][f"{API}/categories/{{entry_id}}"]["get"]["responses"]
+    assert list(documented["422"]["content"]) == ["application/problem+json"]
+    answered = await client.get(f"{API}/categories/0")
+    assert_problem(answered, 422)
+
+
+@one_backend
+async def test_graphql_routes_document_graphiql_and_plain_text_refusals(
+    openapi_document, anonymous
+):
+    get = openapi_document["paths"]["/graphql"]["get"]
+    post = openapi_document["paths"]["/graphql"]["post"]
+    assert set(get["responses"]["200"]["content"]) == {"text/html", "application/json"}
+    assert set(post["responses"]["200"]["content"]) == {"application/json"}
+    for operation in (get, post):
+        assert operation["tags"] == ["graphql"]
+        assert set(operation["responses"]["400"]["content"]) == {"text/plain"}
+    page = await anonymous.get("/graphql", headers={"Accept": "text/html"})
+    assert page.headers["content-type"].split(";")[0] in get["responses"]["200"]["content"]
+    refused = await anonymous.post("/graphql", content=b"x", headers={"content-type": "text/csv"})
+    assert refused.status_code == 400
+    assert refused.headers["content-type"].split(";")[0] == "text/plain"

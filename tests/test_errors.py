@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from inventory import errors
 from inventory.config import Settings
 from inventory.db import Database
 from inventory.deps import UnitOfWorkDep
 from inventory.main import create_app
 from inventory.models import Category
+from inventory.problems import PROBLEMS, kind_of, problem_responses, request_loc
 from tests.helpers import API, assert_problem
 
 
@@ -221,3 +225,82 @@ async def test_a_locked_sqlite_database_is_503_with_retry_after(settings, client
     assert "BEGIN" not in response.text
     assert "locked" not in body["detail"]
     assert (await client.get(f"{API}/categories")).json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "inventory.errors",
+        "inventory.products.service",
+        "inventory.stock.service",
+        "inventory.catalogue.service",
+        "inventory.jobs.dispatch",
+    ],
+)
+def test_domain_errors_bring_no_web_framework_into_a_service(module):
+    """A fresh interpreter: importing the module loads no web framework, directly or not."""
+    check = (
+        f"import sys, {module}; "
+        "print(sorted(n for n in ('fastapi', 'starlette', 'strawberry') if n in sys.modules))"
+    )
+    loaded = subprocess.run(  # noqa: S603 - this interpreter, a fixed program
+        [sys.executable, "-c", check], capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "[]"
+
+
+def test_every_domain_error_has_a_rest_answer():
+    domain = [cls for cls in vars(errors).values() if isinstance(cls, type)]
+    for error in domain:
+        if issubclass(error, errors.DomainError):
+            assert error in PROBLEMS, error
+    assert kind_of(errors.InsufficientStock).code == "insufficient-stock"
+    broker = kind_of(errors.BrokerUnavailable)
+    assert (broker.status, broker.code) == (503, "broker-unavailable")
+    assert broker.headers is not None
+    assert broker.headers(errors.BrokerUnavailable("away")) == {"Retry-After": "5"}
+    limited = kind_of(errors.TooManyRequests)
+    assert limited.headers is not None
+    assert limited.headers(errors.TooManyRequests("slow down", retry_after=7)) == {
+        "Retry-After": "7"
+    }
+    assert kind_of(KeyError).status == 500
+
+
+def test_documented_errors_come_from_the_table():
+    assert list(problem_responses(errors.NotFound, errors.PreconditionFailed, 422)) == [
+        404,
+        412,
+        422,
+    ]
+    with pytest.raises(ValueError, match="no error kind answers with"):
+        problem_responses(418)
+
+
+def test_a_service_location_is_a_body_field_and_a_front_location_stays():
+    assert request_loc(("category_id",)) == ["body", "category_id"]
+    assert request_loc(("items", 0, "sku")) == ["body", "items", 0, "sku"]
+    assert request_loc(("query", "cursor")) == ["query", "cursor"]
+    assert request_loc(("header", "Idempotency-Key")) == ["header", "Idempotency-Key"]
+
+
+async def test_a_body_that_is_not_utf8_is_the_documented_422(client):
+    response = await client.post(
+        f"{API}/categories",
+        content=b'{"name": "caf\xe9"}',
+        headers={"content-type": "application/json"},
+    )
+    body = assert_problem(response, 422)
+    assert body["type"] == "urn:inventory:problem:validation-failed"
+    assert body["errors"] == [
+        {"loc": ["body", 13], "msg": "JSON decode error", "type": "json_invalid"}
+    ]
+    assert (await client.get(f"{API}/categories")).json()["items"] == []
+
+
+async def test_a_body_that_does_not_parse_is_the_same_422(client):
+    response = await client.patch(
+        f"{API}/categories/1", content=b"{", headers={"content-type": "application/json"}
+    )
+    body = assert_problem(response, 422)
+    assert [(e["loc"][0], e["type"]) for e in body["errors"]] == [("body", "json_invalid")]
