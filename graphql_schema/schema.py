@@ -1,4 +1,5 @@
-"""The schema: Query, Mutation and Subscription roots, limits, caches, and the FastAPI router."""
+"""The schema: Query, Mutation and Subscription roots, limits, caches, the mapping of domain
+errors, and the FastAPI router."""
 
 from __future__ import annotations
 
