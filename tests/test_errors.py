@@ -298,9 +298,10 @@ async def test_a_body_that_is_not_utf8_is_the_documented_422(client):
     assert (await client.get(f"{API}/categories")).json()["items"] == []
 
 
-async def test_a_body_that_does_not_parse_is_the_same_422(client):
+@pytest.mark.parametrize("sent", [b"{", b"[" * 100_000], ids=["truncated", "too-deep"])
+async def test_a_body_that_does_not_parse_is_the_same_422(client, sent):
     response = await client.patch(
-        f"{API}/categories/1", content=b"{", headers={"content-type": "application/json"}
+        f"{API}/categories/1", content=sent, headers={"content-type": "application/json"}
     )
     body = assert_problem(response, 422)
     assert [(e["loc"][0], e["type"]) for e in body["errors"]] == [("body", "json_invalid")]
