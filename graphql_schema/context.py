@@ -31,11 +31,12 @@ from inventory.auth.signin import Caller, RememberedUsers, authenticate, connect
 from inventory.auth.throttle import WriteThrottle
 from inventory.changefeed import ChangeFeed
 from inventory.config import Settings
-from inventory.db import Database, UnitOfWork
+from inventory.db import Database
 from inventory.deps import DatabaseDep, SettingsDep, bearer, remembered_users
 from inventory.errors import Unauthenticated
 from inventory.logs import user_id_var
 from inventory.models import Role, User
+from inventory.unit_of_work import UnitOfWork
 
 BEARER = "bearer "
 

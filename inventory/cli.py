@@ -28,15 +28,12 @@ from rich.table import Table
 from inventory import demo, migrations
 from inventory.config import Environment, Settings, load_settings
 from inventory.csvio import exports, jobs
-from inventory.db import (
-    Database,
-    DatabaseUnavailable,
-    wait_for_database,
-)
+from inventory.db import Database
 from inventory.errors import Conflict, DomainError
 from inventory.logs import logging_config
 from inventory.models import ImportJob, Role
 from inventory.products.service import ProductFilter
+from inventory.readiness import DatabaseUnavailable, wait_for_database
 from inventory.standalone import standalone_database
 from inventory.stock.service import (
     LedgerDiscrepancy,

@@ -1,19 +1,14 @@
-"""Database plumbing: declarative base, engine per URL, and the request's unit of work."""
+"""Engines and sessions: one engine per database URL, and the sessions a unit of work opens."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import MetaData, event, text
-from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -21,53 +16,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.types import DateTime, TypeDecorator
 
-from inventory import events
 from inventory.config import Settings
-
-logger = logging.getLogger(__name__)
-
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp that is always timezone-aware UTC in Python, on every engine.
-
-    SQLite has no time zone type and hands back naive values; PostgreSQL's
-    ``timestamptz`` is used as is.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+from inventory.unit_of_work import AfterCommit, UnitOfWork, unit_of_work
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -137,9 +88,6 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-AfterCommit = Callable[[Sequence[events.Event]], Awaitable[None]]
-
-
 @dataclass(frozen=True)
 class Database:
     """The engine and the two kinds of session a unit of work can open.
@@ -187,138 +135,3 @@ def open_database(settings: Settings) -> Database:
     return Database(
         engine, create_sessionmaker(engine), create_sessionmaker(writer), asyncio.Lock()
     )
-
-
-class UnitOfWork:
-    """The request's transaction: an AsyncSession created on first use, ended in one place.
-
-    A request that never touches the database (a cache hit, say) pays for no
-    session at all. Events recorded by services are collected at each commit
-    and handed to the listeners by ``publish``, once the transaction is over.
-    """
-
-    __slots__ = ("_after_commit", "_committed", "_factory", "_session")
-
-    def __init__(
-        self,
-        factory: async_sessionmaker[AsyncSession],
-        after_commit: Sequence[AfterCommit] = (),
-    ) -> None:
-        self._factory = factory
-        self._after_commit = after_commit
-        self._session: AsyncSession | None = None
-        self._committed: list[events.Event] = []
-
-    @property
-    def session(self) -> AsyncSession:
-        if self._session is None:
-            self._session = self._factory()
-        return self._session
-
-    async def commit(self) -> None:
-        if self._session is None:
-            return
-        await self._session.commit()
-        self._committed.extend(events.take(self._session))
-
-    async def close(self) -> None:
-        """Roll back anything uncommitted (its events with it) and hand the connection back."""
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
-
-    async def publish(self) -> None:
-        """Hand the committed events to the listeners."""
-        committed, self._committed = self._committed, []
-        if not committed:
-            return
-        for listener in self._after_commit:
-            try:
-                await listener(committed)
-            except Exception:
-                # The write is committed; failing the request now would only lie about it.
-                logger.exception("after-commit listener %r failed", listener)
-
-
-@asynccontextmanager
-async def unit_of_work(
-    factory: async_sessionmaker[AsyncSession],
-    after_commit: Sequence[AfterCommit] = (),
-    *,
-    gate: asyncio.Lock | None = None,
-) -> AsyncIterator[UnitOfWork]:
-    """Commit when the block finishes cleanly, roll back when it raises.
-
-    Listeners hear of what committed after the session is closed and the
-    ``gate`` released, so no lock is held while they work.
-    """
-    uow = UnitOfWork(factory, after_commit)
-    try:
-        async with gate if gate is not None else nullcontext():
-            try:
-                yield uow
-                await uow.commit()
-            finally:
-                await uow.close()
-    finally:
-        await uow.publish()
-
-
-Violation = Literal["unique", "foreign_key", "check", "not_null", "other"]
-
-
-def violation_kind(error: IntegrityError) -> Violation:
-    """Which kind of constraint an IntegrityError broke, on SQLite and PostgreSQL."""
-    orig = error.orig
-    sqlstate = getattr(orig, "sqlstate", None) or getattr(
-        getattr(orig, "__cause__", None), "sqlstate", None
-    )
-    by_sqlstate: dict[str, Violation] = {
-        "23505": "unique",
-        "23503": "foreign_key",
-        "23514": "check",
-        "23502": "not_null",
-    }
-    if sqlstate in by_sqlstate:
-        return by_sqlstate[sqlstate]
-    message = str(orig).upper()
-    for marker, kind in (
-        ("UNIQUE CONSTRAINT", "unique"),
-        ("FOREIGN KEY CONSTRAINT", "foreign_key"),
-        ("CHECK CONSTRAINT", "check"),
-        ("NOT NULL CONSTRAINT", "not_null"),
-    ):
-        if marker in message:
-            return kind  # type: ignore[return-value]
-    return "other"
-
-
-async def ping(engine: AsyncEngine, *, within_seconds: float) -> None:
-    """Run ``SELECT 1``; raise on failure or when it takes longer than ``within_seconds``."""
-    async with asyncio.timeout(within_seconds):
-        async with engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-
-
-class DatabaseUnavailable(RuntimeError):
-    """The database could not be reached within the allowed time."""
-
-
-async def wait_for_database(engine: AsyncEngine, wait_seconds: float) -> None:
-    """Retry a ping with backoff for at most ``wait_seconds``, then raise DatabaseUnavailable."""
-    deadline = time.monotonic() + wait_seconds
-    delay = 0.25
-    while True:
-        try:
-            await ping(engine, within_seconds=5)
-            return
-        except Exception as exc:  # any failure to connect means "not yet"
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                url = engine.url.render_as_string(hide_password=True)
-                raise DatabaseUnavailable(
-                    f"database at {url} unreachable after {wait_seconds:g}s: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
-            await asyncio.sleep(min(delay, remaining))
-            delay = min(delay * 2, 2.0)

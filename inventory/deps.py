@@ -23,7 +23,7 @@ from inventory.auth.throttle import WriteThrottle
 from inventory.cache.store import CacheTiers
 from inventory.changefeed import ChangeFeed
 from inventory.config import Settings
-from inventory.db import Database, UnitOfWork
+from inventory.db import Database
 from inventory.errors import Forbidden, Unauthenticated
 from inventory.jobs.dispatch import JobRunner
 from inventory.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -31,6 +31,7 @@ from inventory.kit.schemas import MAX_ID
 from inventory.logs import user_id_var
 from inventory.models import Role, User
 from inventory.shutdown import ShutdownSignal
+from inventory.unit_of_work import UnitOfWork
 
 TOKEN_URL = "/api/v1/auth/token"  # noqa: S105 - a path, not a secret
 

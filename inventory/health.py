@@ -9,9 +9,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from inventory.db import ping
 from inventory.jobs.dispatch import JobRunner
 from inventory.problems import problem, problem_responses
+from inventory.readiness import ping
 
 READY_TIMEOUT_SECONDS = 1.5  # answers within 2 s, with room for the request itself
 

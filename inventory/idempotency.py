@@ -16,10 +16,10 @@ from pydantic import BaseModel
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inventory.db import utcnow
 from inventory.errors import Conflict, ValidationFailed, field_error
 from inventory.kit.persistence import insert_for
 from inventory.models import IdempotencyKey
+from inventory.models.columns import utcnow
 
 RETENTION = timedelta(hours=24)
 HEADER = "Idempotency-Key"

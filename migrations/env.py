@@ -16,8 +16,10 @@ from sqlalchemy.engine import Connection
 
 import inventory.models  # noqa: F401 - registers every table on the metadata
 from inventory.config import load_settings
-from inventory.db import Base, UTCDateTime, create_engine
+from inventory.db import create_engine
 from inventory.logs import configure_logging
+from inventory.models.base import Base
+from inventory.models.columns import UTCDateTime
 
 target_metadata = Base.metadata
 

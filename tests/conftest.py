@@ -32,9 +32,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from inventory import migrations, security
 from inventory.auth.throttle import LoginThrottle, WriteThrottle
 from inventory.config import Settings
-from inventory.db import Base, create_engine
+from inventory.db import create_engine
 from inventory.main import create_app
 from inventory.models import Role
+from inventory.models.base import Base
 from inventory.users import service as users
 from inventory.users.schemas import UserCreate
 

@@ -12,7 +12,8 @@ from sqlalchemy.engine import Connection
 
 from inventory import migrations
 from inventory.config import Settings
-from inventory.db import Base, create_engine
+from inventory.db import create_engine
+from inventory.models.base import Base
 
 
 def _diff(connection: Connection) -> list[Any]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from inventory.cache.store import CacheTiers
-from inventory.db import AfterCommit
 from inventory.events import EntriesChanged, Event, StockChanged, UserChanged
+from inventory.unit_of_work import AfterCommit
 
 # What each cached read depends on; a route names the same strings.
 PRODUCT = ("products",)

@@ -28,9 +28,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory.csvio import products
-from inventory.db import Database, utcnow
+from inventory.db import Database
 from inventory.kit.persistence import get_or_404
 from inventory.models import ImportJob, JobStatus
+from inventory.models.columns import utcnow
 
 logger = logging.getLogger(__name__)
 

@@ -16,12 +16,13 @@ from datetime import datetime, timedelta
 from inventory import idempotency
 from inventory.config import Settings
 from inventory.csvio import jobs
-from inventory.db import Database, utcnow
+from inventory.db import Database
 from inventory.jobs.broker import (
     LEDGER_CHECK_HOUR_UTC,
     PURGE_EVERY_SECONDS,
     SWEEP_EVERY_SECONDS,
 )
+from inventory.models.columns import utcnow
 from inventory.stock.service import find_ledger_discrepancies
 
 logger = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ transaction usable and nothing half-applied, whichever front called it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Row, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -15,11 +15,39 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from inventory.db import Base, violation_kind
 from inventory.errors import Conflict, NotFound, PreconditionFailed
+from inventory.models.base import Base
 from inventory.models.columns import IdMixin
 
 M = TypeVar("M", bound=IdMixin)
+
+Violation = Literal["unique", "foreign_key", "check", "not_null", "other"]
+
+
+def violation_kind(error: IntegrityError) -> Violation:
+    """Which kind of constraint an IntegrityError broke, on SQLite and PostgreSQL."""
+    orig = error.orig
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(
+        getattr(orig, "__cause__", None), "sqlstate", None
+    )
+    by_sqlstate: dict[str, Violation] = {
+        "23505": "unique",
+        "23503": "foreign_key",
+        "23514": "check",
+        "23502": "not_null",
+    }
+    if sqlstate in by_sqlstate:
+        return by_sqlstate[sqlstate]
+    message = str(orig).upper()
+    for marker, kind in (
+        ("UNIQUE CONSTRAINT", "unique"),
+        ("FOREIGN KEY CONSTRAINT", "foreign_key"),
+        ("CHECK CONSTRAINT", "check"),
+        ("NOT NULL CONSTRAINT", "not_null"),
+    ):
+        if marker in message:
+            return kind  # type: ignore[return-value]
+    return "other"
 
 
 async def get_or_404(

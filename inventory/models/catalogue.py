@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from inventory.db import Base
+from inventory.models.base import Base
 from inventory.models.columns import SQLITE_NO_ID_REUSE, IdMixin, TimestampMixin
 
 

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from inventory.db import Base, UTCDateTime, utcnow
-from inventory.models.columns import SQLITE_NO_ID_REUSE
+from inventory.models.base import Base
+from inventory.models.columns import SQLITE_NO_ID_REUSE, UTCDateTime, utcnow
 
 
 class IdempotencyKey(Base):

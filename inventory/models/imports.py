@@ -8,8 +8,8 @@ from enum import StrEnum
 from sqlalchemy import Enum, ForeignKey, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
-from inventory.db import Base, UTCDateTime, utcnow
-from inventory.models.columns import SQLITE_NO_ID_REUSE, IdMixin
+from inventory.models.base import Base
+from inventory.models.columns import SQLITE_NO_ID_REUSE, IdMixin, UTCDateTime, utcnow
 
 
 class JobStatus(StrEnum):

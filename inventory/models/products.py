@@ -7,7 +7,7 @@ from decimal import Decimal
 from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from inventory.db import Base
+from inventory.models.base import Base
 from inventory.models.columns import SQLITE_NO_ID_REUSE, IdMixin, TimestampMixin
 
 

@@ -21,8 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, column_property, mapped_column
 
-from inventory.db import Base, UTCDateTime, utcnow
-from inventory.models.columns import SQLITE_NO_ID_REUSE
+from inventory.models.base import Base
+from inventory.models.columns import SQLITE_NO_ID_REUSE, UTCDateTime, utcnow
 from inventory.models.products import Product
 
 

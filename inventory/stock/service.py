@@ -21,11 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from inventory import events
-from inventory.db import utcnow
 from inventory.errors import Conflict, InsufficientStock
 from inventory.kit.pagination import SortOrder, paginate
 from inventory.kit.persistence import get_or_404, insert_for
 from inventory.models import MovementKind, Product, StockLevel, StockMovement, Warehouse
+from inventory.models.columns import utcnow
 from inventory.stock.schemas import MAX_QUANTITY, MovementCreate, TransferCreate
 
 logger = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory.config import Settings
-from inventory.db import utcnow
 from inventory.models import MovementKind, Role, StockLevel, StockMovement
+from inventory.models.columns import utcnow
 from tests.csvio.test_imports import finished, upload
 from tests.helpers import API, create, create_product
 from tests.processes import Server, server_environment, serving

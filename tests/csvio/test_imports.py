@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory.csvio import jobs
-from inventory.db import utcnow
 from inventory.models import ImportJob, JobStatus, Role
+from inventory.models.columns import utcnow
 from tests.helpers import API, assert_problem, collect_pages, create, create_product, error_locs
 
 HEADER = "sku,name,description,category,supplier,unit_price,reorder_level,is_active\n"

@@ -10,8 +10,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory.csvio import jobs
-from inventory.db import Database, utcnow
+from inventory.db import Database
 from inventory.models import ImportJob, JobStatus, Product
+from inventory.models.columns import utcnow
 
 HEADER = "sku,name,description,category,supplier,unit_price,reorder_level,is_active\n"
 

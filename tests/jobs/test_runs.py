@@ -17,9 +17,9 @@ from sqlalchemy.exc import OperationalError
 from inventory.config import Settings
 from inventory.csvio import jobs
 from inventory.csvio import products as csv_products
-from inventory.db import utcnow
 from inventory.jobs import maintenance
 from inventory.models import IdempotencyKey, ImportJob, JobStatus
+from inventory.models.columns import utcnow
 from tests.helpers import API, create, create_product, receive_stock
 from tests.jobs.runs import product_count, queued_job, silence, stored, until_claimed
 from tests.processes import run
