@@ -27,7 +27,8 @@ from rich.table import Table
 
 from inventory import demo, migrations
 from inventory.config import Environment, Settings, load_settings
-from inventory.csvio import exports, jobs
+from inventory.csvio import exports
+from inventory.csvio.jobs import records, runs
 from inventory.db import Database
 from inventory.errors import Conflict, DomainError
 from inventory.logs import logging_config
@@ -201,10 +202,12 @@ def import_products(
     """Upsert products from a CSV file by SKU: every row, or none if any is invalid."""
     content = file.read_bytes()
 
-    async def work(settings: Settings, database: Database) -> tuple[jobs.Outcome, int]:
+    async def work(settings: Settings, database: Database) -> tuple[runs.Outcome, int]:
         await _require_migrated(database)
         async with database.unit_of_work(write=True) as uow:
-            job = await jobs.create_product_import(uow.session, None, file.name, content, dry_run)
+            job = await records.create_product_import(
+                uow.session, None, file.name, content, dry_run
+            )
         with _progress() as progress:
             task = progress.add_task("validating rows", total=None)
 
@@ -214,7 +217,7 @@ def import_products(
                 else:
                     progress.update(task, completed=done)
 
-            outcome = await jobs.run_import_job(database, job.id, on_progress=report)
+            outcome = await runs.run_import_job(database, job.id, on_progress=report)
         return outcome, job.id
 
     try:
@@ -228,17 +231,17 @@ def import_products(
     _report_job(job_id, outcome)
 
 
-def _report_job(job_id: int, outcome: jobs.Outcome) -> None:
+def _report_job(job_id: int, outcome: runs.Outcome) -> None:
     async def fetch(settings: Settings, database: Database) -> ImportJob:
         async with database.unit_of_work(write=False) as uow:
-            return await jobs.get_job(uow.session, job_id)
+            return await records.get_job(uow.session, job_id)
 
     job = _run(fetch)
-    if outcome is jobs.Outcome.succeeded:
+    if outcome is runs.Outcome.succeeded:
         verb = "checked" if job.dry_run else "imported"
         out.print(f"{verb} {job.rows_total} rows (job {job.id})")
         return
-    errors = jobs.job_errors(job)
+    errors = records.job_errors(job)
     err.print(f"[red]import failed[/red] (job {job.id}): {len(errors)} problems, nothing applied")
     for error in errors[:50]:
         where = f"row {error['row']}" if error["row"] else "file"

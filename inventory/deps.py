@@ -25,7 +25,6 @@ from inventory.changefeed import ChangeFeed
 from inventory.config import Settings
 from inventory.db import Database
 from inventory.errors import Forbidden, Unauthenticated
-from inventory.jobs.dispatch import JobRunner
 from inventory.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from inventory.kit.schemas import MAX_ID
 from inventory.logs import user_id_var
@@ -52,14 +51,6 @@ async def get_database(connection: HTTPConnection) -> Database:
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
-
-
-async def get_job_runner(request: Request) -> JobRunner:
-    runner: JobRunner = request.app.state.jobs
-    return runner
-
-
-JobRunnerDep = Annotated[JobRunner, Depends(get_job_runner)]
 
 
 async def get_change_feed(connection: HTTPConnection) -> ChangeFeed:

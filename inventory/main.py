@@ -17,7 +17,6 @@ from inventory import metrics
 from inventory.auth.router import router as auth_router
 from inventory.auth.throttle import LoginThrottle, WriteThrottle
 from inventory.cache.invalidation import invalidator
-from inventory.cache.routes import CachedAnswers, cached_routes
 from inventory.cache.store import CacheTiers
 from inventory.catalogue.router import category_router, supplier_router, warehouse_router
 from inventory.changefeed import ChangeFeed
@@ -26,6 +25,7 @@ from inventory.csvio.router import router as csv_router
 from inventory.db import Database, open_database
 from inventory.docs import install_docs
 from inventory.errors import Conflict
+from inventory.fast_path import CachedAnswers, cached_routes
 from inventory.health import router as health_router
 from inventory.jobs.dispatch import job_runner
 from inventory.logs import configure_logging

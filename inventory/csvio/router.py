@@ -9,12 +9,13 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from inventory.csvio import exports, jobs
+from inventory.csvio import exports
+from inventory.csvio.jobs import records
+from inventory.csvio.runner import JobRunnerDep
 from inventory.csvio.upload import read_file_field
 from inventory.deps import (
     DatabaseDep,
     EntryId,
-    JobRunnerDep,
     ManagerUser,
     SettingsDep,
     UnitOfWorkDep,
@@ -104,7 +105,7 @@ async def import_products(
     responses=problem_responses(404),
 )
 async def read_import(job_id: EntryId, uow: UnitOfWorkDep) -> JobRead:
-    job = await jobs.get_job(uow.session, job_id)
+    job = await records.get_job(uow.session, job_id)
     return JobRead(
         id=job.id,
         status=job.status,
@@ -112,7 +113,7 @@ async def read_import(job_id: EntryId, uow: UnitOfWorkDep) -> JobRead:
         filename=job.filename,
         rows_total=job.rows_total,
         rows_done=job.rows_done,
-        errors=[JobError(**e) for e in jobs.job_errors(job)],
+        errors=[JobError(**e) for e in records.job_errors(job)],
         created_at=job.created_at,
         finished_at=job.finished_at,
         attempts=job.attempts,

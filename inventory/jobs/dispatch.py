@@ -19,7 +19,7 @@ from anyio import to_thread
 
 from inventory import events
 from inventory.config import Settings
-from inventory.csvio import jobs
+from inventory.csvio.jobs import records, runs
 from inventory.db import Database
 from inventory.errors import BrokerUnavailable
 from inventory.jobs import broker, maintenance
@@ -69,13 +69,13 @@ async def submit_product_import(
     """Store the upload as a queued job and hand it over; BrokerUnavailable and no job if
     that fails."""
     async with database.unit_of_work(write=True, queued=True) as uow:
-        job = await jobs.create_product_import(uow.session, user_id, filename, content, dry_run)
+        job = await records.create_product_import(uow.session, user_id, filename, content, dry_run)
     # Committed first: a worker told of the job must find it.
     try:
         await runner.run_import(job.id)
     except BrokerUnavailable:
         async with database.unit_of_work(write=True, queued=True) as uow:
-            discarded = await jobs.discard(uow.session, job.id)
+            discarded = await records.discard(uow.session, job.id)
         if discarded:
             raise
         # The message did arrive (late): a worker has the job, so it is accepted.
@@ -100,7 +100,7 @@ class InProcessJobs:
             )
 
     async def run_import(self, job_id: int) -> None:
-        self._spawn(jobs.run_import_job(self._database, job_id), f"import job {job_id}")
+        self._spawn(runs.run_import_job(self._database, job_id), f"import job {job_id}")
 
     async def announce(self, committed: Sequence[events.Event]) -> None:
         for event in committed:

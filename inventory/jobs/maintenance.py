@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from inventory import idempotency
 from inventory.config import Settings
-from inventory.csvio import jobs
+from inventory.csvio.jobs import sweeps
 from inventory.db import Database
 from inventory.jobs.broker import (
     LEDGER_CHECK_HOUR_UTC,
@@ -34,7 +34,7 @@ DRIFT_LOGGED = 20
 async def fail_stale_jobs(database: Database) -> int:
     """No broker: fail jobs whose process died (no one else will run them)."""
     async with database.unit_of_work(write=True) as uow:
-        failed = await jobs.fail_stale_jobs(uow.session)
+        failed = await sweeps.fail_stale_jobs(uow.session)
     if failed:
         logger.warning("marked %s interrupted import jobs as failed", failed)
     return failed
@@ -43,7 +43,7 @@ async def fail_stale_jobs(database: Database) -> int:
 async def requeue_stale_jobs(database: Database) -> list[int]:
     """With a broker: queue again the jobs whose worker vanished; the ids to send."""
     async with database.unit_of_work(write=True) as uow:
-        requeued = await jobs.requeue_stale_jobs(uow.session)
+        requeued = await sweeps.requeue_stale_jobs(uow.session)
     if requeued:
         logger.warning("import jobs %s lost their worker; queued again", requeued)
     return requeued
@@ -62,7 +62,7 @@ async def purge_expired(database: Database, settings: Settings) -> Purged:
     async with database.unit_of_work(write=True) as uow:
         keys = await idempotency.purge_expired(uow.session)
     async with database.unit_of_work(write=True) as uow:
-        uploads = await jobs.expire_uploads(uow.session, retention)
+        uploads = await sweeps.expire_uploads(uow.session, retention)
     purged = Purged(keys, uploads)
     if uploads:
         logger.warning("dropped %s uploads no worker took within %s", uploads, retention)

@@ -19,7 +19,7 @@ from contextlib import AsyncExitStack
 from typing import Any, TypeVar
 
 from inventory.config import Settings, load_settings
-from inventory.csvio.jobs import HANDED_BACK
+from inventory.csvio.jobs.runs import HANDED_BACK
 from inventory.db import Database
 from inventory.standalone import standalone_database
 

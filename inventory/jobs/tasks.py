@@ -14,7 +14,7 @@ from celery import Task
 from celery.signals import setup_logging, worker_process_init, worker_process_shutdown
 
 from inventory.config import load_settings
-from inventory.csvio import jobs
+from inventory.csvio.jobs import runs
 from inventory.events import LowStock
 from inventory.jobs import broker, maintenance, runtime
 from inventory.logs import configure_logging
@@ -46,21 +46,21 @@ def _close_runtime(**_: Any) -> None:
 @app.task(name=broker.IMPORT_PRODUCTS, bind=True, max_retries=MAX_TRANSIENT_RETRIES)
 def import_products(self: Task[Any, Any], job_id: int) -> str:
     """Run one import job; a second delivery of it applies nothing twice."""
-    worker = f"celery@{jobs.this_process()}"
+    worker = f"celery@{runs.this_process()}"
     try:
         outcome = runtime.current().run(
-            lambda database: jobs.run_import_job(database, job_id, worker=worker)
+            lambda database: runs.run_import_job(database, job_id, worker=worker)
         )
     except Exception as exc:
-        if not jobs.is_transient(exc):
+        if not runs.is_transient(exc):
             raise
         # The database or network was away: try again with backoff; the claim lapses meanwhile.
         countdown = min(5 * 2**self.request.retries, 60) + random.uniform(0, 1)  # noqa: S311
         logger.warning("import job %s: %s; retrying in %.0f s", job_id, exc, countdown)
         raise self.retry(exc=exc, countdown=countdown) from exc
-    if outcome is jobs.Outcome.busy:
+    if outcome is runs.Outcome.busy:
         # Another run holds it and is alive: look again once its lease could have lapsed.
-        raise self.retry(countdown=jobs.LEASE.total_seconds(), max_retries=None)
+        raise self.retry(countdown=runs.LEASE.total_seconds(), max_retries=None)
     return outcome.value
 
 

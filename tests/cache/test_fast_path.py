@@ -15,8 +15,9 @@ import pytest
 from fastapi import Depends, FastAPI, Request
 from starlette.responses import Response
 
-from inventory.cache.routes import CachedAnswer, answers_from_cache, cached_routes
+from inventory.cache.routes import CachedAnswer, answers_from_cache
 from inventory.deps import require_role
+from inventory.fast_path import cached_routes
 from inventory.models import Role
 from tests.cache.helpers import url, warm
 from tests.helpers import API

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inventory.csvio import jobs
+from inventory.csvio.jobs import sweeps
 from inventory.models import ImportJob, JobStatus, Role
 from inventory.models.columns import utcnow
 from tests.helpers import API, assert_problem, collect_pages, create, create_product, error_locs
@@ -218,7 +218,7 @@ async def test_jobs_left_by_a_dead_process_are_failed(app, client, engine):
         ]
         session.add_all(made)
     async with AsyncSession(engine) as session, session.begin():
-        assert await jobs.fail_stale_jobs(session) == 2
+        assert await sweeps.fail_stale_jobs(session) == 2
     found = [(await client.get(f"{API}/imports/{job.id}")).json() for job in made]
     assert [job["status"] for job in found] == ["failed", "failed", "running"]
     assert "interrupted" in found[0]["errors"][0]["message"]

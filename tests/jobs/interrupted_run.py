@@ -13,7 +13,7 @@ import signal
 import sys
 from types import FrameType
 
-from inventory.csvio import jobs
+from inventory.csvio.jobs import runs
 from inventory.jobs import runtime
 
 
@@ -32,7 +32,7 @@ def main(job_id: int, mode: str) -> None:
     work = runtime.current()
     try:
         work.run(
-            lambda db: jobs.run_import_job(db, job_id, worker="runtime", on_progress=interrupt)
+            lambda db: runs.run_import_job(db, job_id, worker="runtime", on_progress=interrupt)
         )
         print("finished")
     except runtime.JobTimeLimitExceeded:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from inventory.csvio import jobs
+from inventory.csvio.jobs import records
 from inventory.db import Database
 from inventory.models import ImportJob, JobStatus, Product
 from inventory.models.columns import utcnow
@@ -24,7 +24,7 @@ def products_csv(count: int) -> bytes:
 
 async def queued_job(database: Database, rows: int = 3) -> int:
     async with database.unit_of_work(write=True) as uow:
-        job = await jobs.create_product_import(
+        job = await records.create_product_import(
             uow.session, None, "p.csv", products_csv(rows), False
         )
     return job.id

@@ -15,8 +15,8 @@ from sqlalchemy import select, text, update
 from sqlalchemy.exc import OperationalError
 
 from inventory.config import Settings
-from inventory.csvio import jobs
 from inventory.csvio import products as csv_products
+from inventory.csvio.jobs import records, runs, sweeps
 from inventory.jobs import maintenance
 from inventory.models import IdempotencyKey, ImportJob, JobStatus
 from inventory.models.columns import utcnow
@@ -28,42 +28,42 @@ from tests.processes import run
 async def test_a_job_delivered_twice_at_once_is_applied_once(database, engine):
     job_id = await queued_job(database, rows=50)
     outcomes = await asyncio.gather(
-        jobs.run_import_job(database, job_id, worker="first"),
-        jobs.run_import_job(database, job_id, worker="second"),
+        runs.run_import_job(database, job_id, worker="first"),
+        runs.run_import_job(database, job_id, worker="second"),
     )
-    assert jobs.Outcome.succeeded in outcomes
-    assert set(outcomes) - {jobs.Outcome.succeeded} <= {
-        jobs.Outcome.busy,
-        jobs.Outcome.finished_before,
+    assert runs.Outcome.succeeded in outcomes
+    assert set(outcomes) - {runs.Outcome.succeeded} <= {
+        runs.Outcome.busy,
+        runs.Outcome.finished_before,
     }
     job = await stored(engine, job_id)
     assert job.status is JobStatus.succeeded
     assert job.attempts == 1
     assert await product_count(engine) == 50
     # A late redelivery finds it done and changes nothing.
-    assert await jobs.run_import_job(database, job_id) is jobs.Outcome.finished_before
+    assert await runs.run_import_job(database, job_id) is runs.Outcome.finished_before
     assert (await stored(engine, job_id)).attempts == 1
 
 
 async def test_a_run_that_lost_its_claim_applies_nothing_and_the_new_run_finishes(database, engine):
     job_id = await queued_job(database, rows=20)
-    old = await jobs.claim(database, job_id, "old")
-    assert isinstance(old, jobs.Claim)
+    old = await runs.claim(database, job_id, "old")
+    assert isinstance(old, runs.Claim)
     assert old.attempt == 1
     # A fresh claim holds: a redelivery now is told to come back later.
-    assert await jobs.claim(database, job_id, "early") is jobs.Outcome.busy
+    assert await runs.claim(database, job_id, "early") is runs.Outcome.busy
 
-    await silence(database, job_id, jobs.LEASE.total_seconds() + 1)
-    new = await jobs.claim(database, job_id, "new")
-    assert isinstance(new, jobs.Claim)
+    await silence(database, job_id, runs.LEASE.total_seconds() + 1)
+    new = await runs.claim(database, job_id, "new")
+    assert isinstance(new, runs.Claim)
     assert new.attempt == 2
 
     # The old run wakes up and does all its work; its commit is refused, whole.
-    assert await jobs.run_claimed(database, old) is jobs.Outcome.superseded
+    assert await runs.run_claimed(database, old) is runs.Outcome.superseded
     assert await product_count(engine) == 0
     assert (await stored(engine, job_id)).status is JobStatus.running
 
-    assert await jobs.run_claimed(database, new) is jobs.Outcome.succeeded
+    assert await runs.run_claimed(database, new) is runs.Outcome.succeeded
     job = await stored(engine, job_id)
     assert (job.status, job.attempts, job.worker) == (JobStatus.succeeded, 2, "new")
     assert await product_count(engine) == 20
@@ -73,23 +73,23 @@ async def test_a_job_that_kills_every_worker_is_given_up_after_the_last_attempt(
     database, engine, client
 ):
     job_id = await queued_job(database)
-    for attempt in range(1, jobs.MAX_ATTEMPTS + 1):
-        claimed = await jobs.claim(database, job_id, f"doomed-{attempt}")
-        assert isinstance(claimed, jobs.Claim)
+    for attempt in range(1, runs.MAX_ATTEMPTS + 1):
+        claimed = await runs.claim(database, job_id, f"doomed-{attempt}")
+        assert isinstance(claimed, runs.Claim)
         assert claimed.attempt == attempt
-        await silence(database, job_id, jobs.LEASE.total_seconds() + 1)  # the worker died
+        await silence(database, job_id, runs.LEASE.total_seconds() + 1)  # the worker died
 
-    assert await jobs.run_import_job(database, job_id) is jobs.Outcome.failed
+    assert await runs.run_import_job(database, job_id) is runs.Outcome.failed
     found = (await client.get(f"{API}/imports/{job_id}")).json()
     assert found["status"] == "failed"
-    assert found["attempts"] == jobs.MAX_ATTEMPTS
-    assert found["errors"][0]["message"].startswith(f"gave up after {jobs.MAX_ATTEMPTS} attempts")
+    assert found["attempts"] == runs.MAX_ATTEMPTS
+    assert found["errors"][0]["message"].startswith(f"gave up after {runs.MAX_ATTEMPTS} attempts")
     assert await product_count(engine) == 0
 
 
 async def test_a_run_stopped_from_outside_is_failed_and_applies_nothing(database, engine, client):
     job_id = await queued_job(database, rows=30_000)
-    running = asyncio.create_task(jobs.run_import_job(database, job_id, worker="stopped"))
+    running = asyncio.create_task(runs.run_import_job(database, job_id, worker="stopped"))
     await until_claimed(engine, job_id)
     await asyncio.sleep(0.05)  # past the claim, into the run
     running.cancel()  # what a time limit or a shutdown does to the run
@@ -97,7 +97,7 @@ async def test_a_run_stopped_from_outside_is_failed_and_applies_nothing(database
         await running
     found = (await client.get(f"{API}/imports/{job_id}")).json()
     assert found["status"] == "failed", found
-    assert found["errors"][0]["message"] == jobs.STOPPED
+    assert found["errors"][0]["message"] == runs.STOPPED
     assert await product_count(engine) == 0
 
 
@@ -105,10 +105,10 @@ async def test_without_a_broker_the_sweep_fails_silent_jobs(database, engine):
     waiting = await queued_job(database)
     dead = await queued_job(database)
     alive = await queued_job(database)
-    assert isinstance(await jobs.claim(database, dead, "dead"), jobs.Claim)
-    assert isinstance(await jobs.claim(database, alive, "alive"), jobs.Claim)
+    assert isinstance(await runs.claim(database, dead, "dead"), runs.Claim)
+    assert isinstance(await runs.claim(database, alive, "alive"), runs.Claim)
     for job_id in (waiting, dead):
-        await silence(database, job_id, jobs.STALE_AFTER.total_seconds() + 1)
+        await silence(database, job_id, sweeps.STALE_AFTER.total_seconds() + 1)
 
     # No one else will run a job whose process died, queued or running.
     assert await maintenance.fail_stale_jobs(database) == 2
@@ -123,12 +123,12 @@ async def test_with_a_broker_the_sweep_queues_a_vanished_job_again_until_out_of_
     database, engine
 ):
     vanished, worn_out, waiting = [await queued_job(database) for _ in range(3)]
-    assert isinstance(await jobs.claim(database, vanished, "gone"), jobs.Claim)
-    for attempt in range(jobs.MAX_ATTEMPTS):
-        assert isinstance(await jobs.claim(database, worn_out, f"gone-{attempt}"), jobs.Claim)
-        await silence(database, worn_out, jobs.LEASE.total_seconds() + 1)
+    assert isinstance(await runs.claim(database, vanished, "gone"), runs.Claim)
+    for attempt in range(runs.MAX_ATTEMPTS):
+        assert isinstance(await runs.claim(database, worn_out, f"gone-{attempt}"), runs.Claim)
+        await silence(database, worn_out, runs.LEASE.total_seconds() + 1)
     for job_id in (vanished, worn_out, waiting):
-        await silence(database, job_id, jobs.STALE_AFTER.total_seconds() + 1)
+        await silence(database, job_id, sweeps.STALE_AFTER.total_seconds() + 1)
 
     assert await maintenance.requeue_stale_jobs(database) == [vanished]
     assert (await stored(engine, vanished)).status is JobStatus.queued
@@ -137,7 +137,7 @@ async def test_with_a_broker_the_sweep_queues_a_vanished_job_again_until_out_of_
     assert gave_up.status is JobStatus.failed
     assert "gave up" in gave_up.errors
     # Sent again, the job runs as the next attempt.
-    assert await jobs.run_import_job(database, vanished) is jobs.Outcome.succeeded
+    assert await runs.run_import_job(database, vanished) is runs.Outcome.succeeded
     assert (await stored(engine, vanished)).attempts == 2
 
 
@@ -149,43 +149,43 @@ async def test_a_run_that_meets_a_database_outage_hands_the_job_back(database, e
 
     monkeypatch.setattr(csv_products, "apply", database_gone)
     with pytest.raises(OperationalError):
-        await jobs.run_import_job(database, job_id, worker="unlucky")
+        await runs.run_import_job(database, job_id, worker="unlucky")
     handed = await stored(engine, job_id)
     assert (handed.status, handed.attempts, handed.handed_back) == (JobStatus.queued, 1, 1)
 
     monkeypatch.undo()
     # Handed back runs do not count against the job: it still has all its runs.
-    for _ in range(jobs.MAX_ATTEMPTS - 1):
-        claimed = await jobs.claim(database, job_id, "crashes")
-        assert isinstance(claimed, jobs.Claim)
-        await silence(database, job_id, jobs.LEASE.total_seconds() + 1)
-    assert await jobs.run_import_job(database, job_id) is jobs.Outcome.succeeded
+    for _ in range(runs.MAX_ATTEMPTS - 1):
+        claimed = await runs.claim(database, job_id, "crashes")
+        assert isinstance(claimed, runs.Claim)
+        await silence(database, job_id, runs.LEASE.total_seconds() + 1)
+    assert await runs.run_import_job(database, job_id) is runs.Outcome.succeeded
     assert await product_count(engine) == 3
 
 
 async def test_an_abandoned_run_records_nothing_so_the_next_delivery_takes_over(database, engine):
     job_id = await queued_job(database, rows=30_000)
-    running = asyncio.create_task(jobs.run_import_job(database, job_id, worker="going"))
+    running = asyncio.create_task(runs.run_import_job(database, job_id, worker="going"))
     await until_claimed(engine, job_id)
     await asyncio.sleep(0.05)
-    running.cancel(jobs.HANDED_BACK)  # what a worker process told to exit does
+    running.cancel(runs.HANDED_BACK)  # what a worker process told to exit does
     with pytest.raises(asyncio.CancelledError):
         await running
     left = await stored(engine, job_id)
     assert (left.status, left.worker) == (JobStatus.running, "going")
     assert await product_count(engine) == 0
 
-    await silence(database, job_id, jobs.LEASE.total_seconds() + 1)
-    assert await jobs.run_import_job(database, job_id, worker="next") is jobs.Outcome.succeeded
+    await silence(database, job_id, runs.LEASE.total_seconds() + 1)
+    assert await runs.run_import_job(database, job_id, worker="next") is runs.Outcome.succeeded
     assert await product_count(engine) == 30_000
 
 
 async def test_a_refused_upload_is_only_forgotten_while_no_worker_has_it(database, engine):
     untouched, taken = await queued_job(database), await queued_job(database)
-    assert isinstance(await jobs.claim(database, taken, "quick"), jobs.Claim)
+    assert isinstance(await runs.claim(database, taken, "quick"), runs.Claim)
     async with database.unit_of_work(write=True) as uow:
-        assert await jobs.discard(uow.session, untouched) is True
-        assert await jobs.discard(uow.session, taken) is False
+        assert await records.discard(uow.session, untouched) is True
+        assert await records.discard(uow.session, taken) is False
     async with engine.connect() as connection:
         left = (await connection.execute(select(ImportJob.id))).scalars().all()
     assert left == [taken]

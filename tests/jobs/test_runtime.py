@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from inventory.csvio import jobs
+from inventory.csvio.jobs import runs
 from inventory.models import JobStatus
 from tests.jobs.runs import product_count, queued_job, stored
 from tests.processes import environment, server_environment
@@ -43,4 +43,4 @@ async def test_an_interrupted_job_applies_nothing(
     assert await product_count(engine) == 0
     assert job.status is status
     if status is JobStatus.failed:
-        assert jobs.STOPPED in job.errors
+        assert runs.STOPPED in job.errors

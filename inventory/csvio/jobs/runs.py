@@ -1,11 +1,12 @@
-"""Import jobs: created from an upload, run by any process that has the job's id.
+"""One run of an import job, by any process that has the job's id.
 
 The job body takes only ids and reads the file from the database, so the same
 function runs in the API process (no broker) or on a Celery worker on another
 machine. A run first *claims* the job with one conditional UPDATE and gets a
 fencing number (``attempts``); everything it writes afterwards is conditional
-on that number still being current. So a job delivered twice applies once: the
-import's writes and its ``succeeded`` mark commit together, or not at all.
+on that number still being current, and a heartbeat renews its lease. So a job
+delivered twice applies once: the import's writes and its ``succeeded`` mark
+commit together, or not at all.
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ from enum import StrEnum
 from typing import Any
 
 from anyio import to_thread
-from sqlalchemy import ColumnElement, and_, delete, or_, update
+from sqlalchemy import and_, or_, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory.csvio import products
+from inventory.csvio.jobs.records import error_note
 from inventory.db import Database
-from inventory.kit.persistence import get_or_404
 from inventory.models import ImportJob, JobStatus
 from inventory.models.columns import utcnow
 
@@ -38,8 +39,6 @@ logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 2.0
 LEASE = timedelta(seconds=10)
 """A running job silent this long may be taken over by a redelivery of it."""
-STALE_AFTER = timedelta(minutes=5)
-"""A running job silent this long is failed by the sweep: no redelivery is coming."""
 MAX_ATTEMPTS = 3
 """Runs a job may have before it is failed (a file that kills its worker every time)."""
 STOPPED = "stopped before it finished (time limit or shutdown); nothing was applied"
@@ -85,33 +84,6 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError | TimeoutError)
 
 
-async def create_product_import(
-    session: AsyncSession, user_id: int | None, filename: str | None, content: bytes, dry_run: bool
-) -> ImportJob:
-    """Check the file's encoding and header now (415/422), store it, and queue the job."""
-    products.check_header(products.decode(content))
-    job = ImportJob(
-        user_id=user_id,
-        kind="products",
-        filename=(filename or "")[:255] or None,
-        dry_run=dry_run,
-        status=JobStatus.queued,
-        content=content,
-    )
-    session.add(job)
-    await session.flush()
-    return job
-
-
-async def get_job(session: AsyncSession, job_id: int) -> ImportJob:
-    return await get_or_404(session, ImportJob, job_id, "import job")
-
-
-def job_errors(job: ImportJob) -> list[dict[str, Any]]:
-    errors: list[dict[str, Any]] = json.loads(job.errors)
-    return errors
-
-
 async def run_import_job(
     database: Database,
     job_id: int,
@@ -148,7 +120,7 @@ async def run_claimed(
         # claim lapses and the next run takes over. Otherwise (a time limit, an
         # in-process shutdown) nothing was applied, and the job says so.
         if HANDED_BACK not in exc.args:
-            await _finish(database, claimed, JobStatus.failed, errors=[_note(STOPPED)])
+            await _finish(database, claimed, JobStatus.failed, errors=[error_note(STOPPED)])
         raise
     except Exception as exc:
         if is_transient(exc):
@@ -156,7 +128,10 @@ async def run_claimed(
             raise
         logger.exception("import job %s failed unexpectedly", claimed.job_id)
         await _finish(
-            database, claimed, JobStatus.failed, errors=[_note("internal error; see server logs")]
+            database,
+            claimed,
+            JobStatus.failed,
+            errors=[error_note("internal error; see server logs")],
         )
         return Outcome.failed
 
@@ -198,7 +173,7 @@ async def claim(database: Database, job_id: int, worker: str) -> Claim | Outcome
             return Outcome.busy
         # Silent, and out of attempts: each run so far died without a word.
         lapsed = Claim(job_id, job.attempts, job.dry_run, b"")
-        gave_up = _note(f"gave up after {MAX_ATTEMPTS} attempts; see the workers' logs")
+        gave_up = error_note(f"gave up after {MAX_ATTEMPTS} attempts; see the workers' logs")
         try:
             await _finish_in(session, lapsed, JobStatus.failed, errors=[gave_up])
         except Superseded:  # another delivery got there first
@@ -319,68 +294,3 @@ async def _finish_in(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise Superseded
-
-
-def _note(message: str) -> dict[str, Any]:
-    return {"row": None, "column": None, "message": message}
-
-
-async def fail_stale_jobs(session: AsyncSession) -> int:
-    """No broker: fail queued or running jobs not heard from for STALE_AFTER (their
-    process died, and no one else will run them); return how many."""
-    silent = ImportJob.heartbeat_at < utcnow() - STALE_AFTER
-    return await _fail_where(
-        session,
-        ImportJob.status.in_([JobStatus.running, JobStatus.queued]) & silent,
-        "interrupted: the process running it stopped",
-    )
-
-
-async def requeue_stale_jobs(session: AsyncSession) -> list[int]:
-    """With a broker: running jobs silent for STALE_AFTER go back to the queue; the
-    caller sends their ids again. Those out of runs are failed. Returns the ids."""
-    silent = (ImportJob.status == JobStatus.running) & (
-        ImportJob.heartbeat_at < utcnow() - STALE_AFTER
-    )
-    runs = ImportJob.attempts - ImportJob.handed_back
-    await _fail_where(
-        session,
-        silent & (runs >= MAX_ATTEMPTS),
-        f"gave up after {MAX_ATTEMPTS} attempts; see the workers' logs",
-    )
-    requeued = await session.scalars(
-        update(ImportJob)
-        .where(silent & (runs < MAX_ATTEMPTS))
-        .values(status=JobStatus.queued, heartbeat_at=utcnow())
-        .returning(ImportJob.id)
-    )
-    return list(requeued)
-
-
-async def expire_uploads(session: AsyncSession, retention: timedelta) -> int:
-    """Fail queued jobs older than ``retention`` and drop their files; return how many."""
-    too_old = (ImportJob.status == JobStatus.queued) & (ImportJob.created_at < utcnow() - retention)
-    return await _fail_where(session, too_old, f"expired: no worker took it within {retention}")
-
-
-async def _fail_where(session: AsyncSession, condition: ColumnElement[bool], message: str) -> int:
-    result = await session.execute(
-        update(ImportJob)
-        .where(condition)
-        .values(
-            status=JobStatus.failed,
-            finished_at=utcnow(),
-            content=None,
-            errors=json.dumps([_note(message)]),
-        )
-    )
-    count: int = result.rowcount  # type: ignore[attr-defined]
-    return count
-
-
-async def discard(session: AsyncSession, job_id: int) -> bool:
-    """Forget a job no worker could be told of; False if a worker has it after all."""
-    result = await session.execute(
-        delete(ImportJob).where(ImportJob.id == job_id, ImportJob.status == JobStatus.queued)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
