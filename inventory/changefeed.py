@@ -1,8 +1,9 @@
 """The live stock feed: committed changes fanned out to subscribers in every process.
 
 Each process delivers its own changes to its subscribers directly, and, when
-Redis is configured, publishes them on one pub/sub channel; one relay task per
-process listens there and delivers the other processes' changes. Both pass
+Redis is configured, publishes them on one pub/sub channel; the process's
+pub/sub listener (``inventory.pubsub``, shared with the response cache) hears
+that channel and relays the other processes' changes. Both pass
 through one sequencer per process (``inventory.sequencer``), which puts each
 level's changes back in commit order. Subscribers get a bounded queue each:
 one that falls too far behind is ended (``SubscriberTooSlow``) rather than
@@ -10,7 +11,7 @@ letting the process buffer without limit. A doorbell is the lighter kind of
 listener, for readers that look in the ledger themselves (the SSE stream).
 
 Pub/sub is fire-and-forget: a change published while Redis is away, or before
-a relay has (re)subscribed, reaches only the process that made it. Clients that
+the listener has (re)subscribed, reaches only the process that made it. Clients that
 must not miss anything resume from the ledger (movement ids are the cursor).
 """
 
@@ -28,6 +29,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from inventory.events import Event, StockChanged
+from inventory.pubsub import PubSubListener
 from inventory.sequencer import HOLD_SECONDS, LevelSequencer
 
 logger = logging.getLogger(__name__)
@@ -97,12 +99,16 @@ class Listener(Protocol):
 
 
 class ChangeFeed:
-    """Publish committed stock changes; subscribe to everyone's."""
+    """Publish committed stock changes; subscribe to everyone's.
+
+    Without a ``listener`` only this process's own changes reach its subscribers.
+    """
 
     def __init__(
         self,
         redis_url: str | None,
         key_prefix: str,
+        listener: PubSubListener | None = None,
         *,
         backlog: int = DEFAULT_BACKLOG,
         hold_seconds: float = HOLD_SECONDS,
@@ -120,11 +126,12 @@ class ChangeFeed:
                 socket_timeout=0.5,
                 health_check_interval=15,
             )
-        self._relay: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
         self._outbox: asyncio.Queue[str] = asyncio.Queue(maxsize=OUTBOX_LIMIT)
         # Per instance, not per module: a worker forked after import gets its own.
         self._origin = uuid.uuid4().hex
+        if redis_url and listener is not None:
+            listener.listen(self._channel, self._relay_message)
 
     @property
     def subscriber_count(self) -> int:
@@ -181,8 +188,6 @@ class ChangeFeed:
     @asynccontextmanager
     async def _listening(self, listener: Listener) -> AsyncIterator[None]:
         self._subscribers.add(listener)
-        if self._redis is not None and (self._relay is None or self._relay.done()):
-            self._relay = asyncio.create_task(self._run_relay(self._redis))
         try:
             yield
         finally:
@@ -194,11 +199,10 @@ class ChangeFeed:
         if self._sender is not None and not self._sender.done():
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._outbox.join(), CLOSE_WAIT_SECONDS)
-        for task in (self._relay, self._sender):
-            if task is not None:
-                task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await task
+        if self._sender is not None:
+            self._sender.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._sender
         if self._redis is not None:
             await self._redis.aclose()
 
@@ -210,24 +214,8 @@ class ChangeFeed:
         for listener in tuple(self._subscribers):
             listener.offer(change)
 
-    async def _run_relay(self, redis: Redis) -> None:
-        """Listen on the channel for good, reconnecting with backoff when Redis goes away."""
-        delay = 0.5
-        while True:
-            try:
-                async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(self._channel)
-                    delay = 0.5
-                    while True:
-                        message = await pubsub.get_message(timeout=5.0)
-                        if message is not None:
-                            self._relay_message(message["data"])
-            except Exception as exc:
-                logger.warning("stock change relay lost Redis (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-
     def _relay_message(self, data: bytes) -> None:
+        """Another process's changes, heard by the listener: to this process's subscribers."""
         try:
             message = json.loads(data)
             if message["origin"] == self._origin:

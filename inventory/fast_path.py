@@ -17,7 +17,6 @@ request can find one: the fast path needs no validation of its own.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -105,11 +104,9 @@ class CachedAnswers:
         except Exception:
             return None  # the app runs the same requirement and answers in its own words
         answer = cached.answer
-        # Let the loop read its sockets once first, so an invalidation that reached
-        # this process together with (or just before) the request is applied before
-        # the lookup (without it, a test reading through a second process saw a
-        # stale answer about once in 600 reads).
-        await asyncio.sleep(0)
+        # An invalidation that reached this process together with (or just before)
+        # the request is applied before the lookup.
+        await tiers.catch_up()
         body = tiers.peek(tiers.key(answer.namespaces, answer.resource(params)))
         if body is None:
             return None

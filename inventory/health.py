@@ -43,10 +43,10 @@ async def ready(request: Request) -> Any:
         return problem(
             request, 503, f"The {down} is not reachable.", code="not-ready", checks=checks
         )
-    bus = request.app.state.cache.bus
-    if bus is not None:
+    listener = request.app.state.cache.listener
+    if listener is not None:
         # Degraded, not unready: without Redis every read still answers, from the database.
-        checks["redis"] = "ok" if bus.connected else "degraded"
+        checks["redis"] = "ok" if listener.connected else "degraded"
     status = "ready" if all(v == "ok" for v in checks.values()) else "degraded"
     return JSONResponse({"status": status, "checks": checks})
 

@@ -39,6 +39,7 @@ from inventory.middleware import (
 from inventory.openapi import complete_openapi
 from inventory.problems import install_error_handlers
 from inventory.products.router import router as product_router
+from inventory.pubsub import PubSubListener
 from inventory.shutdown import ShutdownSignal
 from inventory.stock.router import router as stock_router
 from inventory.stock.sse import router as stock_stream_router
@@ -91,15 +92,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.redis_url, settings.redis_key_prefix, settings.write_rate_limit
     )
     metrics.watch_pool(database.engine)
-    app.state.change_feed = feed = ChangeFeed(settings.redis_url, settings.redis_key_prefix)
-    app.state.cache = tiers = CacheTiers(settings)
+    # One pub/sub listener per process, for the cache's invalidations and the change feed.
+    listener = PubSubListener(settings.redis_url) if settings.redis_url else None
+    app.state.change_feed = feed = ChangeFeed(
+        settings.redis_url, settings.redis_key_prefix, listener
+    )
+    app.state.cache = tiers = CacheTiers(settings, listener)
     # In-process (and running maintenance in the background), or sent to Celery workers.
     app.state.jobs = runner = job_runner(settings, database)
     # Invalidate first: the response of a write waits for it, so a read after it is fresh.
     database.after_commit.extend(
         (invalidator(tiers), feed.publish, runner.announce, metrics.count_committed)
     )
-    await tiers.start()
+    if listener is not None:
+        listener.start()
+        await listener.wait_connected(within=1.0)
     await runner.start()
     # Live streams end at once on SIGTERM instead of holding the shutdown open.
     app.state.shutdown = shutdown = ShutdownSignal()
@@ -115,6 +122,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.write_throttle.close()
         await feed.close()
         await tiers.close()
+        if listener is not None:
+            await listener.close()
         await database.engine.dispose()
 
 

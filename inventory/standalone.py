@@ -19,7 +19,7 @@ from inventory.db import Database, open_database
 async def standalone_database(settings: Settings) -> AsyncIterator[Database]:
     """A database whose commits invalidate the servers' caches; closed on exit."""
     database = open_database(settings)
-    tiers = CacheTiers(settings, listen=False)
+    tiers = CacheTiers(settings)
     database.after_commit.append(invalidator(tiers))
     try:
         yield database

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from inventory.changefeed import ChangeFeed, SubscriberTooSlow, Subscription
 from inventory.config import Settings
 from inventory.events import StockChanged
+from inventory.pubsub import PubSubListener
 from inventory.stock import service as stock
 from inventory.stock.schemas import MovementCreate
 from tests.helpers import API, create, create_product
@@ -140,7 +141,11 @@ async def test_a_redis_that_never_answers_neither_blocks_nor_loses_local_deliver
 async def test_changes_cross_processes_through_redis_once_each(settings: Settings):
     """Two feeds stand for two worker processes sharing Redis."""
     prefix = f"{settings.redis_key_prefix}:{uuid.uuid4().hex[:8]}"
-    here, there = ChangeFeed(settings.redis_url, prefix), ChangeFeed(settings.redis_url, prefix)
+    assert settings.redis_url
+    listeners = [PubSubListener(settings.redis_url), PubSubListener(settings.redis_url)]
+    here, there = (ChangeFeed(settings.redis_url, prefix, listener) for listener in listeners)
+    for listener in listeners:
+        listener.start()
     try:
         async with here.subscribe() as local, there.subscribe() as remote:
             # Pub/sub has no "subscribed" signal to the publisher: publish until the relay hears.
@@ -174,3 +179,5 @@ async def test_changes_cross_processes_through_redis_once_each(settings: Setting
     finally:
         await here.close()
         await there.close()
+        for listener in listeners:
+            await listener.close()

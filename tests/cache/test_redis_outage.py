@@ -19,10 +19,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from inventory.cache.bus import LEASE_SECONDS
 from inventory.cache.store import CacheTiers
 from inventory.main import create_app
 from inventory.models import Role
+from inventory.pubsub import LEASE_SECONDS, PubSubListener
 from tests.cache.redis_server import redis_server
 from tests.helpers import API, create_product
 from tests.processes import server_environment, serving
@@ -200,10 +200,12 @@ async def test_a_frozen_redis_stops_other_processes_trusting_their_tier(settings
         shared = settings.model_copy(
             update={"redis_url": redis.url, "redis_key_prefix": f"lease-{uuid.uuid4().hex[:8]}"}
         )
-        here, there = CacheTiers(shared), CacheTiers(shared)
+        listeners = [PubSubListener(redis.url), PubSubListener(redis.url)]
+        here, there = (CacheTiers(shared, listener) for listener in listeners)
         try:
-            for tiers in (here, there):
-                await tiers.start()
+            for tiers, listener in zip((here, there), listeners, strict=True):
+                listener.start()
+                await listener.wait_connected(within=1.0)
                 assert tiers.usable
             assert redis.process is not None
             redis.process.send_signal(signal.SIGSTOP)
@@ -215,10 +217,11 @@ async def test_a_frozen_redis_stops_other_processes_trusting_their_tier(settings
                     await asyncio.sleep(0.05)
             finally:
                 redis.process.send_signal(signal.SIGCONT)
-            assert await there.bus.wait_connected(within=10) if there.bus else False
+            assert await listeners[1].wait_connected(within=10)
         finally:
-            await here.close()
-            await there.close()
+            for tiers, listener in zip((here, there), listeners, strict=True):
+                await tiers.close()
+                await listener.close()
 
 
 async def test_answers_larger_than_the_process_tier_are_still_served(settings, accounts):

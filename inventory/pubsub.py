@@ -1,0 +1,180 @@
+"""This process's one Redis pub/sub listener: every channel's handler, and whether Redis is heard.
+
+The response cache and the change feed each register a channel and a handler
+before ``start``; one redis-py connection subscribes to all of them, and one
+task reads it and calls each message's handler as soon as the message is read.
+
+Trust is a lease: the connection is watched with PING, and ``connected`` is
+true only while Redis answered within ``LEASE_SECONDS`` (a frozen Redis sends
+no reset). When the connection drops, the ``on_disconnect`` hooks run at once
+(callers stop trusting what they cached) and it reconnects with backoff,
+running the ``on_connect`` hooks again before reporting itself connected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_SECONDS = 0.5
+PING_EVERY_SECONDS = 0.5
+LEASE_SECONDS = 2.0
+"""Trust lasts this long after Redis last answered: a frozen Redis sends no reset."""
+
+Handler = Callable[[bytes], None]
+OnConnect = Callable[[bool], Awaitable[None]]
+"""Told ``first`` (True for the first connection, False for a reconnection)."""
+OnDisconnect = Callable[[], None]
+
+
+class PubSubListener:
+    """Subscribe to the registered channels for good; ``connected`` says whether we are."""
+
+    def __init__(self, redis_url: str) -> None:
+        self._redis = Redis.from_url(
+            redis_url,
+            socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            socket_timeout=CONNECT_TIMEOUT_SECONDS,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=0,
+        )
+        self._handlers: dict[bytes, Handler] = {}
+        self._on_connect: list[OnConnect] = []
+        self._on_disconnect: list[OnDisconnect] = []
+        self._task: asyncio.Task[None] | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._up = asyncio.Event()
+        self._heard_at = 0.0  # nothing heard yet
+
+    def listen(
+        self,
+        channel: str,
+        handler: Handler,
+        *,
+        on_connect: OnConnect | None = None,
+        on_disconnect: OnDisconnect | None = None,
+    ) -> None:
+        """Call ``handler`` with each message on ``channel``; register before ``start``."""
+        if self._task is not None:
+            raise RuntimeError("register channels before the listener starts")
+        self._handlers[channel.encode()] = handler
+        if on_connect is not None:
+            self._on_connect.append(on_connect)
+        if on_disconnect is not None:
+            self._on_disconnect.append(on_disconnect)
+
+    @property
+    def connected(self) -> bool:
+        """Subscribed, and Redis answered within the lease."""
+        return self._up.is_set() and time.monotonic() - self._heard_at < LEASE_SECONDS
+
+    def start(self) -> None:
+        if self._task is None and self._handlers:
+            self._task = asyncio.create_task(self._run())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._up.clear()
+        await self._redis.aclose()
+
+    def suspect(self) -> None:
+        """Another client saw Redis fail: stop trusting the link now, reconnect and catch up."""
+        self._heard_at = 0.0
+        if self._reader is not None:
+            self._reader.cancel()
+
+    async def wait_connected(self, within: float) -> bool:
+        """For start-up and tests: True once connected, False after ``within`` seconds."""
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._up.wait(), within)
+        return self.connected
+
+    async def _run(self) -> None:
+        delay, first = 0.2, True
+        while True:
+            try:
+                await self._session(first)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # whatever broke, retry
+                logger.warning("Redis pub/sub unavailable (%s); retrying in %.1fs", exc, delay)
+            if self._up.is_set():
+                # It was up: the next connection is a reconnection, tried promptly.
+                first, delay = False, 0.2
+                self._up.clear()
+                for hook in self._on_disconnect:
+                    hook()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _session(self, first: bool) -> None:
+        pubsub = self._redis.pubsub()
+        try:
+            # Connecting, then hearing every subscription confirmed: each within the timeout.
+            async with asyncio.timeout(2 * CONNECT_TIMEOUT_SECONDS):
+                await pubsub.subscribe(*self._handlers)
+                pending = set(self._handlers)
+                while pending:
+                    reply = await pubsub.get_message(timeout=None)
+                    if reply is not None and reply["type"] == "subscribe":
+                        pending.discard(reply["channel"])
+                    else:
+                        self._dispatch(reply)
+            self._heard_at = time.monotonic()
+            for hook in self._on_connect:
+                await hook(first)
+            self._reader = reader = asyncio.create_task(self._read(pubsub))
+            try:
+                self._up.set()
+                await self._watch(pubsub, reader)
+            finally:
+                self._reader = None
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _read(self, pubsub: PubSub) -> None:
+        while True:
+            reply = await pubsub.get_message(timeout=None)
+            self._heard_at = time.monotonic()
+            self._dispatch(reply)
+
+    async def _watch(self, pubsub: PubSub, reader: asyncio.Task[None]) -> None:
+        """PING a few times a second until the reader stops or Redis stops answering."""
+        while True:
+            await pubsub.ping()
+            await asyncio.wait({reader}, timeout=PING_EVERY_SECONDS)
+            if reader.done():
+                if reader.cancelled():
+                    raise ConnectionError("Redis was suspected of failing")
+                reader.result()  # raises why it ended
+                raise ConnectionError("Redis closed the connection")
+            if time.monotonic() - self._heard_at > LEASE_SECONDS:
+                raise ConnectionError("Redis stopped answering PING")
+
+    def _dispatch(self, reply: dict[str, Any] | None) -> None:
+        if reply is None or reply["type"] != "message":
+            return
+        handler = self._handlers.get(reply["channel"])
+        if handler is None:
+            return
+        try:
+            handler(reply["data"])
+        except Exception:  # one bad message must not end the connection
+            logger.exception("pub/sub handler for %r failed", reply["channel"])

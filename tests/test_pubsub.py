@@ -1,0 +1,80 @@
+"""One pub/sub listener per process carries both the cache's invalidations and the change feed."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from inventory.cache.store import CacheTiers
+from inventory.changefeed import ChangeFeed
+from inventory.config import Settings
+from inventory.events import StockChanged
+from inventory.pubsub import PubSubListener
+
+
+@pytest.mark.backend("postgresql")
+async def test_one_listener_feeds_the_cache_and_the_change_feed(settings: Settings):
+    """Two processes, each with one listener: a write's invalidation and its stock change
+    both reach the other process over that one connection."""
+    assert settings.redis_url
+    shared = settings.model_copy(update={"redis_key_prefix": f"one-{uuid.uuid4().hex[:8]}"})
+    listeners = [PubSubListener(settings.redis_url), PubSubListener(settings.redis_url)]
+    here, there = (CacheTiers(shared, listener) for listener in listeners)
+    feeds = [ChangeFeed(shared.redis_url, shared.redis_key_prefix, lis) for lis in listeners]
+    try:
+        for listener in listeners:
+            listener.start()
+            assert await listener.wait_connected(within=5)
+        assert here.listener is listeners[0]
+        assert there.listener is listeners[1]
+        async with feeds[1].subscribe() as remote:
+            before = there.generations["products"]
+            await here.invalidate(["products"])
+            await feeds[0].publish([StockChanged(1, 2, 3, 4)])
+            change = await asyncio.wait_for(anext(remote), 5)
+            assert change == StockChanged(1, 2, 3, 4)
+            # Published before the change, on the same connection: already applied.
+            assert there.generations["products"] > before
+    finally:
+        for feed in feeds:
+            await feed.close()
+        for tiers, listener in zip((here, there), listeners, strict=True):
+            await tiers.close()
+            await listener.close()
+
+
+@pytest.mark.backend("postgresql")
+async def test_a_suspected_listener_is_distrusted_at_once_and_reconnects(settings: Settings):
+    assert settings.redis_url
+    listener = PubSubListener(settings.redis_url)
+    tiers = CacheTiers(settings, listener)
+    listener.start()
+    try:
+        assert await listener.wait_connected(within=5)
+        epoch = tiers.epoch
+        listener.suspect()
+        assert not listener.connected
+        assert not tiers.usable
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if listener.connected:
+                break
+        assert listener.connected
+        # A reconnection moves the cache to a new epoch: nothing from before is trusted.
+        assert tiers.epoch > epoch
+    finally:
+        await tiers.close()
+        await listener.close()
+
+
+async def test_channels_are_registered_before_the_listener_starts():
+    listener = PubSubListener("redis://127.0.0.1:1/0")  # nothing listens there
+    listener.listen("a", lambda _: None)
+    listener.start()
+    try:
+        with pytest.raises(RuntimeError, match="before the listener starts"):
+            listener.listen("b", lambda _: None)
+    finally:
+        await listener.close()
