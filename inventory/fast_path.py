@@ -17,6 +17,7 @@ request can find one: the fast path needs no validation of its own.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +33,10 @@ from inventory.cache.responses import BytesCoder
 from inventory.cache.routes import CachedAnswer, cached_answer
 from inventory.cache.store import CacheTiers
 from inventory.deps import RoleRequirement, get_database, get_settings
+from inventory.errors import DomainError
 from inventory.metrics import CACHE_HITS
+
+logger = logging.getLogger(__name__)
 
 # Dependencies a hit may skip: they only hand out what app.state holds.
 _PURE = frozenset({get_database, get_settings})
@@ -101,8 +105,12 @@ class CachedAnswers:
         try:
             for requirement in cached.requirements:
                 await requirement(request)
-        except Exception:
-            return None  # the app runs the same requirement and answers in its own words
+        except DomainError:
+            return None  # refused: the app runs the same requirement and answers in its own words
+        except Exception as exc:
+            # The app meets the same failure and answers for it; say here why the hit was skipped.
+            logger.warning("cached answer skipped: %s: %s", type(exc).__name__, exc)
+            return None
         answer = cached.answer
         # An invalidation that reached this process together with (or just before)
         # the request is applied before the lookup.

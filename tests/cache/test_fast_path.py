@@ -1,4 +1,4 @@
-"""Hits served before routing (inventory.cache.routes) keep every rule of the route.
+"""Hits served before routing (inventory.fast_path) keep every rule of the route.
 
 A product read once sits in the process's tier; the next reads of it are
 answered by ``CachedAnswers`` without reaching FastAPI. These tests warm an
