@@ -8,7 +8,6 @@ and X-Cache, for hits, conditional reads and refusals.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -38,7 +37,7 @@ def _fast_path(app: FastAPI) -> CachedAnswers:
 
 
 @pytest.fixture
-def hits(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+def hits(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many answers the fast path gave (one entry per hit)."""
     served: list[int] = []
     hit = CachedAnswers.hit
@@ -50,7 +49,7 @@ def hits(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
         return answer
 
     monkeypatch.setattr(CachedAnswers, "hit", staticmethod(counted))
-    yield served
+    return served
 
 
 async def _side_by_side(
