@@ -120,10 +120,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runner.close()
         await app.state.login_throttle.close()
         await app.state.write_throttle.close()
-        await feed.close()
-        await tiers.close()
         if listener is not None:
             await listener.close()
+        await feed.close()
+        await tiers.close()
         await database.engine.dispose()
 
 

@@ -6,9 +6,13 @@ task reads it and calls each message's handler as soon as the message is read.
 
 Trust is a lease: the connection is watched with PING, and ``connected`` is
 true only while Redis answered within ``LEASE_SECONDS`` (a frozen Redis sends
-no reset). When the connection drops, the ``on_disconnect`` hooks run at once
-(callers stop trusting what they cached) and it reconnects with backoff,
-running the ``on_connect`` hooks again before reporting itself connected.
+no reset) and nobody has reported a failed Redis command since (``suspect``).
+When trust is lost the ``on_disconnect`` hooks run at once (callers stop
+trusting what they cached); once Redis answers again the ``on_connect`` hooks
+run before it is trusted again. The connection itself is kept through a lapse,
+so the messages of a busy or briefly frozen Redis still arrive, in order; it
+is replaced, with backoff, only when it fails or stays silent for
+``RECONNECT_AFTER_SECONDS``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +36,8 @@ CONNECT_TIMEOUT_SECONDS = 0.5
 PING_EVERY_SECONDS = 0.5
 LEASE_SECONDS = 2.0
 """Trust lasts this long after Redis last answered: a frozen Redis sends no reset."""
+RECONNECT_AFTER_SECONDS = 10.0
+"""A connection silent this long is given up for a new one."""
 
 Handler = Callable[[bytes], None]
 OnConnect = Callable[[bool], Awaitable[None]]
@@ -53,9 +60,12 @@ class PubSubListener:
         self._on_connect: list[OnConnect] = []
         self._on_disconnect: list[OnDisconnect] = []
         self._task: asyncio.Task[None] | None = None
-        self._reader: asyncio.Task[None] | None = None
         self._up = asyncio.Event()
+        """Set while trusted: subscribed, caught up, and no failure reported since."""
         self._heard_at = 0.0  # nothing heard yet
+        self._distrusted_at = 0.0
+        self._trusted_once = False
+        self._closing = False
 
     def listen(
         self,
@@ -84,6 +94,9 @@ class PubSubListener:
             self._task = asyncio.create_task(self._run())
 
     async def close(self) -> None:
+        # Also checked by the task: a cancellation that lands in a timeout can come
+        # back as TimeoutError on Python 3.11, which the retry loop would swallow.
+        self._closing = True
         if self._task is not None:
             self._task.cancel()
             with suppress(asyncio.CancelledError):
@@ -93,10 +106,8 @@ class PubSubListener:
         await self._redis.aclose()
 
     def suspect(self) -> None:
-        """Another client saw Redis fail: stop trusting the link now, reconnect and catch up."""
-        self._heard_at = 0.0
-        if self._reader is not None:
-            self._reader.cancel()
+        """Another client saw Redis fail: stop trusting now; catch up once Redis answers again."""
+        self._distrust()
 
     async def wait_connected(self, within: float) -> bool:
         """For start-up and tests: True once connected, False after ``within`` seconds."""
@@ -105,24 +116,24 @@ class PubSubListener:
         return self.connected
 
     async def _run(self) -> None:
-        delay, first = 0.2, True
-        while True:
+        delay = 0.2
+        while not self._closing:
             try:
-                await self._session(first)
+                await self._session()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # whatever broke, retry
+                if self._closing:
+                    return
                 logger.warning("Redis pub/sub unavailable (%s); retrying in %.1fs", exc, delay)
             if self._up.is_set():
-                # It was up: the next connection is a reconnection, tried promptly.
-                first, delay = False, 0.2
-                self._up.clear()
-                for hook in self._on_disconnect:
-                    hook()
+                # It was up: the next connection is tried promptly.
+                delay = 0.2
+            self._distrust()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
-    async def _session(self, first: bool) -> None:
+    async def _session(self) -> None:
         pubsub = self._redis.pubsub()
         try:
             # Connecting, then hearing every subscription confirmed: each within the timeout.
@@ -136,14 +147,11 @@ class PubSubListener:
                     else:
                         self._dispatch(reply)
             self._heard_at = time.monotonic()
-            for hook in self._on_connect:
-                await hook(first)
-            self._reader = reader = asyncio.create_task(self._read(pubsub))
+            reader = asyncio.create_task(self._read(pubsub))
             try:
-                self._up.set()
+                await self._trust()
                 await self._watch(pubsub, reader)
             finally:
-                self._reader = None
                 reader.cancel()
                 await asyncio.gather(reader, return_exceptions=True)
         finally:
@@ -156,17 +164,39 @@ class PubSubListener:
             self._dispatch(reply)
 
     async def _watch(self, pubsub: PubSub, reader: asyncio.Task[None]) -> None:
-        """PING a few times a second until the reader stops or Redis stops answering."""
-        while True:
+        """PING a few times a second; lose trust when Redis is silent past the lease, win
+        it back when it answers again; raise when the connection is lost."""
+        while not self._closing:
             await pubsub.ping()
             await asyncio.wait({reader}, timeout=PING_EVERY_SECONDS)
             if reader.done():
-                if reader.cancelled():
-                    raise ConnectionError("Redis was suspected of failing")
                 reader.result()  # raises why it ended
                 raise ConnectionError("Redis closed the connection")
-            if time.monotonic() - self._heard_at > LEASE_SECONDS:
+            silent = time.monotonic() - self._heard_at
+            if silent > RECONNECT_AFTER_SECONDS:
                 raise ConnectionError("Redis stopped answering PING")
+            if self._up.is_set() and silent > LEASE_SECONDS:
+                self._distrust()
+            elif not self._up.is_set() and self._heard_at > self._distrusted_at:
+                try:
+                    await self._trust()
+                except RedisError as exc:  # still failing: try again on the next answer
+                    logger.info("Redis answers but catching up failed: %s", exc)
+
+    async def _trust(self) -> None:
+        """Run the on_connect hooks (``first`` only the first time ever), then trust."""
+        first = not self._trusted_once
+        for hook in self._on_connect:
+            await hook(first)
+        self._trusted_once = True
+        self._up.set()
+
+    def _distrust(self) -> None:
+        self._distrusted_at = time.monotonic()
+        if self._up.is_set():
+            self._up.clear()
+            for hook in self._on_disconnect:
+                hook()
 
     def _dispatch(self, reply: dict[str, Any] | None) -> None:
         if reply is None or reply["type"] != "message":

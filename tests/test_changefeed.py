@@ -177,7 +177,7 @@ async def test_changes_cross_processes_through_redis_once_each(settings: Setting
             assert seen == [*range(1, movement_id + 1), 1000]
             await assert_quiet(local)
     finally:
-        await here.close()
-        await there.close()
         for listener in listeners:
             await listener.close()
+        await here.close()
+        await there.close()

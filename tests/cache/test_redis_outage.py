@@ -219,9 +219,10 @@ async def test_a_frozen_redis_stops_other_processes_trusting_their_tier(settings
                 redis.process.send_signal(signal.SIGCONT)
             assert await listeners[1].wait_connected(within=10)
         finally:
+            # Listeners first: one catching up still uses its cache's client.
             for tiers, listener in zip((here, there), listeners, strict=True):
-                await tiers.close()
                 await listener.close()
+                await tiers.close()
 
 
 async def test_answers_larger_than_the_process_tier_are_still_served(settings, accounts):
