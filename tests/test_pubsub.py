@@ -51,8 +51,10 @@ async def test_a_suspected_listener_is_distrusted_at_once_and_trusted_after_catc
     settings: Settings,
 ):
     assert settings.redis_url
+    # A prefix of its own: catching up moves every process under the prefix to a new epoch.
+    own = settings.model_copy(update={"redis_key_prefix": f"trust-{uuid.uuid4().hex[:8]}"})
     listener = PubSubListener(settings.redis_url)
-    tiers = CacheTiers(settings, listener)
+    tiers = CacheTiers(own, listener)
     listener.start()
     try:
         assert await listener.wait_connected(within=5)
