@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from inventory.csvio import exports
 from inventory.csvio.jobs import records
+from inventory.csvio.jobs.submit import submit_product_import
 from inventory.csvio.runner import JobRunnerDep
 from inventory.csvio.upload import read_file_field
 from inventory.deps import (
@@ -21,7 +22,6 @@ from inventory.deps import (
     UnitOfWorkDep,
     require_role,
 )
-from inventory.jobs.dispatch import submit_product_import
 from inventory.kit.schemas import RefId
 from inventory.models import JobStatus, MovementKind, Role
 from inventory.problems import problem_responses

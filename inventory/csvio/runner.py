@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from inventory.jobs.dispatch import JobRunner
+from inventory.csvio.jobs.submit import ImportRunner
 
 
-async def get_job_runner(request: Request) -> JobRunner:
-    runner: JobRunner = request.app.state.jobs
+async def get_job_runner(request: Request) -> ImportRunner:
+    runner: ImportRunner = request.app.state.jobs
     return runner
 
 
-JobRunnerDep = Annotated[JobRunner, Depends(get_job_runner)]
+JobRunnerDep = Annotated[ImportRunner, Depends(get_job_runner)]

@@ -19,11 +19,10 @@ from anyio import to_thread
 
 from inventory import events
 from inventory.config import Settings
-from inventory.csvio.jobs import records, runs
+from inventory.csvio.jobs import runs
 from inventory.db import Database
 from inventory.errors import BrokerUnavailable
 from inventory.jobs import broker, maintenance
-from inventory.models import ImportJob
 from inventory.stock.service import report_low_stock
 
 logger = logging.getLogger(__name__)
@@ -56,30 +55,6 @@ def job_runner(settings: Settings, database: Database) -> JobRunner:
     if settings.broker_url:
         return CeleryJobs(settings)
     return InProcessJobs(settings, database)
-
-
-async def submit_product_import(
-    database: Database,
-    runner: JobRunner,
-    user_id: int | None,
-    filename: str | None,
-    content: bytes,
-    dry_run: bool,
-) -> ImportJob:
-    """Store the upload as a queued job and hand it over; BrokerUnavailable and no job if
-    that fails."""
-    async with database.unit_of_work(write=True, queued=True) as uow:
-        job = await records.create_product_import(uow.session, user_id, filename, content, dry_run)
-    # Committed first: a worker told of the job must find it.
-    try:
-        await runner.run_import(job.id)
-    except BrokerUnavailable:
-        async with database.unit_of_work(write=True, queued=True) as uow:
-            discarded = await records.discard(uow.session, job.id)
-        if discarded:
-            raise
-        # The message did arrive (late): a worker has the job, so it is accepted.
-    return job
 
 
 class InProcessJobs:
