@@ -1,33 +1,27 @@
-"""The application factory: settings, lifespan, middleware, error handlers and routers."""
+"""The application factory: the OpenAPI metadata, routers, middleware and mounts.
+
+What the process opens and closes around serving is ``inventory.lifespan``.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
-from pydantic import SecretStr, ValidationError
 
 import inventory
 from graphql_schema.schema import graphql_router
 from inventory import metrics
 from inventory.auth.router import router as auth_router
-from inventory.auth.throttle import LoginThrottle, WriteThrottle
-from inventory.cache.invalidation import invalidator
-from inventory.cache.store import CacheTiers
 from inventory.catalogue.router import category_router, supplier_router, warehouse_router
-from inventory.changefeed import ChangeFeed
 from inventory.config import Environment, Settings, load_settings
 from inventory.csvio.router import router as csv_router
-from inventory.db import Database, open_database
 from inventory.docs import install_docs
-from inventory.errors import Conflict
 from inventory.fast_path import CachedAnswers, cached_routes
 from inventory.health import router as health_router
-from inventory.jobs.dispatch import job_runner
+from inventory.lifespan import lifespan
 from inventory.logs import configure_logging
 from inventory.middleware import (
     AllowedHostsMiddleware,
@@ -39,12 +33,9 @@ from inventory.middleware import (
 from inventory.openapi import complete_openapi
 from inventory.problems import install_error_handlers
 from inventory.products.router import router as product_router
-from inventory.pubsub import PubSubListener
-from inventory.shutdown import ShutdownSignal
 from inventory.stock.router import router as stock_router
 from inventory.stock.sse import router as stock_stream_router
 from inventory.stock.websocket import router as stock_socket_router
-from inventory.users import service as users
 from inventory.users.router import router as user_router
 
 API_PREFIX = "/api/v1"
@@ -80,67 +71,6 @@ TAGS = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings: Settings = app.state.settings
-    database = open_database(settings)
-    app.state.db = database
-    app.state.login_throttle = LoginThrottle(settings.redis_url, settings.redis_key_prefix)
-    app.state.write_throttle = WriteThrottle(
-        settings.redis_url, settings.redis_key_prefix, settings.write_rate_limit
-    )
-    metrics.watch_pool(database.engine)
-    # One pub/sub listener per process, for the cache's invalidations and the change feed.
-    listener = PubSubListener(settings.redis_url) if settings.redis_url else None
-    app.state.change_feed = feed = ChangeFeed(
-        settings.redis_url, settings.redis_key_prefix, listener
-    )
-    app.state.cache = tiers = CacheTiers(settings, listener)
-    # In-process (and running maintenance in the background), or sent to Celery workers.
-    app.state.jobs = runner = job_runner(settings, database)
-    # Invalidate first: the response of a write waits for it, so a read after it is fresh.
-    database.after_commit.extend(
-        (invalidator(tiers), feed.publish, runner.announce, metrics.count_committed)
-    )
-    if listener is not None:
-        listener.start()
-        await listener.wait_connected(within=1.0)
-    await runner.start()
-    # Live streams end at once on SIGTERM instead of holding the shutdown open.
-    app.state.shutdown = shutdown = ShutdownSignal()
-    shutdown.install()
-    try:
-        if settings.admin_email and settings.admin_password:
-            await bootstrap_admin(database, settings.admin_email, settings.admin_password)
-        yield
-    finally:
-        shutdown.uninstall()
-        await runner.close()
-        await app.state.login_throttle.close()
-        await app.state.write_throttle.close()
-        if listener is not None:
-            await listener.close()
-        await feed.close()
-        await tiers.close()
-        await database.engine.dispose()
-
-
-async def bootstrap_admin(database: Database, email: str, password: SecretStr) -> None:
-    """Create the first admin from settings; several workers starting at once create one."""
-    try:
-        async with database.unit_of_work(write=True) as uow:
-            created = await users.ensure_admin(uow.session, email, password.get_secret_value())
-    except Conflict:
-        return  # another worker created it first
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False)
-        )
-        raise RuntimeError(f"INVENTORY_ADMIN_EMAIL/INVENTORY_ADMIN_PASSWORD: {problems}") from None
-    if created:
-        logger.info("created admin %s from INVENTORY_ADMIN_EMAIL", created.email)
 
 
 API_ROUTERS = (
