@@ -746,9 +746,9 @@ async def _every_worker_listening(
 ) -> None:
     """Change every level, one at a time, until every socket has heard each change.
 
-    Each worker's relay subscribes to Redis when its first socket connects,
-    and pub/sub has no "subscribed" message: until then changes from the other
-    worker miss it. Each worker's feed also sees every level once here, so
+    Each worker's pub/sub listener subscribes when the worker starts, and a
+    test cannot see when that subscription took effect: until then changes
+    from the other worker miss it. Each worker's feed also sees every level once here, so
     none of them is "first seen" during the burst.
     """
     for _ in range(50):
