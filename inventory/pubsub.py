@@ -36,6 +36,8 @@ CONNECT_TIMEOUT_SECONDS = 0.5
 PING_EVERY_SECONDS = 0.5
 LEASE_SECONDS = 2.0
 """Trust lasts this long after Redis last answered: a frozen Redis sends no reset."""
+MAX_CATCH_UP_TURNS = 16
+"""A lookup never waits longer for the reader than this many loop turns."""
 RECONNECT_AFTER_SECONDS = 10.0
 """A connection silent this long is given up for a new one."""
 
@@ -66,6 +68,8 @@ class PubSubListener:
         self._distrusted_at = 0.0
         self._trusted_once = False
         self._closing = False
+        self._pubsub: PubSub | None = None
+        """The subscribed connection, while there is one."""
 
     def listen(
         self,
@@ -109,6 +113,29 @@ class PubSubListener:
         """Another client saw Redis fail: stop trusting now; catch up once Redis answers again."""
         self._distrust()
 
+    async def catch_up(self) -> None:
+        """Return once every message that has reached this process has been handled.
+
+        The reader is a task: bytes that arrived with (or just before) a request
+        wait in the connection's buffer until the reader's next turn, while the
+        request may already be running. A lookup that must see every
+        invalidation that arrived before it calls this: it yields one turn, so the
+        loop reads the socket, then to the reader for as long as the buffer holds
+        unread bytes (a few turns at most).
+        """
+        await asyncio.sleep(0)  # the loop polls: what is on the socket reaches the buffer
+        for _ in range(MAX_CATCH_UP_TURNS):
+            pubsub = self._pubsub
+            connection = pubsub.connection if pubsub is not None else None
+            if connection is None or not connection.is_connected:
+                return
+            try:
+                if not await connection.can_read():
+                    return
+            except (RedisError, OSError):
+                return
+            await asyncio.sleep(0)
+
     async def wait_connected(self, within: float) -> bool:
         """For start-up and tests: True once connected, False after ``within`` seconds."""
         with suppress(TimeoutError):
@@ -147,6 +174,7 @@ class PubSubListener:
                     else:
                         self._dispatch(reply)
             self._heard_at = time.monotonic()
+            self._pubsub = pubsub
             reader = asyncio.create_task(self._read(pubsub))
             try:
                 await self._trust()
@@ -155,6 +183,7 @@ class PubSubListener:
                 reader.cancel()
                 await asyncio.gather(reader, return_exceptions=True)
         finally:
+            self._pubsub = None
             await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _read(self, pubsub: PubSub) -> None:
@@ -169,6 +198,9 @@ class PubSubListener:
         while not self._closing:
             await pubsub.ping()
             await asyncio.wait({reader}, timeout=PING_EVERY_SECONDS)
+            # An answer already here counts: after this process's own loop was busy,
+            # the timer can wake this task before the reader has had its turn.
+            await self.catch_up()
             if reader.done():
                 reader.result()  # raises why it ended
                 raise ConnectionError("Redis closed the connection")

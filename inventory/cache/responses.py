@@ -96,6 +96,8 @@ def cached(
         async def answer(
             tiers: CacheTiers, resource: str, /, *args: P.args, **kwargs: P.kwargs
         ) -> Response:
+            # Invalidations that reached the process before this request apply first.
+            await tiers.catch_up()
             key = tiers.key(namespaces, resource)
             body = await tiers.get(key)
             if body is not None:

@@ -18,7 +18,6 @@ already on its way gives the listener its turns first (``catch_up``).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import uuid
@@ -154,16 +153,9 @@ class CacheTiers(Backend):
         return None
 
     async def catch_up(self) -> None:
-        """Let the listener apply what has reached this process's socket before a lookup.
-
-        The listener is a task: a message read from the socket in the loop turn
-        that also resumes this request is handled in the turn after, so a
-        lookup waits two turns (without it, a test reading through a second
-        process saw a stale answer about once in 600 reads).
-        """
+        """Let the listener apply what has reached this process before a lookup."""
         if self.listener is not None:
-            await asyncio.sleep(0)
-            await asyncio.sleep(0)
+            await self.listener.catch_up()
 
     def peek(self, key: str) -> bytes | None:
         """This process's tier only (no Redis round trip): for the fast path of cached routes."""
@@ -215,6 +207,7 @@ class CacheTiers(Backend):
         self._users.forget(user_ids)
         if self.redis is None:
             return
+        await self.catch_up()  # a PING's answer already here keeps the lease
         if not self.connected:
             # Nothing cached is trusted now; reconnecting moves every key to a new epoch.
             self._pending.update(namespaces or ("users",))
