@@ -9,6 +9,7 @@ filter input becomes the list filter REST's query parameters fill.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
 from typing import Any, TypeGuard, TypeVar, get_args
@@ -46,11 +47,7 @@ def validated(rest_type: TypeAdapter[T], value: object, loc: tuple[str, ...]) ->
     try:
         return rest_type.validate_python(value, strict=True)
     except PydanticValidationError as exc:
-        found = exc.errors(include_input=False)
-        raise ValidationFailed(
-            f"{'.'.join(loc)}: {found[0]['msg']}",
-            [field_error(loc, e["msg"], e["type"]) for e in found],
-        ) from None
+        raise _refused(exc, lambda _: loc) from None
 
 
 def as_filter(filter_type: type[F], input: object | None) -> F:
@@ -71,12 +68,21 @@ def as_filter(filter_type: type[F], input: object | None) -> F:
     try:
         return filter_type.model_validate(values, strict=True)
     except PydanticValidationError as exc:
-        found = exc.errors(include_input=False)
-        locs = [("filter", *(to_camel_case(str(p)) for p in e["loc"])) for e in found]
-        raise ValidationFailed(
-            f"{'.'.join(locs[0])}: {found[0]['msg']}",
-            [field_error(loc, e["msg"], e["type"]) for loc, e in zip(locs, found, strict=True)],
+        raise _refused(
+            exc, lambda field: ("filter", *(to_camel_case(str(p)) for p in field))
         ) from None
+
+
+def _refused(
+    exc: PydanticValidationError, where: Callable[[tuple[int | str, ...]], tuple[str, ...]]
+) -> ValidationFailed:
+    """``exc`` as ValidationFailed; ``where`` turns each error's location into GraphQL's."""
+    found = exc.errors(include_input=False)
+    locs = [where(e["loc"]) for e in found]
+    return ValidationFailed(
+        f"{'.'.join(locs[0])}: {found[0]['msg']}",
+        [field_error(loc, e["msg"], e["type"]) for loc, e in zip(locs, found, strict=True)],
+    )
 
 
 def sent(input: object) -> dict[str, Any]:
