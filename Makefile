@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format lock clean bench worker beat
+.PHONY: install run test lint format lock clean bench worker beat schema
 
 install: $(STAMP)
 
@@ -47,6 +47,10 @@ lock: install
 		--no-header --no-annotate -o requirements.lock
 	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 \
 		--no-header --no-annotate -o requirements.runtime.lock
+
+# Rewrite graphql_schema/schema.graphql (the SDL client generators read) after a schema change.
+schema: install
+	$(BIN)/python -m graphql_schema.sdl
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
@@ -14,55 +13,27 @@ from strawberry.types import Info
 from strawberry.types.nodes import SelectedField
 
 from graphql_schema import types
-from graphql_schema.inputs import parse_id, validated
+from graphql_schema.inputs import (
+    MovementFilter,
+    ProductFilter,
+    StockLevelFilter,
+    as_filter,
+    parse_id,
+    validated,
+)
 from graphql_schema.permissions import ViewerRequired
 from inventory import models
 from inventory.catalogue import service as catalogue
 from inventory.errors import NotFound, ValidationFailed, field_error
 from inventory.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from inventory.models import MovementKind
+from inventory.products import filters as product_filters
 from inventory.products import service as products
-from inventory.products.schemas import ProductSearch, ProductSort, Sku
+from inventory.products.schemas import Sku
+from inventory.stock import filters as stock_filters
 from inventory.stock import service as stock
-from inventory.stock.schemas import ledger_bound
 
 VIEWER: list[type[BasePermission]] = [ViewerRequired]
-_SEARCH: TypeAdapter[str | None] = TypeAdapter(ProductSearch | None)
 _SKU: TypeAdapter[str] = TypeAdapter(Sku)
-
-
-@strawberry.input
-class ProductFilter:
-    q: str | None = None
-    category_id: strawberry.ID | None = None
-    supplier_id: strawberry.ID | None = None
-    is_active: bool | None = None
-    below_reorder: bool | None = None
-
-
-@strawberry.input
-class StockLevelFilter:
-    product_id: strawberry.ID | None = None
-    warehouse_id: strawberry.ID | None = None
-    below_reorder: bool | None = None
-
-
-@strawberry.input
-class MovementFilter:
-    product_id: strawberry.ID | None = None
-    warehouse_id: strawberry.ID | None = None
-    kind: types.LedgerKind | None = None
-    since: datetime | None = strawberry.field(
-        default=None, description="Created at or after; without a zone, UTC"
-    )
-    until: datetime | None = strawberry.field(
-        default=None, description="Created before; without a zone, UTC"
-    )
-
-
-def _int(value: strawberry.ID | None, field: str) -> int | None:
-    """A filter id as REST's query parameter takes it; BAD_USER_INPUT when it is not one."""
-    return None if value is None else parse_id(value, ("filter", field))
 
 
 _PAGE_SIZE: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=1, le=MAX_LIMIT)])
@@ -116,23 +87,18 @@ class Query:
         self,
         info: Info,
         filter: ProductFilter | None = None,
+        sort: types.ProductSort = types.ProductSort.SKU,
         first: First = None,
         after: After = None,
     ) -> types.Connection[types.Product]:
-        flt = filter or ProductFilter()
-        service_filter = products.ProductFilter(
-            validated(_SEARCH, flt.q, ("filter", "q")),
-            _int(flt.category_id, "categoryId"),
-            _int(flt.supplier_id, "supplierId"),
-            flt.is_active,
-            flt.below_reorder,
-        )
+        flt = as_filter(product_filters.ProductFilter, filter)
+        by = product_filters.ProductSort(sort.value)
         async with info.context.session() as session:
             rows, next_cursor = await products.list_products(
-                session, service_filter, limit=_first(first), cursor=after
+                session, flt, sort=by, limit=_first(first), cursor=after
             )
         await prefetch(info, rows)
-        order = products.SORT_ORDERS[ProductSort.sku]
+        order = product_filters.SORT_ORDERS[by]
         return types.Connection.of(rows, next_cursor, order, types.Product.of)
 
     @strawberry.field(permission_classes=VIEWER)
@@ -170,15 +136,10 @@ class Query:
         first: First = None,
         after: After = None,
     ) -> types.Connection[types.StockLevel]:
-        flt = filter or StockLevelFilter()
-        service_filter = stock.LevelFilter(
-            _int(flt.product_id, "productId"),
-            _int(flt.warehouse_id, "warehouseId"),
-            flt.below_reorder,
-        )
+        flt = as_filter(stock_filters.LevelFilter, filter)
         async with info.context.session() as session:
             rows, next_cursor = await stock.list_levels(
-                session, service_filter, limit=_first(first), cursor=after
+                session, flt, limit=_first(first), cursor=after
             )
         return types.Connection.of(rows, next_cursor, stock.LEVEL_ORDER, types.StockLevel.of)
 
@@ -190,17 +151,10 @@ class Query:
         first: First = None,
         after: After = None,
     ) -> types.Connection[types.Movement]:
-        flt = filter or MovementFilter()
-        service_filter = stock.LedgerFilter(
-            _int(flt.product_id, "productId"),
-            _int(flt.warehouse_id, "warehouseId"),
-            MovementKind(flt.kind.value) if flt.kind else None,
-            ledger_bound(flt.since, ("filter", "since")),
-            ledger_bound(flt.until, ("filter", "until")),
-        )
+        flt = as_filter(stock_filters.LedgerFilter, filter)
         async with info.context.session() as session:
             rows, next_cursor = await stock.list_movements(
-                session, service_filter, limit=_first(first), cursor=after
+                session, flt, limit=_first(first), cursor=after
             )
         return types.Connection.of(rows, next_cursor, stock.LEDGER_ORDER, types.Movement.of)
 

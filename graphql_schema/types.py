@@ -38,6 +38,14 @@ class LedgerKind(Enum):
     TRANSFER_IN = "transfer_in"
 
 
+@strawberry.enum(description="How `products` is ordered; REST's `sort` values")
+class ProductSort(Enum):
+    SKU = "sku"
+    NAME = strawberry.enum_value("name", description="Case-insensitive; ties go by id")
+    UPDATED_AT = "updated_at"
+    UPDATED_AT_DESC = "-updated_at"
+
+
 @strawberry.type
 class Category:
     id: strawberry.ID

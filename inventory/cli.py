@@ -33,15 +33,11 @@ from inventory.db import Database
 from inventory.errors import Conflict, DomainError
 from inventory.logs import logging_config
 from inventory.models import ImportJob, Role
-from inventory.products.service import ProductFilter
+from inventory.products.filters import ProductFilter
 from inventory.readiness import DatabaseUnavailable, wait_for_database
 from inventory.standalone import standalone_database
-from inventory.stock.service import (
-    LedgerDiscrepancy,
-    LedgerFilter,
-    LevelFilter,
-    find_ledger_discrepancies,
-)
+from inventory.stock.filters import LedgerFilter, LevelFilter
+from inventory.stock.service import LedgerDiscrepancy, find_ledger_discrepancies
 from inventory.users import service as users
 from inventory.users.schemas import UserCreate
 

@@ -1,18 +1,22 @@
-"""Idempotency keys: a repeated request returns the first answer and changes nothing.
+"""Idempotency keys: a repeated write returns the first answer and changes nothing.
 
-The key is claimed inside the request's own transaction. A concurrent request
-with the same key waits on the unique index until the first commits, then
-finds its stored answer; if the first fails, its claim rolls back with
-everything else and the key is free again. So no key ever causes two writes.
+Any write front uses ``answer_once``: the front extracts the key, fingerprints
+the request and hands over the work. The key is claimed inside the write's own
+transaction. A concurrent request with the same key waits on the unique index
+until the first commits, then finds its stored answer; if the first fails, its
+claim rolls back with everything else and the key is free again. So no key
+ever causes two writes.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Annotated
 
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,16 +28,45 @@ from inventory.models.columns import utcnow
 RETENTION = timedelta(hours=24)
 HEADER = "Idempotency-Key"
 
+Key = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")]
+"""An idempotency key as every front takes it: 1 to 255 visible ASCII characters."""
+
 
 @dataclass(frozen=True)
 class StoredResponse:
+    """A write's answer as the front sent it (its status in the front's terms, a JSON body)."""
+
     status: int
     body: str
+    replayed: bool = False
+    """True when this is the stored answer to an earlier request with the same key."""
 
 
 def fingerprint(operation: str, payload: BaseModel) -> str:
     """What makes two requests "the same": the operation and the validated body."""
     return hashlib.sha256(f"{operation}\n{payload.model_dump_json()}".encode()).hexdigest()
+
+
+async def answer_once(
+    session: AsyncSession,
+    user_id: int,
+    key: str | None,
+    request_hash: str,
+    work: Callable[[], Awaitable[StoredResponse]],
+) -> StoredResponse:
+    """Run ``work`` once per user and ``key``; a repeat gets the first answer, ``replayed``.
+
+    ``request_hash`` (see ``fingerprint``) tells a repeat from a different request
+    reusing the key, which is refused. Without a key the work simply runs.
+    """
+    if key is None:
+        return await work()
+    stored = await claim(session, user_id, key, request_hash)
+    if stored is not None:
+        return replace(stored, replayed=True)
+    answer = await work()
+    await remember(session, user_id, key, answer)
+    return answer
 
 
 async def claim(

@@ -21,9 +21,9 @@ from inventory.csvio.cells import FORMULA_STARTS, csv_line, text
 from inventory.csvio.products import EXPORT_COLUMNS
 from inventory.db import Database
 from inventory.models import Category, Product, StockLevel, StockMovement, Supplier, User, Warehouse
+from inventory.products.filters import ProductFilter
 from inventory.products.schemas import price_text
-from inventory.products.service import ProductFilter, filtered
-from inventory.stock.service import LedgerFilter, LevelFilter
+from inventory.stock.filters import LedgerFilter, LevelFilter
 
 BATCH = 2000
 Rows = Select[*tuple[Any, ...]]
@@ -79,7 +79,7 @@ def products_export(flt: ProductFilter) -> Export:
             Supplier, Supplier.id == Product.supplier_id
         )
         # By id, not SKU: text order depends on the database's collation.
-        return filtered(stmt, flt).order_by(Product.id)
+        return stmt.where(*flt.conditions()).order_by(Product.id)
 
     return Export(
         "products",

@@ -22,13 +22,10 @@ from inventory.deps import (
     UnitOfWorkDep,
     require_role,
 )
-from inventory.kit.schemas import RefId
-from inventory.models import JobStatus, MovementKind, Role
+from inventory.models import JobStatus, Role
 from inventory.problems import problem_responses
-from inventory.products.schemas import ProductSearch
-from inventory.products.service import ProductFilter
-from inventory.stock.schemas import ledger_bound
-from inventory.stock.service import LedgerFilter, LevelFilter
+from inventory.products.params import ProductFilterQuery
+from inventory.stock.params import LedgerFilterQuery, LevelFilterQuery
 
 router = APIRouter(tags=["csv"], dependencies=[require_role(Role.viewer)])
 
@@ -141,15 +138,7 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
     responses=CSV_RESPONSE,
     summary="Export products as CSV",
 )
-async def export_products(
-    database: DatabaseDep,
-    q: ProductSearch | None = None,
-    category_id: RefId | None = None,
-    supplier_id: RefId | None = None,
-    is_active: bool | None = None,
-    below_reorder: bool | None = None,
-) -> StreamingResponse:
-    flt = ProductFilter(q, category_id, supplier_id, is_active, below_reorder)
+async def export_products(database: DatabaseDep, flt: ProductFilterQuery) -> StreamingResponse:
     return _csv(database, exports.products_export(flt))
 
 
@@ -159,13 +148,7 @@ async def export_products(
     responses=CSV_RESPONSE,
     summary="Export stock levels as CSV",
 )
-async def export_stock(
-    database: DatabaseDep,
-    product_id: RefId | None = None,
-    warehouse_id: RefId | None = None,
-    below_reorder: bool | None = None,
-) -> StreamingResponse:
-    flt = LevelFilter(product_id, warehouse_id, below_reorder)
+async def export_stock(database: DatabaseDep, flt: LevelFilterQuery) -> StreamingResponse:
     return _csv(database, exports.stock_export(flt))
 
 
@@ -175,19 +158,5 @@ async def export_stock(
     responses=CSV_RESPONSE,
     summary="Export the ledger as CSV",
 )
-async def export_movements(
-    database: DatabaseDep,
-    product_id: RefId | None = None,
-    warehouse_id: RefId | None = None,
-    kind: MovementKind | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> StreamingResponse:
-    flt = LedgerFilter(
-        product_id,
-        warehouse_id,
-        kind,
-        ledger_bound(since, ("query", "since")),
-        ledger_bound(until, ("query", "until")),
-    )
+async def export_movements(database: DatabaseDep, flt: LedgerFilterQuery) -> StreamingResponse:
     return _csv(database, exports.movements_export(flt))

@@ -1,7 +1,9 @@
 """Keyset pagination with opaque cursors, shared by every list in REST and GraphQL.
 
-A cursor is the sort key and id of the last row served, so pages stay stable
-while rows are inserted, and reading page N costs the same as page 1.
+A cursor is the sort value and id of the last row served, so pages stay stable
+while rows are inserted, and reading page N costs the same as page 1. A
+case-insensitive order keeps the row's own value in the cursor and folds both
+sides in SQL, so the cursor and ORDER BY compare exactly alike.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Select, tuple_
+from sqlalchemy import ColumnElement, Select, String, literal, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from inventory.errors import ValidationFailed, field_error
 from inventory.kit.schemas import MAX_ID
@@ -44,10 +49,38 @@ class SortOrder:
     descending: bool = False
     max_id: int = MAX_ID
     """The largest id the column can hold (the ledger's ids are 64-bit)."""
+    fold_case: bool = False
+    """Order text case-insensitively (``bravo`` before ``Foxtrot``); ``id`` breaks ties."""
 
     @property
     def by_id_only(self) -> bool:
         return self.column is self.id_column
+
+    def key(self, value: Any) -> ColumnElement[Any]:
+        """The sort key of ``value`` (the column, or a cursor's value) as SQL compares it."""
+        return CaseFolded(value) if self.fold_case else value
+
+
+class CaseFolded(FunctionElement[str]):
+    """``lower(text)``, compared by code point on every database.
+
+    SQLite compares text by code point already; PostgreSQL would use the
+    database's collation, so the key is given the "C" collation there and both
+    databases order alike. SQLite's ``lower`` folds ASCII letters only.
+    """
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(CaseFolded)
+def _lower(element: CaseFolded, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(CaseFolded, "postgresql")
+def _lower_by_code_point(element: CaseFolded, compiler: SQLCompiler, **kw: Any) -> str:
+    return f'lower({compiler.process(element.clauses, **kw)}) COLLATE "C"'
 
 
 class InvalidCursor(ValidationFailed):
@@ -106,11 +139,20 @@ async def paginate(
     cursor: str | None,
 ) -> tuple[list[M], str | None]:
     """Run ``stmt`` for one page; return the rows and the cursor of the next page, if any."""
-    columns = (order.id_column,) if order.by_id_only else (order.column, order.id_column)
+    columns: tuple[Any, ...] = (
+        (order.id_column,) if order.by_id_only else (order.key(order.column), order.id_column)
+    )
     if cursor is not None:
         value, last_id = decode_cursor(order, cursor)
         key: Any = order.id_column if order.by_id_only else tuple_(*columns)
-        after: Any = last_id if order.by_id_only else (value, last_id)
+        after: Any = (
+            last_id
+            if order.by_id_only
+            else tuple_(
+                order.key(literal(value, order.column.type)),
+                literal(last_id, order.id_column.type),
+            )
+        )
         stmt = stmt.where(key < after if order.descending else key > after)
     stmt = stmt.order_by(*(c.desc() if order.descending else c.asc() for c in columns))
     rows = list((await session.scalars(stmt.limit(limit + 1))).all())

@@ -15,17 +15,12 @@ from inventory.cache.routes import CachedAnswer, answers_from_cache
 from inventory.db import Database
 from inventory.deps import DatabaseDep, EntryId, PageDep, PageQuery, UnitOfWorkDep, require_role
 from inventory.kit.pagination import Page
-from inventory.kit.schemas import RefId
 from inventory.models import Product, Role
 from inventory.problems import problem_responses
 from inventory.products import service
-from inventory.products.schemas import (
-    ProductCreate,
-    ProductRead,
-    ProductSearch,
-    ProductSort,
-    ProductUpdate,
-)
+from inventory.products.filters import ProductFilter, ProductSort
+from inventory.products.params import ProductFilterQuery
+from inventory.products.schemas import ProductCreate, ProductRead, ProductUpdate
 
 router = APIRouter(prefix="/products", tags=["products"], dependencies=[require_role(Role.viewer)])
 MANAGER = [require_role(Role.manager)]
@@ -59,26 +54,13 @@ async def list_products(
     request: Request,
     database: DatabaseDep,
     page: PageDep,
-    q: Annotated[ProductSearch | None, Query(description="SKU or name contains")] = None,
-    category_id: RefId | None = None,
-    supplier_id: RefId | None = None,
-    is_active: bool | None = None,
-    below_reorder: Annotated[
-        bool | None, Query(description="Total stock on hand at or below the reorder level")
-    ] = None,
-    sort: ProductSort = ProductSort.sku,
+    flt: ProductFilterQuery,
+    sort: Annotated[
+        ProductSort, Query(description="Name order ignores case; ties go by id")
+    ] = ProductSort.sku,
 ) -> Response:
-    flt = service.ProductFilter(q, category_id, supplier_id, is_active, below_reorder)
     name = resource(
-        "products",
-        limit=page.limit,
-        cursor=page.cursor,
-        q=q,
-        category_id=category_id,
-        supplier_id=supplier_id,
-        is_active=is_active,
-        below_reorder=below_reorder,
-        sort=sort.value,
+        "products", limit=page.limit, cursor=page.cursor, sort=sort.value, **flt.model_dump()
     )
     tiers = request.app.state.cache
     return await _product_page(tiers, name, database=database, flt=flt, sort=sort, page=page)
@@ -88,7 +70,7 @@ async def list_products(
 async def _product_page(
     *,
     database: Database,
-    flt: service.ProductFilter,
+    flt: ProductFilter,
     sort: ProductSort,
     page: PageQuery,
 ) -> Response:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Annotated
 
 from pydantic import (
@@ -18,7 +17,6 @@ from pydantic import (
 
 from inventory.kit.schemas import (
     MAX_ID,
-    NO_NUL,
     InputModel,
     LongText,
     Name,
@@ -59,17 +57,6 @@ def price_text(value: Decimal) -> str:
 
 PriceOut = Annotated[Decimal, PlainSerializer(price_text, return_type=str, when_used="json")]
 Quantity = Annotated[int, Field(ge=0, le=MAX_ID)]
-
-
-ProductSearch = Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)]
-"""The product list's ``q`` (SKU or name contains), on every front that filters products."""
-
-
-class ProductSort(StrEnum):
-    sku = "sku"
-    name = "name"
-    updated_at = "updated_at"
-    updated_at_desc = "-updated_at"
 
 
 class ProductCreate(InputModel):

@@ -3,69 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, func, select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from inventory import events
 from inventory.errors import PreconditionFailed, ValidationFailed, field_error
-from inventory.kit.pagination import SortOrder, paginate
+from inventory.kit.pagination import paginate
 from inventory.kit.persistence import delete_unreferenced, get_or_404, row_or_404, save
-from inventory.models import Category, Product, StockLevel, Supplier
-from inventory.products.schemas import ProductCreate, ProductSort, ProductUpdate
+from inventory.models import Category, Product, Supplier
+from inventory.products.filters import SORT_ORDERS, ProductFilter, ProductSort
+from inventory.products.schemas import ProductCreate, ProductUpdate
 
 NOUN = "product"
 CHANGED = events.EntriesChanged("products")
-
-SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
-
-SORT_ORDERS = {
-    ProductSort.sku: SortOrder("sku", Product.sku, Product.id, "str"),
-    ProductSort.name: SortOrder("name", Product.name, Product.id, "str"),
-    ProductSort.updated_at: SortOrder("updated_at", Product.updated_at, Product.id, "datetime"),
-    ProductSort.updated_at_desc: SortOrder(
-        "-updated_at", Product.updated_at, Product.id, "datetime", descending=True
-    ),
-}
-
-
-@dataclass(frozen=True)
-class ProductFilter:
-    q: str | None = None
-    category_id: int | None = None
-    supplier_id: int | None = None
-    is_active: bool | None = None
-    below_reorder: bool | None = None
-
-
-def on_hand_total() -> ColumnElement[int]:
-    """Units of a product on hand across all warehouses (0 with no stock rows)."""
-    return (
-        select(func.coalesce(func.sum(StockLevel.quantity), 0))
-        .where(StockLevel.product_id == Product.id)
-        .scalar_subquery()
-    )
-
-
-def filtered(stmt: SelectT, flt: ProductFilter) -> SelectT:
-    """``stmt`` narrowed by ``flt``; works for any select over the products table."""
-    if flt.q:
-        stmt = stmt.where(
-            Product.sku.icontains(flt.q, autoescape=True)
-            | Product.name.icontains(flt.q, autoescape=True)
-        )
-    if flt.category_id is not None:
-        stmt = stmt.where(Product.category_id == flt.category_id)
-    if flt.supplier_id is not None:
-        stmt = stmt.where(Product.supplier_id == flt.supplier_id)
-    if flt.is_active is not None:
-        stmt = stmt.where(Product.is_active.is_(flt.is_active))
-    if flt.below_reorder is not None:
-        below = on_hand_total() <= Product.reorder_level
-        stmt = stmt.where(below if flt.below_reorder else ~below)
-    return stmt
 
 
 async def get_product(session: AsyncSession, product_id: int) -> Product:
@@ -85,7 +37,7 @@ async def list_products(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[Product], str | None]:
-    stmt = filtered(select(Product), flt)
+    stmt = select(Product).where(*flt.conditions())
     return await paginate(session, stmt, SORT_ORDERS[sort], limit=limit, cursor=cursor)
 
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Header, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -17,28 +16,25 @@ from inventory.db import Database
 from inventory.deps import ClerkUser, DatabaseDep, PageDep, PageQuery, UnitOfWorkDep, require_role
 from inventory.errors import ValidationFailed, field_error
 from inventory.kit.pagination import Page
-from inventory.kit.schemas import RefId
-from inventory.models import MovementKind, Role
+from inventory.models import Role
 from inventory.problems import problem_responses
 from inventory.stock import service
+from inventory.stock.filters import LevelFilter
+from inventory.stock.params import LedgerFilterQuery, LevelFilterQuery
 from inventory.stock.schemas import (
     MovementCreate,
     MovementRead,
     StockLevelRead,
     TransferCreate,
     TransferRead,
-    ledger_bound,
 )
 
 router = APIRouter(prefix="/stock", tags=["stock"], dependencies=[require_role(Role.viewer)])
 
 IdempotencyKeyHeader = Annotated[
-    str | None,
+    idempotency.Key | None,
     Header(
         alias=idempotency.HEADER,
-        min_length=1,
-        max_length=255,
-        pattern=r"^[\x21-\x7e]+$",
         description="Repeat a request safely: the same key within 24 h returns the first "
         "answer and records nothing new.",
     ),
@@ -55,28 +51,25 @@ async def _idempotent(
     payload: BaseModel,
     run: Callable[[], Awaitable[BaseModel]],
 ) -> Response:
-    """Run ``run`` once per idempotency key, replaying the stored answer for repeats."""
+    """Answer a stock write through ``idempotency.answer_once``; the header is read here."""
     if len(request.headers.getlist(idempotency.HEADER)) > 1:
         raise ValidationFailed(
             "Send one Idempotency-Key.",
             [field_error(("header", idempotency.HEADER), "sent more than once", "duplicate")],
         )
-    if key is not None:
-        request_hash = idempotency.fingerprint(operation, payload)
-        stored = await idempotency.claim(uow.session, user_id, key, request_hash)
-        if stored is not None:
-            return Response(
-                stored.body,
-                status_code=stored.status,
-                media_type="application/json",
-                headers={"Idempotent-Replayed": "true"},
-            )
-    body = (await run()).model_dump_json()
-    if key is not None:
-        await idempotency.remember(
-            uow.session, user_id, key, idempotency.StoredResponse(status.HTTP_201_CREATED, body)
-        )
-    return Response(body, status_code=status.HTTP_201_CREATED, media_type="application/json")
+
+    async def work() -> idempotency.StoredResponse:
+        body = (await run()).model_dump_json()
+        return idempotency.StoredResponse(status.HTTP_201_CREATED, body)
+
+    request_hash = idempotency.fingerprint(operation, payload)
+    answer = await idempotency.answer_once(uow.session, user_id, key, request_hash, work)
+    return Response(
+        answer.body,
+        status_code=answer.status,
+        media_type="application/json",
+        headers={"Idempotent-Replayed": "true"} if answer.replayed else None,
+    )
 
 
 @router.post(
@@ -131,29 +124,15 @@ async def list_levels(
     request: Request,
     database: DatabaseDep,
     page: PageDep,
-    product_id: RefId | None = None,
-    warehouse_id: RefId | None = None,
-    below_reorder: Annotated[
-        bool | None, Query(description="Levels at or below the product's reorder level")
-    ] = None,
+    flt: LevelFilterQuery,
 ) -> Response:
-    flt = service.LevelFilter(product_id, warehouse_id, below_reorder)
-    name = resource(
-        "stock",
-        limit=page.limit,
-        cursor=page.cursor,
-        product_id=product_id,
-        warehouse_id=warehouse_id,
-        below_reorder=below_reorder,
-    )
+    name = resource("stock", limit=page.limit, cursor=page.cursor, **flt.model_dump())
     tiers = request.app.state.cache
     return await _levels_page(tiers, name, database=database, flt=flt, page=page)
 
 
 @cached(*STOCK_LEVELS)
-async def _levels_page(
-    *, database: Database, flt: service.LevelFilter, page: PageQuery
-) -> Response:
+async def _levels_page(*, database: Database, flt: LevelFilter, page: PageQuery) -> Response:
     async with database.unit_of_work(write=False) as uow:
         items, next_cursor = await service.list_levels(
             uow.session, flt, limit=page.limit, cursor=page.cursor
@@ -172,19 +151,8 @@ async def _levels_page(
 async def list_movements(
     uow: UnitOfWorkDep,
     page: PageDep,
-    product_id: RefId | None = None,
-    warehouse_id: RefId | None = None,
-    kind: MovementKind | None = None,
-    since: Annotated[datetime | None, Query(description="Created at or after (ISO 8601)")] = None,
-    until: Annotated[datetime | None, Query(description="Created before (ISO 8601)")] = None,
+    flt: LedgerFilterQuery,
 ) -> Page[MovementRead]:
-    flt = service.LedgerFilter(
-        product_id,
-        warehouse_id,
-        kind,
-        ledger_bound(since, ("query", "since")),
-        ledger_bound(until, ("query", "until")),
-    )
     items, next_cursor = await service.list_movements(
         uow.session, flt, limit=page.limit, cursor=page.cursor
     )

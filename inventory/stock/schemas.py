@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
-from inventory.errors import ValidationFailed, field_error
 from inventory.kit.schemas import InputModel, LongText, OutputModel, RefId
 from inventory.models import MovementKind
 
@@ -123,20 +122,3 @@ class StockLevelRead(OutputModel):
     quantity: int
     reorder_level: int
     updated_at: datetime
-
-
-def ledger_bound(moment: datetime | None, loc: tuple[str, ...]) -> datetime | None:
-    """A ``since``/``until`` bound of the ledger, in UTC, for every front that filters it.
-
-    A timestamp without a zone is taken as UTC; one that does not exist in UTC
-    (year 1 with a positive offset, say) is refused at ``loc``.
-    """
-    if moment is None:
-        return None
-    try:
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except OverflowError:
-        raise ValidationFailed(
-            "The request is not valid.",
-            [field_error(loc, "outside the range of UTC timestamps", "datetime_range")],
-        ) from None

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, func, literal, select, union_all, update
+from sqlalchemy import func, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from inventory import events
 from inventory.errors import Conflict, InsufficientStock
@@ -26,6 +25,7 @@ from inventory.kit.pagination import SortOrder, paginate
 from inventory.kit.persistence import get_or_404, insert_for
 from inventory.models import MovementKind, Product, StockLevel, StockMovement, Warehouse
 from inventory.models.columns import utcnow
+from inventory.stock.filters import LedgerFilter, LevelFilter
 from inventory.stock.schemas import MAX_QUANTITY, MovementCreate, TransferCreate
 
 logger = logging.getLogger(__name__)
@@ -136,57 +136,11 @@ async def transfer_stock(
     )
 
 
-@dataclass(frozen=True)
-class LevelFilter:
-    product_id: int | None = None
-    warehouse_id: int | None = None
-    below_reorder: bool | None = None
-
-    def conditions(
-        self, reorder_level: ColumnElement[int] | InstrumentedAttribute[int] | None = None
-    ) -> list[ColumnElement[bool]]:
-        """``reorder_level``: the product's column, when the query joins products already
-        (the level's own correlated subquery would then correlate away its FROM)."""
-        conditions = []
-        if self.product_id is not None:
-            conditions.append(StockLevel.product_id == self.product_id)
-        if self.warehouse_id is not None:
-            conditions.append(StockLevel.warehouse_id == self.warehouse_id)
-        if self.below_reorder is not None:
-            level = StockLevel.reorder_level if reorder_level is None else reorder_level
-            below = StockLevel.quantity <= level
-            conditions.append(below if self.below_reorder else ~below)
-        return conditions
-
-
 async def list_levels(
     session: AsyncSession, flt: LevelFilter, *, limit: int, cursor: str | None
 ) -> tuple[list[StockLevel], str | None]:
     stmt = select(StockLevel).where(*flt.conditions())
     return await paginate(session, stmt, LEVEL_ORDER, limit=limit, cursor=cursor)
-
-
-@dataclass(frozen=True)
-class LedgerFilter:
-    product_id: int | None = None
-    warehouse_id: int | None = None
-    kind: MovementKind | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-    def conditions(self) -> list[ColumnElement[bool]]:
-        conditions = []
-        if self.product_id is not None:
-            conditions.append(StockMovement.product_id == self.product_id)
-        if self.warehouse_id is not None:
-            conditions.append(StockMovement.warehouse_id == self.warehouse_id)
-        if self.kind is not None:
-            conditions.append(StockMovement.kind == self.kind)
-        if self.since is not None:
-            conditions.append(StockMovement.created_at >= self.since)
-        if self.until is not None:
-            conditions.append(StockMovement.created_at < self.until)
-        return conditions
 
 
 async def list_movements(

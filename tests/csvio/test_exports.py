@@ -235,3 +235,27 @@ async def test_export_bytes_are_the_same_on_every_engine(client):
     assert (await client.get(f"{EXPORTS}/products.csv")).text == body
     names = sorted(p["name"] for p in (await client.get(f"{API}/products")).json()["items"])
     assert names == ["'=already", "@at", 'say "hi", twice']
+
+
+# Each export reads its list's filter declaration: it refuses the same values, in the
+# same words and places.
+REFUSED_FILTERS = [
+    ("products", "products.csv", {"q": "a\u0000"}),
+    ("products", "products.csv", {"q": "x" * 201}),
+    ("products", "products.csv", {"category_id": "0"}),
+    ("products", "products.csv", {"is_active": "maybe"}),
+    ("stock", "stock.csv", {"below_reorder": "sometimes"}),
+    ("stock", "stock.csv", {"warehouse_id": "x"}),
+    ("stock/movements", "movements.csv", {"kind": "theft"}),
+    ("stock/movements", "movements.csv", {"since": "yesterday"}),
+    ("stock/movements", "movements.csv", {"until": "0001-01-01T00:00:00+14:00"}),
+]
+
+
+@pytest.mark.parametrize(("path", "export", "params"), REFUSED_FILTERS, ids=str)
+async def test_exports_refuse_what_their_lists_refuse(client, path, export, params):
+    listed = await client.get(f"{API}/{path}", params=params)
+    exported = await client.get(f"{EXPORTS}/{export}", params=params)
+    assert listed.status_code == exported.status_code == 422
+    assert listed.json()["errors"] == exported.json()["errors"]
+    assert len(exported.json()["errors"]) == 1

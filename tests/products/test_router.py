@@ -364,3 +364,34 @@ async def test_cursor_from_another_sort_is_refused(client, catalogue):
 )
 async def test_invalid_list_parameters_are_422(client, params, loc):
     assert error_locs(await client.get(PRODUCTS, params=params)) == [["query", loc]]
+
+
+async def test_name_sort_puts_bravo_before_foxtrot(client):
+    await create_product(client, "F-1", name="Foxtrot")
+    await create_product(client, "B-1", name="bravo")
+    assert await _skus(client, sort="name") == ["B-1", "F-1"]
+
+
+# Names that differ only in case, tie exactly, or start with punctuation; made out of
+# order. Expected: by lower-case name in code point order, then by id (creation order).
+NAMES = [
+    ("N-01", "Foxtrot"),
+    ("N-02", "bravo"),
+    ("N-03", "alpha"),
+    ("N-04", "Alpha"),
+    ("N-05", "ALPHA"),
+    ("N-06", "Bravo two"),
+    ("N-07", "bravo"),
+    ("N-08", "Charlie"),
+    ("N-09", "_under"),
+    ("N-10", "Zulu"),
+    ("N-11", "alpha beta"),
+]
+BY_NAME = ["N-09", "N-03", "N-04", "N-05", "N-11", "N-02", "N-07", "N-06", "N-08", "N-01", "N-10"]
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 50])
+async def test_name_sort_ignores_case_and_breaks_ties_by_id_across_pages(client, limit):
+    for sku, name in NAMES:
+        await create_product(client, sku, name=name)
+    assert await _skus(client, sort="name", limit=limit) == BY_NAME

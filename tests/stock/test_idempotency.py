@@ -7,7 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from inventory import idempotency
+from inventory.errors import ValidationFailed
 from inventory.models import Role
 from tests.helpers import API, assert_ledger_consistent, assert_problem, create, create_product
 
@@ -147,3 +150,25 @@ async def test_two_idempotency_key_headers_are_422(client, body):
     problem = assert_problem(response, 422)
     assert problem["errors"][0]["loc"] == ["header", "Idempotency-Key"]
     assert await ledger_size(client) == 0
+
+
+async def test_any_write_front_can_answer_once_without_http(engine: AsyncEngine, accounts):
+    user_id = accounts[Role.clerk].id
+    runs: list[int] = []
+
+    async def work() -> idempotency.StoredResponse:
+        runs.append(len(runs) + 1)
+        return idempotency.StoredResponse(201, f'{{"run": {len(runs)}}}')
+
+    async def answer(key: str | None, request_hash: str) -> idempotency.StoredResponse:
+        async with AsyncSession(engine) as session, session.begin():
+            return await idempotency.answer_once(session, user_id, key, request_hash, work)
+
+    first = await answer("front-1", "hash-a")
+    again = await answer("front-1", "hash-a")
+    assert (first.replayed, again.replayed) == (False, True)
+    assert (again.status, again.body) == (201, '{"run": 1}')
+    with pytest.raises(ValidationFailed):
+        await answer("front-1", "hash-b")
+    assert (await answer(None, "hash-a")).body == '{"run": 2}'
+    assert (await answer(None, "hash-a")).body == '{"run": 3}', "no key: the work runs each time"
