@@ -73,7 +73,7 @@ categories = CatalogueEntries(
     noun="category",
     unique_field="name",
     referenced_by="products",
-    order=SortOrder("name", Category.name, Category.id, "str"),
+    order=SortOrder("name", Category.name, Category.id, "str", fold_case=True),
 )
 suppliers = CatalogueEntries(
     model=Supplier,
@@ -81,7 +81,7 @@ suppliers = CatalogueEntries(
     noun="supplier",
     unique_field="name",
     referenced_by="products",
-    order=SortOrder("name", Supplier.name, Supplier.id, "str"),
+    order=SortOrder("name", Supplier.name, Supplier.id, "str", fold_case=True),
 )
 warehouses = CatalogueEntries(
     model=Warehouse,

@@ -179,6 +179,21 @@ async def test_list_pages_through_everything_in_order(client, kind):
     assert values == sorted(values)
 
 
+@pytest.mark.parametrize("path", ["/categories", "/suppliers"])
+@pytest.mark.parametrize("limit", [1, 2, 50])
+async def test_names_list_ignoring_case_across_pages(client, path, limit):
+    for name in ("Foxtrot", "bravo", "Alpha", "alpha beta", "Charlie"):
+        await create(client, path, name=name)
+    items = await collect_pages(client, f"{API}{path}", limit=limit)
+    assert [item["name"] for item in items] == [
+        "Alpha",
+        "alpha beta",
+        "bravo",
+        "Charlie",
+        "Foxtrot",
+    ]
+
+
 async def test_list_limit_and_next_cursor(client, kind):
     for n in range(3):
         await create(client, kind.path, **kind.minimal_named(n))
