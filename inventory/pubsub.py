@@ -5,8 +5,11 @@ before ``start``; one redis-py connection subscribes to all of them, and one
 task reads it and calls each message's handler as soon as the message is read.
 
 Trust is a lease: the connection is watched with PING, and ``connected`` is
-true only while Redis answered within ``LEASE_SECONDS`` (a frozen Redis sends
-no reset) and nobody has reported a failed Redis command since (``suspect``).
+true only while no PING has gone unanswered for ``LEASE_SECONDS`` (a frozen
+Redis sends no reset) and nobody has reported a failed Redis command since
+(``suspect``). Silence is counted from the unanswered PING, not from the last
+answer read, so a process whose own loop was busy for a while (its answer
+waiting unread on the socket) does not take Redis for frozen.
 When trust is lost the ``on_disconnect`` hooks run at once (callers stop
 trusting what they cached); once Redis answers again the ``on_connect`` hooks
 run before it is trusted again. The connection itself is kept through a lapse,
@@ -65,6 +68,8 @@ class PubSubListener:
         self._up = asyncio.Event()
         """Set while trusted: subscribed, caught up, and no failure reported since."""
         self._heard_at = 0.0  # nothing heard yet
+        self._asked_at: float | None = None
+        """When the oldest PING still unanswered was sent; None when all are answered."""
         self._distrusted_at = 0.0
         self._trusted_once = False
         self._closing = False
@@ -91,7 +96,12 @@ class PubSubListener:
     @property
     def connected(self) -> bool:
         """Subscribed, and Redis answered within the lease."""
-        return self._up.is_set() and time.monotonic() - self._heard_at < LEASE_SECONDS
+        return self._up.is_set() and self._silence() < LEASE_SECONDS
+
+    def _silence(self) -> float:
+        """How long Redis has left a PING unanswered: a loop that was busy itself (and
+        has the answer waiting unread) does not count as Redis being silent."""
+        return 0.0 if self._asked_at is None else time.monotonic() - self._asked_at
 
     def start(self) -> None:
         if self._task is None and self._handlers:
@@ -173,7 +183,7 @@ class PubSubListener:
                         pending.discard(reply["channel"])
                     else:
                         self._dispatch(reply)
-            self._heard_at = time.monotonic()
+            self._heard_at, self._asked_at = time.monotonic(), None
             self._pubsub = pubsub
             reader = asyncio.create_task(self._read(pubsub))
             try:
@@ -189,13 +199,15 @@ class PubSubListener:
     async def _read(self, pubsub: PubSub) -> None:
         while True:
             reply = await pubsub.get_message(timeout=None)
-            self._heard_at = time.monotonic()
+            self._heard_at, self._asked_at = time.monotonic(), None
             self._dispatch(reply)
 
     async def _watch(self, pubsub: PubSub, reader: asyncio.Task[None]) -> None:
         """PING a few times a second; lose trust when Redis is silent past the lease, win
         it back when it answers again; raise when the connection is lost."""
         while not self._closing:
+            if self._asked_at is None:
+                self._asked_at = time.monotonic()
             await pubsub.ping()
             await asyncio.wait({reader}, timeout=PING_EVERY_SECONDS)
             # An answer already here counts: after this process's own loop was busy,
@@ -204,7 +216,7 @@ class PubSubListener:
             if reader.done():
                 reader.result()  # raises why it ended
                 raise ConnectionError("Redis closed the connection")
-            silent = time.monotonic() - self._heard_at
+            silent = self._silence()
             if silent > RECONNECT_AFTER_SECONDS:
                 raise ConnectionError("Redis stopped answering PING")
             if self._up.is_set() and silent > LEASE_SECONDS:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import pytest
@@ -11,7 +12,7 @@ from inventory.cache.store import CacheTiers
 from inventory.changefeed import ChangeFeed
 from inventory.config import Settings
 from inventory.events import StockChanged
-from inventory.pubsub import PubSubListener
+from inventory.pubsub import LEASE_SECONDS, PubSubListener
 
 
 @pytest.mark.backend("postgresql")
@@ -103,3 +104,28 @@ async def test_channels_are_registered_before_the_listener_starts():
             listener.listen("b", lambda _: None)
     finally:
         await listener.close()
+
+
+@pytest.mark.backend("postgresql")
+async def test_a_busy_loop_is_not_taken_for_a_frozen_redis(settings: Settings):
+    """This process's own loop held up past the lease (a slow handler, a blocking call):
+    Redis answered meanwhile, so the listener stays trusted and a write made right
+    after is published at once, not left for a later catch-up."""
+    assert settings.redis_url
+    own = settings.model_copy(update={"redis_key_prefix": f"busy-{uuid.uuid4().hex[:8]}"})
+    listeners = [PubSubListener(settings.redis_url), PubSubListener(settings.redis_url)]
+    here, there = (CacheTiers(own, listener) for listener in listeners)
+    try:
+        for listener in listeners:
+            listener.start()
+            assert await listener.wait_connected(within=5)
+        before = there.generations["products"]
+        time.sleep(LEASE_SECONDS + 0.5)  # noqa: ASYNC251 - the point: the loop is held up
+        await here.invalidate(["products"])
+        assert listeners[0].connected
+        await asyncio.sleep(0.2)
+        assert there.generations["products"] > before
+    finally:
+        for tiers, listener in zip((here, there), listeners, strict=True):
+            await listener.close()
+            await tiers.close()

@@ -201,13 +201,13 @@ class CacheTiers(Backend):
 
     async def invalidate(self, namespaces: Iterable[str], user_ids: Iterable[int] = ()) -> None:
         """After a commit: later reads here miss at once; other processes hear it via Redis."""
+        await self.catch_up()  # a PING's answer already here keeps the lease
         namespaces, user_ids = sorted(set(namespaces)), sorted(set(user_ids))
         for ns in namespaces:
             self.generations[ns] += 1
         self._users.forget(user_ids)
         if self.redis is None:
             return
-        await self.catch_up()  # a PING's answer already here keeps the lease
         if not self.connected:
             # Nothing cached is trusted now; reconnecting moves every key to a new epoch.
             self._pending.update(namespaces or ("users",))
