@@ -24,6 +24,7 @@ from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 from strawberry.fastapi import BaseContext
+from strawberry.types import Info
 
 from graphql_schema.loaders import Loaders
 from inventory.auth import signin
@@ -203,3 +204,7 @@ async def get_context(
         handshake_token=_handshake_token(connection),
         write_throttle=connection.app.state.write_throttle,
     )
+
+
+ContextInfo = Info[Context, None]
+"""What resolvers take as ``info``: Strawberry's, with this context typed."""

@@ -16,9 +16,9 @@ import strawberry
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.permission import BasePermission
-from strawberry.types import Info
 
 from graphql_schema import inputs, types
+from graphql_schema.context import ContextInfo
 from graphql_schema.errors import EntryError, StockError
 from graphql_schema.inputs import parse_id, sent
 from graphql_schema.permissions import ClerkRequired, ManagerRequired
@@ -60,18 +60,20 @@ class CatalogueWrites(Generic[M, R]):
     delete_entry: Callable[[AsyncSession, int], Awaitable[None]]
     shape: Callable[[M], R]
 
-    async def create(self, info: Info, input: object) -> R:
+    async def create(self, info: ContextInfo, input: object) -> R:
         data = self.create_schema.model_validate(sent(input))
         async with info.context.write_session() as session:
             return self.shape(await self.create_entry(session, data))
 
-    async def update(self, info: Info, id: strawberry.ID, input: object, **options: Any) -> R:
+    async def update(
+        self, info: ContextInfo, id: strawberry.ID, input: object, **options: Any
+    ) -> R:
         entry_id = parse_id(id, ("id",))
         data = self.update_schema.model_validate(sent(input))
         async with info.context.write_session() as session:
             return self.shape(await self.update_entry(session, entry_id, data, **options))
 
-    async def delete(self, info: Info, id: strawberry.ID) -> types.Deleted:
+    async def delete(self, info: ContextInfo, id: strawberry.ID) -> types.Deleted:
         entry_id = parse_id(id, ("id",))
         async with info.context.write_session() as session:
             await self.delete_entry(session, entry_id)
@@ -116,17 +118,19 @@ PRODUCTS = CatalogueWrites(
 class Mutation:
     @strawberry.mutation(permission_classes=CLERK)
     async def record_movement(
-        self, info: Info, input: inputs.RecordMovementInput
+        self, info: ContextInfo, input: inputs.RecordMovementInput
     ) -> MovementResult:
-        user = await info.context.user()
+        user = await info.context.signed_in()
         data = MovementCreate.model_validate(sent(input))
         async with info.context.write_session() as session:
             result = await stock.record_movement(session, user.id, data)
         return types.Movement.of(result.movement)
 
     @strawberry.mutation(permission_classes=CLERK)
-    async def transfer_stock(self, info: Info, input: inputs.TransferStockInput) -> TransferResult:
-        user = await info.context.user()
+    async def transfer_stock(
+        self, info: ContextInfo, input: inputs.TransferStockInput
+    ) -> TransferResult:
+        user = await info.context.signed_in()
         data = TransferCreate.model_validate(sent(input))
         async with info.context.write_session() as session:
             result = await stock.transfer_stock(session, user.id, data)
@@ -134,60 +138,62 @@ class Mutation:
 
     @strawberry.mutation(permission_classes=MANAGER)
     async def create_category(
-        self, info: Info, input: inputs.CreateCategoryInput
+        self, info: ContextInfo, input: inputs.CreateCategoryInput
     ) -> CategoryResult:
         return await CATEGORIES.create(info, input)
 
     @strawberry.mutation(permission_classes=MANAGER)
     async def update_category(
-        self, info: Info, id: strawberry.ID, input: inputs.UpdateCategoryInput
+        self, info: ContextInfo, id: strawberry.ID, input: inputs.UpdateCategoryInput
     ) -> CategoryResult:
         return await CATEGORIES.update(info, id, input)
 
     @strawberry.mutation(permission_classes=MANAGER)
-    async def delete_category(self, info: Info, id: strawberry.ID) -> DeleteResult:
+    async def delete_category(self, info: ContextInfo, id: strawberry.ID) -> DeleteResult:
         return await CATEGORIES.delete(info, id)
 
     @strawberry.mutation(permission_classes=MANAGER)
     async def create_supplier(
-        self, info: Info, input: inputs.CreateSupplierInput
+        self, info: ContextInfo, input: inputs.CreateSupplierInput
     ) -> SupplierResult:
         return await SUPPLIERS.create(info, input)
 
     @strawberry.mutation(permission_classes=MANAGER)
     async def update_supplier(
-        self, info: Info, id: strawberry.ID, input: inputs.UpdateSupplierInput
+        self, info: ContextInfo, id: strawberry.ID, input: inputs.UpdateSupplierInput
     ) -> SupplierResult:
         return await SUPPLIERS.update(info, id, input)
 
     @strawberry.mutation(permission_classes=MANAGER)
-    async def delete_supplier(self, info: Info, id: strawberry.ID) -> DeleteResult:
+    async def delete_supplier(self, info: ContextInfo, id: strawberry.ID) -> DeleteResult:
         return await SUPPLIERS.delete(info, id)
 
     @strawberry.mutation(permission_classes=MANAGER)
     async def create_warehouse(
-        self, info: Info, input: inputs.CreateWarehouseInput
+        self, info: ContextInfo, input: inputs.CreateWarehouseInput
     ) -> WarehouseResult:
         return await WAREHOUSES.create(info, input)
 
     @strawberry.mutation(permission_classes=MANAGER)
     async def update_warehouse(
-        self, info: Info, id: strawberry.ID, input: inputs.UpdateWarehouseInput
+        self, info: ContextInfo, id: strawberry.ID, input: inputs.UpdateWarehouseInput
     ) -> WarehouseResult:
         return await WAREHOUSES.update(info, id, input)
 
     @strawberry.mutation(permission_classes=MANAGER)
-    async def delete_warehouse(self, info: Info, id: strawberry.ID) -> DeleteResult:
+    async def delete_warehouse(self, info: ContextInfo, id: strawberry.ID) -> DeleteResult:
         return await WAREHOUSES.delete(info, id)
 
     @strawberry.mutation(permission_classes=MANAGER)
-    async def create_product(self, info: Info, input: inputs.CreateProductInput) -> ProductResult:
+    async def create_product(
+        self, info: ContextInfo, input: inputs.CreateProductInput
+    ) -> ProductResult:
         return await PRODUCTS.create(info, input)
 
     @strawberry.mutation(permission_classes=MANAGER)
     async def update_product(
         self,
-        info: Info,
+        info: ContextInfo,
         id: strawberry.ID,
         input: inputs.UpdateProductInput,
         expected_version: Annotated[
@@ -202,5 +208,5 @@ class Mutation:
         return await PRODUCTS.update(info, id, input, expected_versions=expected)
 
     @strawberry.mutation(permission_classes=MANAGER)
-    async def delete_product(self, info: Info, id: strawberry.ID) -> DeleteResult:
+    async def delete_product(self, info: ContextInfo, id: strawberry.ID) -> DeleteResult:
         return await PRODUCTS.delete(info, id)

@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from strawberry.permission import BasePermission
-from strawberry.types import Info
 
-from graphql_schema.context import Context
+from graphql_schema.context import Context, ContextInfo
 from inventory.auth.signin import check_role
 from inventory.models import Role
 
@@ -19,7 +18,7 @@ from inventory.models import Role
 class _RoleRequired(BasePermission):
     role: ClassVar[Role]
 
-    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+    async def has_permission(self, source: Any, info: ContextInfo, **kwargs: Any) -> bool:
         context: Context = info.context
         check_role(await context.signed_in(), self.role)
         return True

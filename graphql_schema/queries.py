@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Annotated, Any
 
 import strawberry
 from pydantic import Field, TypeAdapter
 from strawberry.permission import BasePermission
-from strawberry.types import Info
 from strawberry.types.nodes import SelectedField
 
 from graphql_schema import types
+from graphql_schema.context import ContextInfo
 from graphql_schema.inputs import (
     MovementFilter,
     ProductFilter,
@@ -56,16 +56,15 @@ def _first(first: int | None) -> int:
 @strawberry.type
 class Query:
     @strawberry.field(permission_classes=VIEWER)
-    async def me(self, info: Info) -> types.User:
-        user = await info.context.user()
-        return types.User.of(user)
+    async def me(self, info: ContextInfo) -> types.User:
+        return types.User.of(await info.context.signed_in())
 
     @strawberry.field(
         permission_classes=VIEWER,
         description="The product with this id or this SKU (exactly one); null if there is none",
     )
     async def product(
-        self, info: Info, id: strawberry.ID | None = None, sku: str | None = None
+        self, info: ContextInfo, id: strawberry.ID | None = None, sku: str | None = None
     ) -> types.Product | None:
         if (id is None) == (sku is None):
             raise ValidationFailed(
@@ -85,7 +84,7 @@ class Query:
     @strawberry.field(permission_classes=VIEWER)
     async def products(
         self,
-        info: Info,
+        info: ContextInfo,
         filter: ProductFilter | None = None,
         sort: types.ProductSort = types.ProductSort.SKU,
         first: First = None,
@@ -103,7 +102,7 @@ class Query:
 
     @strawberry.field(permission_classes=VIEWER)
     async def categories(
-        self, info: Info, first: First = None, after: After = None
+        self, info: ContextInfo, first: First = None, after: After = None
     ) -> types.Connection[types.Category]:
         entries = catalogue.categories
         async with info.context.session() as session:
@@ -112,7 +111,7 @@ class Query:
 
     @strawberry.field(permission_classes=VIEWER)
     async def suppliers(
-        self, info: Info, first: First = None, after: After = None
+        self, info: ContextInfo, first: First = None, after: After = None
     ) -> types.Connection[types.Supplier]:
         entries = catalogue.suppliers
         async with info.context.session() as session:
@@ -121,7 +120,7 @@ class Query:
 
     @strawberry.field(permission_classes=VIEWER)
     async def warehouses(
-        self, info: Info, first: First = None, after: After = None
+        self, info: ContextInfo, first: First = None, after: After = None
     ) -> types.Connection[types.Warehouse]:
         entries = catalogue.warehouses
         async with info.context.session() as session:
@@ -131,7 +130,7 @@ class Query:
     @strawberry.field(permission_classes=VIEWER)
     async def stock_levels(
         self,
-        info: Info,
+        info: ContextInfo,
         filter: StockLevelFilter | None = None,
         first: First = None,
         after: After = None,
@@ -146,7 +145,7 @@ class Query:
     @strawberry.field(permission_classes=VIEWER)
     async def movements(
         self,
-        info: Info,
+        info: ContextInfo,
         filter: MovementFilter | None = None,
         first: First = None,
         after: After = None,
@@ -159,12 +158,12 @@ class Query:
         return types.Connection.of(rows, next_cursor, stock.LEDGER_ORDER, types.Movement.of)
 
 
-async def prefetch(info: Info, rows: Sequence[models.Product]) -> None:
+async def prefetch(info: ContextInfo, rows: Sequence[models.Product]) -> None:
     """Load what the selection asks of a page of products, one query per kind, before
     the page is returned: the nested fields then resolve without awaiting."""
     asked = selected_names(info.selected_fields)
     loaders = info.context.loaders
-    loads = []
+    loads: list[Awaitable[object]] = []
     if "category" in asked:
         loads.append(loaders.category.load_many({r.category_id for r in rows if r.category_id}))
     if "supplier" in asked:

@@ -11,9 +11,8 @@ from collections.abc import AsyncGenerator
 import strawberry
 from graphql import GraphQLError
 from strawberry.permission import BasePermission
-from strawberry.types import Info
 
-from graphql_schema.context import Context
+from graphql_schema.context import Context, ContextInfo
 from graphql_schema.permissions import ViewerRequired
 from inventory.changefeed import SubscriberTooSlow
 from inventory.events import StockChanged
@@ -59,7 +58,7 @@ class Subscription:
     @strawberry.subscription(permission_classes=WATCHERS)
     async def stock_changed(
         self,
-        info: Info,
+        info: ContextInfo,
         product_id: strawberry.ID | None = None,
         warehouse_id: strawberry.ID | None = None,
     ) -> AsyncGenerator[StockChange, None]:

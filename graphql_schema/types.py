@@ -9,8 +9,8 @@ from typing import Any, Generic, TypeVar, cast
 
 import strawberry
 from strawberry.dataloader import DataLoader
-from strawberry.types import Info
 
+from graphql_schema.context import ContextInfo
 from graphql_schema.loaders import MISSING, loaded
 from inventory import models
 from inventory.kit.pagination import SortOrder, encode_cursor
@@ -118,12 +118,12 @@ class StockLevel:
     updated_at: datetime
 
     @strawberry.field
-    async def product(self, info: Info) -> Product | None:
+    async def product(self, info: ContextInfo) -> Product | None:
         row = await info.context.loaders.product.load(int(self.product_id))
         return Product.of(row) if row else None
 
     @strawberry.field
-    def warehouse(self, info: Info) -> Warehouse | None:
+    def warehouse(self, info: ContextInfo) -> Warehouse | None:
         return _entry(info.context.loaders.warehouse, int(self.warehouse_id), Warehouse.of)
 
     @classmethod
@@ -155,19 +155,19 @@ class Product:
     # Plain methods that return the value when it was fetched ahead (a page of
     # products prefetches what its selection asks for) and an awaitable otherwise.
     @strawberry.field
-    def category(self, info: Info) -> Category | None:
+    def category(self, info: ContextInfo) -> Category | None:
         if self.category_id is None:
             return None
         return _entry(info.context.loaders.category, int(self.category_id), Category.of)
 
     @strawberry.field
-    def supplier(self, info: Info) -> Supplier | None:
+    def supplier(self, info: ContextInfo) -> Supplier | None:
         if self.supplier_id is None:
             return None
         return _entry(info.context.loaders.supplier, int(self.supplier_id), Supplier.of)
 
     @strawberry.field
-    def stock_levels(self, info: Info) -> list[StockLevel]:
+    def stock_levels(self, info: ContextInfo) -> list[StockLevel]:
         loader = info.context.loaders.levels_of_product
         rows = loaded(loader, int(self.id))
         if rows is not MISSING:
@@ -211,7 +211,7 @@ class Movement:
     created_at: datetime
 
     @strawberry.field
-    async def product(self, info: Info) -> Product | None:
+    async def product(self, info: ContextInfo) -> Product | None:
         row = await info.context.loaders.product.load(int(self.product_id))
         return Product.of(row) if row else None
 
