@@ -123,17 +123,21 @@ class PubSubListener:
         """Another client saw Redis fail: stop trusting now; catch up once Redis answers again."""
         self._distrust()
 
-    async def catch_up(self) -> None:
-        """Return once every message that has reached this process has been handled.
+    async def catch_up(self, *, poll: bool = False) -> None:
+        """Return once every message already read off the socket has been handled.
 
         The reader is a task: bytes that arrived with (or just before) a request
         wait in the connection's buffer until the reader's next turn, while the
         request may already be running. A lookup that must see every
-        invalidation that arrived before it calls this: it yields one turn, so the
-        loop reads the socket, then to the reader for as long as the buffer holds
-        unread bytes (a few turns at most).
+        invalidation that arrived before it calls this: it yields to the reader
+        only while the buffer holds unread bytes (a few turns at most), so a
+        lookup with nothing pending costs no turn. ``poll`` first yields one
+        turn so the loop reads the socket itself: for a task that may have been
+        woken before the loop looked at the socket (a timer after the loop was
+        held up).
         """
-        await asyncio.sleep(0)  # the loop polls: what is on the socket reaches the buffer
+        if poll:
+            await asyncio.sleep(0)
         for _ in range(MAX_CATCH_UP_TURNS):
             pubsub = self._pubsub
             connection = pubsub.connection if pubsub is not None else None
@@ -212,7 +216,7 @@ class PubSubListener:
             await asyncio.wait({reader}, timeout=PING_EVERY_SECONDS)
             # An answer already here counts: after this process's own loop was busy,
             # the timer can wake this task before the reader has had its turn.
-            await self.catch_up()
+            await self.catch_up(poll=True)
             if reader.done():
                 reader.result()  # raises why it ended
                 raise ConnectionError("Redis closed the connection")

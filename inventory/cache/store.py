@@ -152,10 +152,10 @@ class CacheTiers(Backend):
         self.misses += 1
         return None
 
-    async def catch_up(self) -> None:
+    async def catch_up(self, *, poll: bool = False) -> None:
         """Let the listener apply what has reached this process before a lookup."""
         if self.listener is not None:
-            await self.listener.catch_up()
+            await self.listener.catch_up(poll=poll)
 
     def peek(self, key: str) -> bytes | None:
         """This process's tier only (no Redis round trip): for the fast path of cached routes."""
@@ -201,7 +201,7 @@ class CacheTiers(Backend):
 
     async def invalidate(self, namespaces: Iterable[str], user_ids: Iterable[int] = ()) -> None:
         """After a commit: later reads here miss at once; other processes hear it via Redis."""
-        await self.catch_up()  # a PING's answer already here keeps the lease
+        await self.catch_up(poll=True)  # a PING's answer already here keeps the lease
         namespaces, user_ids = sorted(set(namespaces)), sorted(set(user_ids))
         for ns in namespaces:
             self.generations[ns] += 1
