@@ -100,6 +100,17 @@ def rest(item: dict[str, Any]) -> dict[str, Any]:
     return {name: _comparable(name, value) for name, value in item.items()}
 
 
+def assert_same_page(page: dict[str, Any], expected: dict[str, Any]) -> None:
+    """A GraphQL connection page holds REST's page: the same items, cursor and end."""
+    assert [as_rest(e["node"]) for e in page["edges"]] == [rest(x) for x in expected["items"]]
+    assert page["pageInfo"] == {
+        "hasNextPage": expected["next_cursor"] is not None,
+        "endCursor": expected["next_cursor"],
+    }
+    if expected["next_cursor"] is not None:
+        assert page["edges"][-1]["cursor"] == expected["next_cursor"]
+
+
 def rest_loc(loc: list[Any]) -> list[str]:
     """A REST error location in GraphQL terms: the body is the ``input`` argument."""
     head, *fields = loc

@@ -16,6 +16,7 @@ from tests.graphql.helpers import (
     MOVEMENT,
     PRODUCT,
     as_rest,
+    assert_same_page,
     everything,
     gql,
     rest,
@@ -146,13 +147,7 @@ async def pages_as_rest(
         by_rest = await client.get(f"{API}/{listing.path}", params=params | cursor)
         assert by_rest.status_code == 200, by_rest.text
         expected = by_rest.json()
-        assert [as_rest(e["node"]) for e in page["edges"]] == [rest(x) for x in expected["items"]]
-        assert page["pageInfo"] == {
-            "hasNextPage": expected["next_cursor"] is not None,
-            "endCursor": expected["next_cursor"],
-        }
-        if expected["next_cursor"] is not None:
-            assert page["edges"][-1]["cursor"] == expected["next_cursor"]
+        assert_same_page(page, expected)
         items += expected["items"]
         pages += 1
         if page["pageInfo"]["endCursor"] is None:

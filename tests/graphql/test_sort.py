@@ -9,7 +9,7 @@ import pytest
 
 from graphql_schema.types import ProductSort as GraphQLProductSort
 from inventory.products.filters import ProductSort
-from tests.graphql.helpers import PRODUCT, as_rest, gql, rest
+from tests.graphql.helpers import PRODUCT, assert_same_page, gql
 from tests.helpers import API, create_product
 
 SORTED = f"""query($sort: ProductSort!, $first: Int, $after: String) {{
@@ -42,13 +42,7 @@ async def pages_as_rest(
         by_rest = await client.get(f"{API}/products", params=params)
         assert by_rest.status_code == 200, by_rest.text
         expected = by_rest.json()
-        assert [as_rest(e["node"]) for e in page["edges"]] == [rest(x) for x in expected["items"]]
-        assert page["pageInfo"] == {
-            "hasNextPage": expected["next_cursor"] is not None,
-            "endCursor": expected["next_cursor"],
-        }
-        if expected["next_cursor"] is not None:
-            assert page["edges"][-1]["cursor"] == expected["next_cursor"]
+        assert_same_page(page, expected)
         items += expected["items"]
         after = page["pageInfo"]["endCursor"]
         if after is None:
