@@ -28,7 +28,13 @@ from strawberry.types import Info
 
 from graphql_schema.loaders import Loaders
 from inventory.auth import signin
-from inventory.auth.signin import Caller, RememberedUsers, authenticate, connection_caller
+from inventory.auth.signin import (
+    Caller,
+    RememberedUsers,
+    authenticate,
+    connection_caller,
+    token_from_authorization,
+)
 from inventory.auth.throttle import WriteThrottle
 from inventory.changefeed import ChangeFeed
 from inventory.config import Settings
@@ -38,8 +44,6 @@ from inventory.errors import Unauthenticated
 from inventory.logs import user_id_var
 from inventory.models import Role, User
 from inventory.unit_of_work import UnitOfWork
-
-BEARER = "bearer "
 
 
 class RequestTransaction:
@@ -161,8 +165,8 @@ def _token_in(params: Any) -> str | None:
         return None
     for key in ("Authorization", "authorization"):
         value = params.get(key)
-        if isinstance(value, str) and value.lower().startswith(BEARER):
-            return value[len(BEARER) :].strip() or None
+        if isinstance(value, str) and (token := token_from_authorization(value)):
+            return token
     token = params.get("token")
     return token if isinstance(token, str) and token else None
 

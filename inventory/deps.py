@@ -18,6 +18,7 @@ from inventory.auth.signin import (
     authenticate,
     check_role,
     connection_caller,
+    token_from_authorization,
 )
 from inventory.auth.throttle import WriteThrottle
 from inventory.cache.store import CacheTiers
@@ -100,8 +101,7 @@ bearer_token = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 
 def bearer(connection: HTTPConnection) -> str | None:
     """The token of an ``Authorization: Bearer …`` header (the scheme in any case), or None."""
-    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
-    return (token.strip() or None) if scheme.lower() == "bearer" else None
+    return token_from_authorization(connection.headers.get("authorization", ""))
 
 
 def remembered_users(connection: HTTPConnection) -> RememberedUsers:

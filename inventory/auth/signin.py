@@ -43,6 +43,12 @@ BAD_TOKEN = "The token is invalid or has expired."  # noqa: S105 - a message
 RECHECK_SECONDS = 60.0
 
 
+def token_from_authorization(value: str) -> str | None:
+    """The token of an ``Authorization`` value ``Bearer …`` (the scheme in any case), or None."""
+    scheme, _, token = value.partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
 def role_too_low(role: Role) -> str:
     """The refusal's words when ``role`` is needed."""
     return f"This needs the {role.value} role or higher."
