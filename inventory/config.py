@@ -38,6 +38,18 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = []
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     allowed_hosts: Annotated[list[str], NoDecode] = ["*"]
+    refresh_token_days: int = Field(default=14, ge=1, le=365)
+    """Lifetime of a refresh token (each one works once; refreshing gives a new pair)."""
+    max_concurrent_hashes: int = Field(default=4, ge=1)
+    """Password hashes (argon2, 64 MiB each) run at once per process; others wait, then 503."""
+    graphql_max_cost: int = Field(default=25_000, ge=1)
+    """A GraphQL operation whose estimated cost is above this is refused before it runs."""
+    stream_idle_seconds: float = Field(default=30.0, gt=0)
+    """A CSV download or event stream whose client reads nothing this long is aborted."""
+    max_exports_per_user: int = Field(default=2, ge=1)
+    """CSV downloads one user may hold open at once, across every worker."""
+    max_streams_per_user: int = Field(default=10, ge=1)
+    """Live streams (WebSocket, SSE, subscriptions) one user may hold open at once."""
 
     # Beyond the documented contract: database tuning and start-up behaviour.
     db_pool_size: int = Field(default=10, ge=1)
