@@ -87,6 +87,16 @@ def record(session: AsyncSession, *events: Event) -> None:
     session.info.setdefault(_PENDING, []).extend(events)
 
 
+def pending(session: AsyncSession) -> int:
+    """How many events are waiting for the next commit: a mark for ``forget_since``."""
+    return len(session.info.get(_PENDING, ()))
+
+
+def forget_since(session: AsyncSession, mark: int) -> None:
+    """Drop the events recorded after ``mark`` (their writes were rolled back to a savepoint)."""
+    del session.info.get(_PENDING, [])[mark:]
+
+
 def take(session: AsyncSession) -> list[Event]:
     """The events recorded since the last take (and forget them)."""
     pending: list[Event] = session.info.pop(_PENDING, [])

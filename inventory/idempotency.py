@@ -3,9 +3,16 @@
 Any write front uses ``answer_once``: the front extracts the key, fingerprints
 the request and hands over the work. The key is claimed inside the write's own
 transaction. A concurrent request with the same key waits on the unique index
-until the first commits, then finds its stored answer; if the first fails, its
-claim rolls back with everything else and the key is free again. So no key
-ever causes two writes.
+until the first commits, then finds its stored answer. So no key ever causes
+two writes.
+
+The first answer is the answer, a refusal by the business rules included: the
+work runs in a savepoint, and when a rule refuses it (a 409 for insufficient
+stock, say) the work is undone but the claim stays, holding that refusal, so a
+replay after stock arrived still gets the 409. Only failures that say nothing
+about the request (the service overloaded or unavailable, a rate limit, a
+crash) roll the claim back with everything else and leave the key free; the
+front says which refusals it keeps.
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ from pydantic import BaseModel, StringConstraints
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inventory.errors import Conflict, ValidationFailed, field_error
+from inventory import events
+from inventory.errors import Conflict, DomainError, ValidationFailed, field_error
 from inventory.kit.persistence import insert_for
 from inventory.models import IdempotencyKey
 from inventory.models.columns import utcnow
@@ -47,24 +55,41 @@ def fingerprint(operation: str, payload: BaseModel) -> str:
     return hashlib.sha256(f"{operation}\n{payload.model_dump_json()}".encode()).hexdigest()
 
 
+Refusal = Callable[[DomainError], StoredResponse | None]
+"""A front's answer to a domain error, when that answer is to be kept for the key; None
+when the error must not use up the key (it is raised as usual)."""
+
+
 async def answer_once(
     session: AsyncSession,
     user_id: int,
     key: str | None,
     request_hash: str,
     work: Callable[[], Awaitable[StoredResponse]],
+    refusal: Refusal,
 ) -> StoredResponse:
     """Run ``work`` once per user and ``key``; a repeat gets the first answer, ``replayed``.
 
     ``request_hash`` (see ``fingerprint``) tells a repeat from a different request
-    reusing the key, which is refused. Without a key the work simply runs.
+    reusing the key, which is refused. When ``work`` raises a domain error that
+    ``refusal`` answers, its writes are undone and that answer is kept and returned.
+    Without a key the work simply runs.
     """
     if key is None:
         return await work()
     stored = await claim(session, user_id, key, request_hash)
     if stored is not None:
         return replace(stored, replayed=True)
-    answer = await work()
+    recorded = events.pending(session)
+    try:
+        async with session.begin_nested():
+            answer = await work()
+    except DomainError as exc:
+        refused = refusal(exc)
+        if refused is None:
+            raise
+        events.forget_since(session, recorded)  # what the undone work announced
+        answer = refused
     await remember(session, user_id, key, answer)
     return answer
 

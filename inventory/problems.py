@@ -38,6 +38,7 @@ from inventory.errors import (
     ValidationFailed,
     field_error,
 )
+from inventory.idempotency import StoredResponse
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +127,16 @@ def problem_response(request: Request, exc: DomainError) -> JSONResponse:
         extra["errors"] = [{**e, "loc": request_loc(e["loc"])} for e in exc.errors]
     headers = kind.headers(exc) if kind.headers else None
     return problem(request, kind.status, exc.detail, code=kind.code, headers=headers, **extra)
+
+
+def kept_refusal(request: Request, exc: DomainError) -> StoredResponse | None:
+    """The answer an ``Idempotency-Key`` keeps for a refused write: the problem+json of a 4xx
+    from the business rules; None for a rate limit or an unavailable service (retry later,
+    the key stays free)."""
+    response = problem_response(request, exc)
+    if response.status_code >= 500 or response.status_code == 429:
+        return None
+    return StoredResponse(response.status_code, bytes(response.body).decode())
 
 
 def request_loc(loc: Sequence[str | int]) -> list[str | int]:

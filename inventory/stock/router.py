@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, status
@@ -17,7 +18,7 @@ from inventory.deps import ClerkUser, DatabaseDep, PageDep, PageQuery, UnitOfWor
 from inventory.errors import ValidationFailed, field_error
 from inventory.kit.pagination import Page
 from inventory.models import Role
-from inventory.problems import problem_responses
+from inventory.problems import PROBLEM_MEDIA_TYPE, kept_refusal, problem_responses
 from inventory.stock import service
 from inventory.stock.filters import LevelFilter
 from inventory.stock.params import LedgerFilterQuery, LevelFilterQuery
@@ -63,11 +64,13 @@ async def _idempotent(
         return idempotency.StoredResponse(status.HTTP_201_CREATED, body)
 
     request_hash = idempotency.fingerprint(operation, payload)
-    answer = await idempotency.answer_once(uow.session, user_id, key, request_hash, work)
+    answer = await idempotency.answer_once(
+        uow.session, user_id, key, request_hash, work, partial(kept_refusal, request)
+    )
     return Response(
         answer.body,
         status_code=answer.status,
-        media_type="application/json",
+        media_type=PROBLEM_MEDIA_TYPE if answer.status >= 400 else "application/json",
         headers={"Idempotent-Replayed": "true"} if answer.replayed else None,
     )
 

@@ -10,7 +10,13 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from inventory import idempotency
-from inventory.errors import ValidationFailed
+from inventory.errors import (
+    DomainError,
+    InsufficientStock,
+    ServiceUnavailable,
+    TooManyRequests,
+    ValidationFailed,
+)
 from inventory.models import Role
 from tests.helpers import API, assert_ledger_consistent, assert_problem, create, create_product
 
@@ -87,14 +93,44 @@ async def test_keys_belong_to_their_user(client, anonymous, accounts, body):
     assert await ledger_size(client) == 2
 
 
-async def test_failed_request_does_not_use_up_its_key(client, body):
-    headers = {"Idempotency-Key": "retry-me"}
+async def test_a_refusal_is_the_answer_even_after_stock_arrives(client, body, engine):
+    headers = {"Idempotency-Key": "ship-early"}
     shipment = body | {"kind": "shipment", "quantity": 3}
-    assert_problem(await client.post(MOVEMENTS, json=shipment, headers=headers), 409)
+    first = await client.post(MOVEMENTS, json=shipment, headers=headers)
+    assert_problem(first, 409)
+    assert "idempotent-replayed" not in first.headers
     await client.post(MOVEMENTS, json=body)  # stock arrives
-    retried = await client.post(MOVEMENTS, json=shipment, headers=headers)
-    assert retried.status_code == 201
-    assert "idempotent-replayed" not in retried.headers
+    replay = await client.post(MOVEMENTS, json=shipment, headers=headers)
+    assert replay.status_code == 409
+    assert replay.headers["content-type"] == "application/problem+json"
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json() == first.json()
+    assert await ledger_size(client) == 1, "only the receipt was recorded"
+    await assert_ledger_consistent(engine)
+    # A new key is a new request: now it succeeds.
+    fresh = await client.post(MOVEMENTS, json=shipment, headers={"Idempotency-Key": "ship-now"})
+    assert fresh.status_code == 201
+
+
+async def test_a_refused_transfer_leaves_nothing_behind_but_its_answer(client, body, engine):
+    other = await create(client, "/warehouses", code="WEST", name="West")
+    transfer = {
+        "product_id": body["product_id"],
+        "from_warehouse_id": body["warehouse_id"],
+        "to_warehouse_id": other["id"],
+        "quantity": 2,
+    }
+    headers = {"Idempotency-Key": "move-early"}
+    first = await client.post(TRANSFERS, json=transfer, headers=headers)
+    assert_problem(first, 409)
+    await client.post(MOVEMENTS, json=body)
+    replay = await client.post(TRANSFERS, json=transfer, headers=headers)
+    assert (replay.status_code, replay.json()) == (409, first.json())
+    levels = (await client.get(f"{API}/stock", params={"product_id": body["product_id"]})).json()
+    assert {(lv["warehouse_id"], lv["quantity"]) for lv in levels["items"]} == {
+        (body["warehouse_id"], 5)
+    }
+    await assert_ledger_consistent(engine)
 
 
 async def test_transfer_replay(client, body, engine):
@@ -162,7 +198,9 @@ async def test_any_write_front_can_answer_once_without_http(engine: AsyncEngine,
 
     async def answer(key: str | None, request_hash: str) -> idempotency.StoredResponse:
         async with AsyncSession(engine) as session, session.begin():
-            return await idempotency.answer_once(session, user_id, key, request_hash, work)
+            return await idempotency.answer_once(
+                session, user_id, key, request_hash, work, lambda _: None
+            )
 
     first = await answer("front-1", "hash-a")
     again = await answer("front-1", "hash-a")
@@ -172,3 +210,37 @@ async def test_any_write_front_can_answer_once_without_http(engine: AsyncEngine,
         await answer("front-1", "hash-b")
     assert (await answer(None, "hash-a")).body == '{"run": 2}'
     assert (await answer(None, "hash-a")).body == '{"run": 3}', "no key: the work runs each time"
+
+
+async def test_only_the_refusals_a_front_keeps_use_up_the_key(app, accounts):
+    """A refusal the front keeps is stored (and what the work wrote is undone); one it does not
+    keep (a rate limit, an unavailable service) leaves the key free for a retry."""
+    user_id = accounts[Role.clerk].id
+    failures: list[DomainError] = [
+        ServiceUnavailable("busy"),
+        TooManyRequests("slow down", 1),
+        InsufficientStock(product_id=1, warehouse_id=1, available=0, requested=1),
+    ]
+
+    async def work() -> idempotency.StoredResponse:
+        if failures:
+            raise failures.pop(0)
+        return idempotency.StoredResponse(201, "{}")
+
+    def keep(exc: DomainError) -> idempotency.StoredResponse | None:
+        if isinstance(exc, ServiceUnavailable | TooManyRequests):
+            return None
+        return idempotency.StoredResponse(409, '{"kept": true}')
+
+    async def answer() -> idempotency.StoredResponse:
+        async with app.state.db.unit_of_work(write=True) as uow:
+            return await idempotency.answer_once(uow.session, user_id, "k", "h", work, keep)
+
+    with pytest.raises(ServiceUnavailable):
+        await answer()
+    with pytest.raises(TooManyRequests):
+        await answer()
+    kept = await answer()
+    assert (kept.status, kept.body, kept.replayed) == (409, '{"kept": true}', False)
+    again = await answer()
+    assert (again.status, again.body, again.replayed) == (409, '{"kept": true}', True)
