@@ -26,6 +26,7 @@ from inventory.logs import configure_logging
 from inventory.middleware import (
     AllowedHostsMiddleware,
     BodyLimit,
+    HashGateScope,
     ObservedRequests,
     RequestIdMiddleware,
     SecurityHeaders,
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upload_paths=frozenset({f"{API_PREFIX}/imports/products"}),
     )
     app.add_middleware(CachedAnswers, routes=cached_routes(app))
+    app.add_middleware(HashGateScope, state=app.state)
     if "*" not in settings.allowed_hosts:
         app.add_middleware(AllowedHostsMiddleware, allowed_hosts=settings.allowed_hosts)
     if settings.cors_origins:
