@@ -72,10 +72,10 @@ def read(value: str, secret_key: str, now: float | None = None) -> Device | None
     parts = value.split(".")
     if len(parts) != 5 or parts[0] != _VERSION:
         return None
-    payload, mac = value.rsplit(".", 1)
+    _, account, nonce, issued, mac = parts
+    payload = value.rsplit(".", 1)[0]
     if not hmac.compare_digest(mac.encode(), _mac(secret_key, payload).encode()):
         return None
-    _, account, nonce, issued = parts
     try:
         issued_at = int(issued)
         name = _unb64(account).decode()

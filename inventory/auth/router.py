@@ -68,7 +68,9 @@ async def issue_token(
     secret = settings.secret_key.get_secret_value()
     device = devices.trusted_nonce(device_cookie, account, secret)
     async with throttle.attempt(address, account, device):
-        user = await users.authenticate(uow.session, account, password)
+        found = await users.get_by_email(uow.session, account)
+        await uow.close()  # the connection goes back before the hash, which may queue
+        user = await users.check_password(found, password)
         if user is None:
             raise Unauthenticated("Incorrect email or password.")
     set_device_cookie(response, devices.issue(account, secret))
