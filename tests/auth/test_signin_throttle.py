@@ -10,7 +10,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from http.cookies import SimpleCookie
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import anyio
 import httpx
@@ -60,7 +60,7 @@ async def connect(accounts) -> AsyncIterator[Callable[..., Any]]:
         if id(app) not in started:  # one lifespan per app, however many clients
             started[id(app)] = app.router.lifespan_context(app)
             await started[id(app)].__aenter__()
-        served: Any = app if trusted is None else ProxyHeadersMiddleware(app, trusted)  # type: ignore[arg-type] # ASGI typed two ways
+        served: Any = app if trusted is None else ProxyHeadersMiddleware(cast(Any, app), trusted)
         transport = httpx.ASGITransport(app=served, client=(address, 4321))
         clients.append(httpx.AsyncClient(transport=transport, base_url="https://testserver"))
         return clients[-1]
