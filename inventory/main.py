@@ -118,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     # Added innermost first: the request id wraps everything, so even a
     # refused Host or a CORS preflight carries one.
+    app.add_middleware(HashGateScope, state=app.state)  # inside the cached answers: none hash
     app.add_middleware(
         BodyLimit,
         max_body=settings.max_body_bytes,
@@ -125,7 +126,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upload_paths=frozenset({f"{API_PREFIX}/imports/products"}),
     )
     app.add_middleware(CachedAnswers, routes=cached_routes(app))
-    app.add_middleware(HashGateScope, state=app.state)
     if "*" not in settings.allowed_hosts:
         app.add_middleware(AllowedHostsMiddleware, allowed_hosts=settings.allowed_hosts)
     if settings.cors_origins:

@@ -111,11 +111,15 @@ async def hash_password(password: str) -> str:
 
 async def verify_password(hashed: str | None, password: str) -> bool:
     """True when ``password`` matches ``hashed``; with ``hashed=None`` a dummy is checked."""
-    target = hashed if hashed is not None else _dummy_hash()
     try:
-        return await _gate().run(password_hasher.verify, target, password)
+        return await _gate().run(_verify, hashed, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def _verify(hashed: str | None, password: str) -> bool:
+    # The dummy is made here, in the gate's thread, the first time it is needed.
+    return password_hasher.verify(hashed if hashed is not None else _dummy_hash(), password)
 
 
 def needs_rehash(hashed: str) -> bool:

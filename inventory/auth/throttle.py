@@ -130,7 +130,8 @@ class LoginThrottle:
         one). TooManyRequests when the client is over a limit. The attempt stays
         counted as a failure when the block raises Unauthenticated; it is given back
         when the block ends cleanly, or raises anything else (the password was not
-        found wrong: say the service was too busy to check it).
+        found wrong: say the service was too busy to check it). A cancelled attempt
+        (the client went away) stays counted.
         """
         failures: tuple[tuple[RateLimitItem, str], ...]
         if device is not None:
