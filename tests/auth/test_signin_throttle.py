@@ -496,3 +496,19 @@ async def test_each_gate_bounds_its_own_hashes_and_refuses_after_its_wait():
     release.set()
     assert await holder is True
     await short.run(mine)  # the slot is free again
+
+
+def test_a_device_cookie_lasts_a_year_from_its_sign_in():
+    key = "a-service-secret-key-for-the-unit-test-0123"
+    issued = 1_800_000_000
+    cookie = devices.issue("owner@example.com", key, now=issued)
+    device = devices.read(cookie, key, now=issued + devices.LIFETIME_SECONDS - 1)
+    assert device is not None
+    assert (device.account, device.issued_at) == ("owner@example.com", issued)
+    assert devices.read(cookie, key, now=issued + devices.LIFETIME_SECONDS) is None
+    assert devices.read(cookie, key, now=issued - 3600) is None  # from the future
+    assert devices.trusted_nonce(cookie, "owner@example.com", key) is None  # long expired
+    fresh = devices.issue("owner@example.com", key)
+    assert devices.trusted_nonce(fresh, "owner@example.com", key) == fresh.split(".")[2]
+    assert devices.trusted_nonce(fresh, "other@example.com", key) is None
+    assert devices.trusted_nonce(None, "owner@example.com", key) is None
