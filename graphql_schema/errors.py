@@ -146,6 +146,7 @@ ERROR_CODES: list[tuple[type[errors.DomainError], str]] = [
     (errors.Unauthenticated, "UNAUTHENTICATED"),
     (errors.Forbidden, "FORBIDDEN"),
     (errors.TooManyRequests, "RATE_LIMITED"),
+    (errors.ServiceUnavailable, "SERVICE_UNAVAILABLE"),
 ]
 
 

@@ -81,6 +81,11 @@ class ServiceUnavailable(DomainError):
     """A part the operation needs is away; worth retrying shortly."""
 
 
+class Overloaded(ServiceUnavailable):
+    """The process is doing as much of this work as it may at once (password hashes);
+    worth retrying in a moment."""
+
+
 class BrokerUnavailable(ServiceUnavailable):
     """The job queue did not take the job; nothing was recorded."""
 

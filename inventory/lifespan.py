@@ -1,9 +1,9 @@
 """The process's services, opened when the app starts and closed when it stops.
 
-The database, the sign-in and write throttles, the one pub/sub listener, the
-change feed, the response cache and the job runner, wired to the unit of
-work's after-commit listeners in the order a write's answer relies on; and
-the first admin from settings.
+The database, the sign-in and write throttles, the password-hash gate, the
+one pub/sub listener, the change feed, the response cache and the job runner,
+wired to the unit of work's after-commit listeners in the order a write's
+answer relies on; and the first admin from settings.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from pydantic import SecretStr, ValidationError
 
-from inventory import metrics
+from inventory import metrics, security
 from inventory.auth.throttle import LoginThrottle, WriteThrottle
 from inventory.cache.invalidation import invalidator
 from inventory.cache.store import CacheTiers
@@ -40,6 +40,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.write_throttle = WriteThrottle(
         settings.redis_url, settings.redis_key_prefix, settings.write_rate_limit
     )
+    # Each request is handed it by HashGateScope.
+    app.state.hash_gate = security.HashGate(settings.max_concurrent_hashes)
     metrics.watch_pool(database.engine)
     # One pub/sub listener per process, for the cache's invalidations and the change feed.
     listener = PubSubListener(settings.redis_url) if settings.redis_url else None
@@ -62,7 +64,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     shutdown.install()
     try:
         if settings.admin_email and settings.admin_password:
-            await bootstrap_admin(database, settings.admin_email, settings.admin_password)
+            binding = security.current_gate.set(app.state.hash_gate)
+            try:
+                await bootstrap_admin(database, settings.admin_email, settings.admin_password)
+            finally:
+                security.current_gate.reset(binding)
         yield
     finally:
         shutdown.uninstall()

@@ -26,6 +26,7 @@ from inventory.logs import configure_logging
 from inventory.middleware import (
     AllowedHostsMiddleware,
     BodyLimit,
+    HashGateScope,
     ObservedRequests,
     RequestIdMiddleware,
     SecurityHeaders,
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     # Added innermost first: the request id wraps everything, so even a
     # refused Host or a CORS preflight carries one.
+    app.add_middleware(HashGateScope, state=app.state)  # inside the cached answers: none hash
     app.add_middleware(
         BodyLimit,
         max_body=settings.max_body_bytes,

@@ -1,5 +1,5 @@
 """Plain ASGI middleware: request ids, timing, access log and metrics, security headers,
-body limits, and the allowed Host names.
+body limits, the allowed Host names, and the app's password-hash gate for each request.
 
 Written against raw ASGI rather than Starlette's request/response middleware
 base class, which costs a route most of its throughput.
@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from inventory import metrics
+from inventory import metrics, security
 from inventory.csvio.upload import FRAMING_ALLOWANCE
 from inventory.errors import PayloadTooLarge
 from inventory.logs import ACCESS_LOGGER, request_id_var, user_id_var
@@ -217,6 +217,26 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class HashGateScope:
+    """Bind the app's ``HashGate`` (made by the lifespan) for the request, so every password
+    hash a service runs for it counts against this app's bound."""
+
+    def __init__(self, app: ASGIApp, state: Any) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        gate = getattr(self.state, "hash_gate", None)
+        if gate is None:  # the lifespan has not run
+            await self.app(scope, receive, send)
+            return
+        binding = security.current_gate.set(gate)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            security.current_gate.reset(binding)
 
 
 class BodyLimit:

@@ -29,6 +29,7 @@ from inventory.errors import (
     InsufficientStock,
     MalformedBody,
     NotFound,
+    Overloaded,
     PayloadTooLarge,
     PreconditionFailed,
     ServiceUnavailable,
@@ -80,6 +81,7 @@ PROBLEMS: dict[type[Exception], ProblemKind] = {
     PreconditionFailed: ProblemKind(412, "precondition-failed"),
     ServiceUnavailable: ProblemKind(503, "service-unavailable", _retry_after(5)),
     BrokerUnavailable: ProblemKind(503, "broker-unavailable", _retry_after(5)),
+    Overloaded: ProblemKind(503, "overloaded", _retry_after(1)),
     ValidationFailed: ProblemKind(422, "validation-failed"),
     DomainError: ProblemKind(400, "bad-request"),
     # What FastAPI and the database raise, and the last resort.

@@ -1,13 +1,18 @@
-"""Password hashing (argon2) and access tokens (JWT, HS256)."""
+"""Password hashing (argon2, a bounded number at once) and access tokens (JWT, HS256)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
+import weakref
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
 import jwt
 from anyio import to_thread
 from argon2 import PasswordHasher
@@ -15,6 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from cachetools import LRUCache
 
 from inventory.config import Settings
+from inventory.errors import Overloaded
 from inventory.kit.schemas import MAX_ID
 from inventory.models import Role
 
@@ -38,18 +44,82 @@ def _dummy_hash() -> str:
     return _dummy_hashes[key]
 
 
+HASH_WAIT_SECONDS = 2.0
+"""How long a password hash waits for a free slot before the caller gets ``Overloaded``."""
+T = TypeVar("T")
+
+
+class HashGate:
+    """At most ``limit`` password hashes at once; the rest wait up to ``wait`` seconds.
+
+    argon2 takes 64 MiB and a core for each hash, so without a bound a burst
+    of sign-ins (anyone may send them) runs as many at once as there are
+    threads and the process's memory grows with the burst. One gate per
+    served app (``lifespan`` makes it, ``HashGateScope`` hands it to each
+    request through ``current_gate``): per process in production, and apps
+    sharing a test process do not share a bound or an event loop.
+    """
+
+    def __init__(self, limit: int, wait: float = HASH_WAIT_SECONDS) -> None:
+        self.limit = limit
+        self.wait = wait
+        self._slots = anyio.CapacityLimiter(limit)
+
+    @property
+    def running(self) -> int:
+        return int(self._slots.borrowed_tokens)
+
+    async def run(self, work: Callable[..., T], *args: Any) -> T:
+        """``work(*args)`` in a worker thread once a slot is free; ``Overloaded`` if none
+        frees up within ``wait`` seconds."""
+        with anyio.move_on_after(self.wait) as waiting:
+            await self._slots.acquire()
+        if waiting.cancelled_caught:
+            raise Overloaded("Too many password checks at once; retry in a moment.")
+        try:
+            # Not abandoned on cancellation: the slot is held until the hash really ends.
+            return await to_thread.run_sync(work, *args)
+        finally:
+            self._slots.release()
+
+
+current_gate: ContextVar[HashGate | None] = ContextVar("current_gate", default=None)
+"""The serving app's gate, bound for each request by ``HashGateScope`` (and by the lifespan)."""
+
+_fallback_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, HashGate] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _gate() -> HashGate:
+    """The app's gate; outside a served app (the command line, scripts) one per event loop,
+    of the default size."""
+    gate = current_gate.get()
+    if gate is None:
+        loop = asyncio.get_running_loop()
+        gate = _fallback_gates.get(loop)
+        if gate is None:
+            limit = Settings.model_fields["max_concurrent_hashes"].default
+            gate = _fallback_gates[loop] = HashGate(limit)
+    return gate
+
+
 async def hash_password(password: str) -> str:
-    # argon2 is deliberately slow and CPU-bound: keep it off the event loop.
-    return await to_thread.run_sync(password_hasher.hash, password)
+    # argon2 is deliberately slow and CPU-bound: off the event loop, a bounded number at once.
+    return await _gate().run(password_hasher.hash, password)
 
 
 async def verify_password(hashed: str | None, password: str) -> bool:
     """True when ``password`` matches ``hashed``; with ``hashed=None`` a dummy is checked."""
-    target = hashed if hashed is not None else _dummy_hash()
     try:
-        return await to_thread.run_sync(password_hasher.verify, target, password)
+        return await _gate().run(_verify, hashed, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def _verify(hashed: str | None, password: str) -> bool:
+    # The dummy is made here, in the gate's thread, the first time it is needed.
+    return password_hasher.verify(hashed if hashed is not None else _dummy_hash(), password)
 
 
 def needs_rehash(hashed: str) -> bool:

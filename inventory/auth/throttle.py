@@ -1,8 +1,18 @@
-"""Throttles: failed sign-ins per client address and per account, and writes per user.
+"""Throttles: failed sign-ins (OWASP's device-cookie scheme), and writes per user.
 
-Each attempt is counted as a failure *before* the password is checked and
+A sign-in attempt is counted as a failure *before* the password is checked and
 handed back once it succeeds, so a burst of concurrent guesses cannot all get
-past the limit while their hashes are being verified.
+past a limit while their hashes are being verified. Whose count it goes to
+depends on the client:
+
+- a client presenting a valid device cookie for the account (see
+  ``inventory.auth.devices``) is counted per device only. It is never held
+  back by the account's or the address's failures, so whoever does not know
+  the password cannot lock the owner out; a device that fails too often is
+  itself locked for the window.
+- any other client is counted per address (IPv6 by /64, see
+  ``address_group``) and per account: these are the limits an attacker can
+  run into, and with them every other stranger to the account.
 
 Counts live in Redis when it is configured, so every worker and machine sees
 the same numbers; when Redis is unset or unreachable they live in this
@@ -12,9 +22,12 @@ instead of failing every login.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage
@@ -22,14 +35,40 @@ from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
 from redis.asyncio import ConnectionPool
 
-from inventory.errors import TooManyRequests
+from inventory.errors import TooManyRequests, Unauthenticated
 
 logger = logging.getLogger(__name__)
 
 FAILED_LOGINS = parse("10/minute")
-"""Failed attempts allowed per address and per account; the next one gets 429."""
+"""Failed attempts allowed per address and per account from clients without a device
+cookie for the account; the next one gets 429."""
 LOGIN_ATTEMPTS = parse("60/minute")
 """All attempts per address, successful ones included: a ceiling that a person never meets."""
+DEVICE_FAILURES = parse("10/minute")
+"""Failed attempts allowed per device cookie; past them that device is locked for the window."""
+DEVICE_ATTEMPTS = LOGIN_ATTEMPTS
+"""All attempts per device cookie: the same generous ceiling, per device instead of address."""
+IPV6_GROUP_PREFIX = 64
+
+
+def address_group(host: str) -> str:
+    """What per-address limits count by: an IPv4 address, or an IPv6 address's /64.
+
+    One subscriber gets at least a /64, so counting single IPv6 addresses would
+    let anyone walk around the limit; an IPv4-mapped IPv6 address is its IPv4
+    address. Anything else (a Unix socket's peer) is counted as given.
+    """
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:100]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        # From the integer, so a zone (fe80::1%eth0) does not get in the way.
+        network = ipaddress.IPv6Network((int(address) >> 64 << 64, IPV6_GROUP_PREFIX))
+        return str(network)
+    return str(address)
 
 
 class RateCounters:
@@ -83,21 +122,53 @@ class LoginThrottle:
     def __init__(self, redis_url: str | None, key_prefix: str) -> None:
         self._counts = RateCounters(redis_url, f"{key_prefix}:login")
 
-    async def begin(self, address: str, account: str) -> None:
-        """Count an attempt as a failure up front; TooManyRequests when over a limit."""
-        for item, key in (
-            (LOGIN_ATTEMPTS, f"all:addr:{address}"),
-            (FAILED_LOGINS, f"fail:addr:{address}"),
-            (FAILED_LOGINS, f"fail:acct:{account}"),
-        ):
-            if not await self._counts.hit(item, key):
-                retry_after = await self._counts.retry_after(item, key)
-                raise TooManyRequests("Too many sign-in attempts; try again later.", retry_after)
+    @asynccontextmanager
+    async def attempt(self, address: str, account: str, device: str | None) -> AsyncIterator[None]:
+        """Count one sign-in attempt around the password check.
 
-    async def succeeded(self, address: str, account: str) -> None:
-        """The attempt was not a failure after all: give back what begin() counted."""
-        await self._counts.hit(FAILED_LOGINS, f"fail:addr:{address}", cost=-1)
-        await self._counts.hit(FAILED_LOGINS, f"fail:acct:{account}", cost=-1)
+        ``device`` is the nonce of a valid device cookie for ``account`` (None without
+        one). TooManyRequests when the client is over a limit. The attempt stays
+        counted as a failure when the block raises Unauthenticated; it is given back
+        when the block ends cleanly, or raises anything else (the password was not
+        found wrong: say the service was too busy to check it). A cancelled attempt
+        (the client went away) stays counted.
+        """
+        failures: tuple[tuple[RateLimitItem, str], ...]
+        if device is not None:
+            limits = ((DEVICE_ATTEMPTS, f"all:device:{device}"),)
+            failures = ((DEVICE_FAILURES, f"fail:device:{device}"),)
+        else:
+            group = address_group(address)
+            limits = ((LOGIN_ATTEMPTS, f"all:addr:{group}"),)
+            failures = (
+                (FAILED_LOGINS, f"fail:addr:{group}"),
+                (FAILED_LOGINS, f"fail:acct:{account}"),
+            )
+        for item, key in limits:
+            await self._check(item, key)
+        for counted, (item, key) in enumerate(failures):
+            try:
+                await self._check(item, key)
+            except TooManyRequests:
+                await self._give_back(failures[:counted])  # no password was checked
+                raise
+        try:
+            yield
+        except Unauthenticated:
+            raise
+        except Exception:
+            await self._give_back(failures)
+            raise
+        await self._give_back(failures)
+
+    async def _check(self, item: RateLimitItem, key: str) -> None:
+        if not await self._counts.hit(item, key):
+            retry_after = await self._counts.retry_after(item, key)
+            raise TooManyRequests("Too many sign-in attempts; try again later.", retry_after)
+
+    async def _give_back(self, failures: tuple[tuple[RateLimitItem, str], ...]) -> None:
+        for item, key in failures:
+            await self._counts.hit(item, key, cost=-1)
 
     async def close(self) -> None:
         await self._counts.close()

@@ -95,7 +95,15 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> User
     An unknown email is checked against a dummy hash, so it costs the same time
     as a wrong password and does not reveal which emails exist.
     """
-    user = await get_by_email(session, email)
+    return await check_password(await get_by_email(session, email), password)
+
+
+async def check_password(user: User | None, password: str) -> User | None:
+    """``user`` (looked up by email) when it is active and ``password`` is its password.
+
+    Needs no database: a caller may hand its connection back before the hash,
+    which can wait for a free slot (``security.HashGate``).
+    """
     valid = await security.verify_password(user.hashed_password if user else None, password)
     if user is None or not valid or not user.is_active:
         return None
