@@ -1,7 +1,7 @@
-"""Error shaping: domain errors get a code, unexpected ones are masked outside development.
+"""Schema extensions: error shaping, the cost limit, and each operation on its transport.
 
 Strawberry's own MaskErrors would also hide the limiters' messages and drop
-the request id; this keeps both.
+the request id; the error shaping here keeps both.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
+from graphql_schema import cost
 from graphql_schema.context import Context
 from graphql_schema.errors import error_code
 from inventory import errors
@@ -89,6 +90,47 @@ def shaped_errors(*, development: bool) -> type[SchemaExtension]:
             )
 
     return ErrorShaping
+
+
+class CostLimit(SchemaExtension):
+    """Refuses an operation whose estimated cost is over the budget, before anything runs.
+
+    The estimate is ``graphql_schema.cost``'s. It is made as execution starts,
+    once the document is valid and with the request's variables, before any
+    resolver (and the write charge) runs. Every answer reports it as
+    ``extensions.cost``: 0 when the document never got that far (a syntax or
+    validation error).
+    """
+
+    def __init__(self, *, max_cost: int) -> None:
+        super().__init__()
+        self.max_cost = max_cost
+        self.cost = 0
+
+    def on_execute(self) -> Iterator[None]:
+        execution = self.execution_context
+        if execution.graphql_document is not None:
+            self.cost = cost.estimate(
+                execution.schema._schema,
+                execution.graphql_document,
+                execution.operation_name,
+                execution.variables,
+            )
+        if self.cost > self.max_cost:
+            # Raised before any resolver runs, so the error shaping never sees it: coded here.
+            raise GraphQLError(
+                f"The operation's estimated cost, {self.cost}, is over the limit of "
+                f"{self.max_cost}; ask for smaller pages or fewer nested lists.",
+                extensions={
+                    "code": "QUERY_TOO_COSTLY",
+                    "cost": self.cost,
+                    "maxCost": self.max_cost,
+                },
+            )
+        yield
+
+    def get_results(self) -> dict[str, Any]:
+        return {"cost": self.cost}
 
 
 class Transports(SchemaExtension):

@@ -1,5 +1,6 @@
-"""The schema: Query, Mutation and Subscription roots, limits, caches, the mapping of domain
-errors, and the FastAPI router."""
+"""The schema: Query, Mutation and Subscription roots, limits (the cost limit's budget is
+``INVENTORY_GRAPHQL_MAX_COST``), caches, the mapping of domain errors, and the FastAPI
+router."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from strawberry.types import ExecutionContext
 
 from graphql_schema.context import get_context
 from graphql_schema.errors import EXCEPTION_HANDLERS
-from graphql_schema.extensions import Transports, shaped_errors
+from graphql_schema.extensions import CostLimit, Transports, shaped_errors
 from graphql_schema.ide import OfflineGraphQLRouter
 from graphql_schema.mutations import Mutation
 from graphql_schema.queries import Query
@@ -67,6 +68,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: AddValidationRules(list(LIMIT_RULES)),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         shaped_errors(development=development),
+        # Before Transports: a refused operation is not charged as writes.
+        lambda: CostLimit(max_cost=settings.graphql_max_cost),
         Transports,
     ]
     if not introspection:
