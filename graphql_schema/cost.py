@@ -7,11 +7,15 @@ value is out of range, which the resolver then refuses anyway). A list that
 takes no ``first`` has the size declared in ``LIST_SIZES``.
 
 Fragments, named or inline, count as if every one applied, and ``@skip`` and
-``@include`` are ignored: the estimate is never below what can run.
+``@include`` are ignored: neither makes the estimate smaller than what runs.
 Aliases count as written, even where graphql-core would merge two of them.
 ``__typename`` costs nothing (no resolver, no database); ``__schema`` and
 ``__type`` count 1 each and what they select nothing, as the schema's size,
 not the caller, bounds them and they are served from memory.
+
+``expanded_size`` is the other measure of a document kept here: how many
+selections it holds with its fragments spread out, which is what the depth and
+alias limits walk.
 
 Nothing here runs a resolver or touches the database. Each named fragment's
 cost is worked out once (per type and page it is spread into) and multiplied
@@ -116,6 +120,49 @@ def list_fields_without_size(schema: GraphQLSchema) -> list[str]:
     return missing
 
 
+def expanded_size(document: DocumentNode) -> int:
+    """The selections (fields, fragment spreads, inline fragments) of the document's
+    operations once every fragment spread is replaced by its fragment.
+
+    The depth and alias limits follow fragments, so they walk this many nodes: a few
+    hundred tokens of fragments that each spread the next twenty times make it
+    trillions. Counted here in time proportional to the document, before they run.
+    Works on any parsed document (an unknown fragment adds nothing; a cycle adds
+    nothing more the second time round).
+    """
+    definitions = _fragment_definitions(document)
+    sizes: dict[str, int] = {}
+
+    def size(selection_set: SelectionSetNode | None) -> int:
+        if selection_set is None:
+            return 0
+        total = 0
+        for selection in selection_set.selections:
+            total += 1
+            if isinstance(selection, FragmentSpreadNode):
+                total += fragment(selection.name.value)
+            elif isinstance(selection, FieldNode | InlineFragmentNode):
+                total += size(selection.selection_set)
+        return total
+
+    def fragment(name: str) -> int:
+        if name not in sizes:
+            sizes[name] = 0
+            if (definition := definitions.get(name)) is not None:
+                sizes[name] = size(definition.selection_set)
+        return sizes[name]
+
+    return sum(
+        size(d.selection_set)
+        for d in document.definitions
+        if isinstance(d, OperationDefinitionNode)
+    )
+
+
+def _fragment_definitions(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
+    return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+
+
 def _root_type(schema: GraphQLSchema, operation: OperationType) -> GraphQLObjectType | None:
     if operation is OperationType.QUERY:
         return schema.query_type
@@ -130,7 +177,11 @@ class _Estimate:
     document: DocumentNode
     operation: OperationDefinitionNode
     variables: Mapping[str, Any]
-    _fragments: dict[tuple[str, str, int | None], int] = field(default_factory=dict)
+    _costs: dict[tuple[str, str, int | None], int] = field(default_factory=dict)
+    _definitions: dict[str, FragmentDefinitionNode] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._definitions = _fragment_definitions(self.document)
 
     def selections(
         self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType, page: int | None
@@ -153,20 +204,12 @@ class _Estimate:
 
     def fragment(self, name: str, parent: GraphQLNamedType, page: int | None) -> int:
         key = (name, parent.name, page)
-        if key not in self._fragments:
-            self._fragments[key] = 0  # a cycle (validation refuses them) then adds nothing
-            definition = next(
-                (
-                    d
-                    for d in self.document.definitions
-                    if isinstance(d, FragmentDefinitionNode) and d.name.value == name
-                ),
-                None,
-            )
-            if definition is not None:
+        if key not in self._costs:
+            self._costs[key] = 0  # a cycle (validation refuses them) then adds nothing
+            if (definition := self._definitions.get(name)) is not None:
                 inner = self.schema.get_type(definition.type_condition.name.value) or parent
-                self._fragments[key] = self.selections(definition.selection_set, inner, page)
-        return self._fragments[key]
+                self._costs[key] = self.selections(definition.selection_set, inner, page)
+        return self._costs[key]
 
     def field(self, node: FieldNode, parent: GraphQLNamedType, page: int | None) -> int:
         name = node.name.value

@@ -21,7 +21,7 @@ from graphql import (
     SelectionSetNode,
     get_operation_ast,
 )
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import SchemaExtension, ValidationCache
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
@@ -100,12 +100,34 @@ class CostLimit(SchemaExtension):
     resolver (and the write charge) runs. Every answer reports it as
     ``extensions.cost``: 0 when the document never got that far (a syntax or
     validation error).
+
+    Before validation, a document whose fragments spread out to more than
+    ``max_selections`` is refused (QUERY_TOO_COMPLEX): the depth and alias
+    limits walk every spread-out selection, so such a document would hold the
+    event loop in validation. It must come before ``CachedValidation`` in the
+    schema's extensions.
     """
 
-    def __init__(self, *, max_cost: int) -> None:
+    def __init__(self, *, max_cost: int, max_selections: int) -> None:
         super().__init__()
         self.max_cost = max_cost
+        self.max_selections = max_selections
         self.cost = 0
+
+    def on_validate(self) -> Iterator[None]:
+        execution = self.execution_context
+        document = execution.graphql_document
+        if document is not None and (size := cost.expanded_size(document)) > self.max_selections:
+            # Set, not raised: the validation then neither runs nor is cached, and the
+            # refusal takes the path of a validation error on every transport.
+            execution.pre_execution_errors = [
+                GraphQLError(
+                    f"The document's fragments spread out to {size} selections, over the "
+                    f"limit of {self.max_selections}.",
+                    extensions={"code": "QUERY_TOO_COMPLEX"},
+                )
+            ]
+        yield
 
     def on_execute(self) -> Iterator[None]:
         execution = self.execution_context
@@ -131,6 +153,16 @@ class CostLimit(SchemaExtension):
 
     def get_results(self) -> dict[str, Any]:
         return {"cost": self.cost}
+
+
+class CachedValidation(ValidationCache):
+    """Strawberry's validation cache, which leaves a document an earlier extension refused."""
+
+    def on_validate(self) -> Iterator[None]:
+        if self.execution_context.pre_execution_errors:
+            yield
+            return
+        yield from super().on_validate()
 
 
 class Transports(SchemaExtension):

@@ -293,3 +293,38 @@ def test_fragments_that_spread_each_other_are_estimated_once_each():
     document = parse("{ ...F0 }\n" + "\n".join(levels) + "\nfragment F10 on Query { me { id } }")
     schema = build_schema(Settings(env="test"))._schema
     assert cost.estimate(schema, document) == 20**10 * 2
+
+
+def fragment_bomb(levels: int, spreads: int, leaf: str) -> str:
+    """Fragments that each spread the next ``spreads`` times: ``spreads ** levels`` leaves."""
+    chain = [
+        f"fragment F{n} on Query {{ {' '.join([f'...F{n + 1}'] * spreads)} }}"
+        for n in range(levels)
+    ]
+    return "\n".join(["{ ...F0 }", *chain, f"fragment F{levels} on Query {{ {leaf} }}"])
+
+
+@pytest.mark.parametrize("leaf", ["me { id }", "__typename"])
+async def test_fragments_spread_out_past_the_limit_are_refused_before_validation(anonymous, leaf):
+    """A few hundred tokens that spread out to 1.7 million selections.
+
+    The depth and alias limits would walk every one of them (seconds of the event
+    loop); even the free ``__typename`` is refused, and without a token.
+    """
+    body = await gql(anonymous, fragment_bomb(8, 6, leaf))
+    assert body["data"] is None
+    assert [e["extensions"] for e in body["errors"]] == [{"code": "QUERY_TOO_COMPLEX"}]
+    assert "over the limit of 5000" in body["errors"][0]["message"]
+    assert body["extensions"] == {"cost": 0}
+
+
+async def test_fragments_within_the_limit_are_validated_and_estimated(viewer):
+    body = await gql(viewer, fragment_bomb(3, 6, "me { id }"))
+    assert "errors" not in body, body
+    assert body["extensions"] == {"cost": 6**3 * 2}
+
+
+def test_a_fragment_cycle_is_counted_without_looping():
+    document = parse("{ ...X } fragment X on Query { ...Y } fragment Y on Query { ...X me { id } }")
+    # ...X, then X's ...Y, then Y's ...X (already being counted) and me { id }.
+    assert cost.expanded_size(document) == 5
