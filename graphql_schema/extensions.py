@@ -1,7 +1,7 @@
-"""Error shaping: domain errors get a code, unexpected ones are masked outside development.
+"""Schema extensions: error shaping, the cost limit, and each operation on its transport.
 
 Strawberry's own MaskErrors would also hide the limiters' messages and drop
-the request id; this keeps both.
+the request id; the error shaping here keeps both.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from graphql import (
     SelectionSetNode,
     get_operation_ast,
 )
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import SchemaExtension, ValidationCache
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
+from graphql_schema import cost
 from graphql_schema.context import Context
 from graphql_schema.errors import error_code
 from inventory import errors
@@ -89,6 +90,79 @@ def shaped_errors(*, development: bool) -> type[SchemaExtension]:
             )
 
     return ErrorShaping
+
+
+class CostLimit(SchemaExtension):
+    """Refuses an operation whose estimated cost is over the budget, before anything runs.
+
+    The estimate is ``graphql_schema.cost``'s. It is made as execution starts,
+    once the document is valid and with the request's variables, before any
+    resolver (and the write charge) runs. Every answer reports it as
+    ``extensions.cost``: 0 when the document never got that far (a syntax or
+    validation error).
+
+    Before validation, a document whose fragments spread out to more than
+    ``max_selections`` is refused (QUERY_TOO_COMPLEX): the depth and alias
+    limits walk every spread-out selection, so such a document would hold the
+    event loop in validation. It must come before ``CachedValidation`` in the
+    schema's extensions.
+    """
+
+    def __init__(self, *, max_cost: int, max_selections: int) -> None:
+        super().__init__()
+        self.max_cost = max_cost
+        self.max_selections = max_selections
+        self.cost = 0
+
+    def on_validate(self) -> Iterator[None]:
+        execution = self.execution_context
+        document = execution.graphql_document
+        if document is not None and (size := cost.expanded_size(document)) > self.max_selections:
+            # Set, not raised: the validation then neither runs nor is cached, and the
+            # refusal takes the path of a validation error on every transport.
+            execution.pre_execution_errors = [
+                GraphQLError(
+                    f"The document's fragments spread out to {size} selections, over the "
+                    f"limit of {self.max_selections}.",
+                    extensions={"code": "QUERY_TOO_COMPLEX"},
+                )
+            ]
+        yield
+
+    def on_execute(self) -> Iterator[None]:
+        execution = self.execution_context
+        if execution.graphql_document is not None:
+            self.cost = cost.estimate(
+                execution.schema._schema,
+                execution.graphql_document,
+                execution.operation_name,
+                execution.variables,
+            )
+        if self.cost > self.max_cost:
+            # Raised before any resolver runs, so the error shaping never sees it: coded here.
+            raise GraphQLError(
+                f"The operation's estimated cost, {self.cost}, is over the limit of "
+                f"{self.max_cost}; ask for smaller pages or fewer nested lists.",
+                extensions={
+                    "code": "QUERY_TOO_COSTLY",
+                    "cost": self.cost,
+                    "maxCost": self.max_cost,
+                },
+            )
+        yield
+
+    def get_results(self) -> dict[str, Any]:
+        return {"cost": self.cost}
+
+
+class CachedValidation(ValidationCache):
+    """Strawberry's validation cache, which leaves a document an earlier extension refused."""
+
+    def on_validate(self) -> Iterator[None]:
+        if self.execution_context.pre_execution_errors:
+            yield
+            return
+        yield from super().on_validate()
 
 
 class Transports(SchemaExtension):

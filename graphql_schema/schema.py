@@ -1,5 +1,6 @@
-"""The schema: Query, Mutation and Subscription roots, limits, caches, the mapping of domain
-errors, and the FastAPI router."""
+"""The schema: Query, Mutation and Subscription roots, limits (the cost limit's budget is
+``INVENTORY_GRAPHQL_MAX_COST``), caches, the mapping of domain errors, and the FastAPI
+router."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     SchemaExtension,
-    ValidationCache,
     max_aliases,
     query_depth_limiter,
 )
@@ -23,7 +23,7 @@ from strawberry.types import ExecutionContext
 
 from graphql_schema.context import get_context
 from graphql_schema.errors import EXCEPTION_HANDLERS
-from graphql_schema.extensions import Transports, shaped_errors
+from graphql_schema.extensions import CachedValidation, CostLimit, Transports, shaped_errors
 from graphql_schema.ide import OfflineGraphQLRouter
 from graphql_schema.mutations import Mutation
 from graphql_schema.queries import Query
@@ -33,6 +33,8 @@ from inventory.config import Environment, Settings
 MAX_DEPTH = 10
 MAX_ALIASES = 30
 MAX_TOKENS = 2000
+MAX_SELECTIONS = 5000
+"""Fields and fragments of a document once its fragment spreads are spread out."""
 MAX_SUBSCRIPTIONS = 10
 """Per WebSocket connection."""
 
@@ -63,7 +65,10 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         # Classes and factories, never shared instances: nothing leaks between requests.
         ParserCache,
-        ValidationCache,
+        # Before the validation (which it may spare) and Transports (a refused
+        # operation is not charged as writes).
+        lambda: CostLimit(max_cost=settings.graphql_max_cost, max_selections=MAX_SELECTIONS),
+        CachedValidation,
         lambda: AddValidationRules(list(LIMIT_RULES)),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         shaped_errors(development=development),
