@@ -1,12 +1,12 @@
 """One token, one outcome, on every transport that signs a caller in.
 
 A token (valid, expired, tampered with, of a deactivated user, of a demoted
-user from before and after the demotion) is tried over REST, the stock WebSocket, the stock event stream,
-GraphQL over HTTP and a GraphQL subscription (graphql-transport-ws), against
-a served app (uvicorn, in this process). Each transport is asked for
-something that needs a clerk, and the token's user is a clerk (or was):
-every transport must let it through, or refuse it as the same class
-(unauthenticated or forbidden) with the same words.
+user from before and after the demotion) is tried over REST, the stock
+WebSocket, the stock event stream, GraphQL over HTTP and a GraphQL
+subscription (graphql-transport-ws), against a served app (uvicorn, in this
+process). Each transport is asked for something that needs a clerk, and the
+token's user is a clerk (or was): every transport must let it through, or
+refuse it as the same class (unauthenticated or forbidden) with the same words.
 
 The live feeds are open to viewers, the lowest role, so no demotion could
 refuse them: here they are made to need a clerk, by raising the role their
