@@ -70,15 +70,17 @@ def token_hash(token: str) -> str:
 async def start(database: Database, user: User, settings: Settings) -> TokenPair:
     """The first pair of a new session, for ``user`` just signed in with their password.
 
-    ``user`` was read before the password was checked: if the password changed
-    or the user was deactivated since, the sign-in is refused after all.
+    ``user`` was read before the password was checked: if the password, the role
+    or the status changed since, the sign-in is refused after all (try again).
     """
     async with database.unit_of_work(write=True, queued=True) as uow:
         current = await _lock_user(uow.session, user.id)
+        # Every password, role or status change moves tokens_valid_after (a re-hash of the
+        # same password after sign-in does not).
         if (
             current is None
             or not current.is_active
-            or current.hashed_password != user.hashed_password
+            or current.tokens_valid_after != user.tokens_valid_after
         ):
             raise Unauthenticated(WRONG_CREDENTIALS)
         return await _issue(uow.session, current, uuid.uuid4().hex, settings)
