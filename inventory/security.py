@@ -125,5 +125,6 @@ def decode_access_token(token: str, settings: Settings) -> TokenClaims:
             issued_at=datetime.fromtimestamp(claims["iat"], UTC),
             expires_at=datetime.fromtimestamp(claims["exp"], UTC),
         )
-    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+    except (jwt.PyJWTError, ValueError, TypeError, OverflowError, OSError) as exc:
+        # OverflowError, OSError: an iat or exp beyond what a datetime holds.
         raise InvalidToken(f"{type(exc).__name__}: {exc}") from exc

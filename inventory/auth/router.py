@@ -75,6 +75,7 @@ RefreshTokenField = Annotated[
         max_length=sessions.MAX_TOKEN_LENGTH,
         pattern=NO_NUL,
         description=f"The refresh token, when not sent as the `{REFRESH_COOKIE}` cookie",
+        examples=["q6Ttu1Vd3Jf0c8c3mBGWZbJbqzYt6mIuVQ4aNn1Wq3c"],
     ),
 ]
 RefreshCookie = Annotated[
@@ -117,7 +118,18 @@ async def refresh_session(
     f"clears the `{REFRESH_COOKIE}` cookie. Answers 204 for an unknown, expired or missing "
     "token too: signing out twice is no error. Access tokens already handed out stay valid "
     "until they expire; forget them.",
-    responses={204: {"description": "Signed out; the cookie is cleared"}, **problem_responses(422)},
+    responses={
+        204: {
+            "description": "Signed out",
+            "headers": {
+                "Set-Cookie": {
+                    "description": f"`{REFRESH_COOKIE}` cleared (Max-Age=0)",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        **problem_responses(422),
+    },
 )
 async def logout(
     request: Request,

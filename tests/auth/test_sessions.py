@@ -344,6 +344,16 @@ async def test_tokens_from_the_same_second_are_told_apart_by_the_change(
     assert_problem(await anonymous.get(ME, headers=bearer(token(second))), 401)
 
 
+@pytest.mark.parametrize(
+    "times", [{"iat": -1e20}, {"iat": float("nan")}, {"exp": 1e300}, {"iat": "yesterday"}]
+)
+async def test_a_signed_token_with_impossible_times_is_401(anonymous, accounts, settings, times):
+    now = time.time()
+    claims = {"sub": str(accounts[Role.viewer].id), "iat": now, "exp": now + 60} | times
+    token = jwt.encode(claims, settings.secret_key.get_secret_value(), algorithm="HS256")
+    assert_problem(await anonymous.get(ME, headers=bearer(token)), 401)
+
+
 # --- ... and within a second on every other process ------------------------------------------
 
 WITHIN_SECONDS = 1.0
