@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -121,7 +121,8 @@ async def refresh(database: Database, presented: str | None, settings: Settings)
             .execution_options(synchronize_session=False)
         )
         token = await session.scalar(select(RefreshToken).where(RefreshToken.token_hash == digest))
-        assert token is not None  # tokens are revoked, never deleted, while their user exists
+        if token is None:  # purged as expired meanwhile
+            raise Unauthenticated(BAD_REFRESH_TOKEN)
         if cast("CursorResult[Any]", claimed).rowcount == 1:
             if user is not None and user.is_active:
                 return await _issue(session, user, token.family, settings)
@@ -160,6 +161,16 @@ async def revoke_all(session: AsyncSession, user: User) -> None:
         .values(revoked_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+async def purge_expired(session: AsyncSession) -> int:
+    """Delete refresh tokens past their expiry (refused anyway); how many."""
+    result = await session.execute(
+        delete(RefreshToken)
+        .where(RefreshToken.expires_at < utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(cast("CursorResult[Any]", result).rowcount)
 
 
 async def _lock_user(session: AsyncSession, user_id: int) -> User | None:

@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory.config import Settings
+from inventory.jobs import maintenance
 from inventory.models import RefreshToken, Role, User
 from tests.conftest import Account
 from tests.helpers import API, assert_problem, login
@@ -202,6 +203,23 @@ async def test_an_expired_refresh_token_is_refused(anonymous, accounts, engine: 
             .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
         )
     assert_problem(await refresh(anonymous, token), 401)
+
+
+async def test_expired_refresh_tokens_are_purged_hourly(
+    app: FastAPI, anonymous, accounts, settings, engine: AsyncEngine
+):
+    expired = (await sign_in(anonymous, accounts[Role.clerk]))["refresh_token"]
+    live = (await sign_in(anonymous, accounts[Role.clerk]))["refresh_token"]
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(RefreshToken)
+            .where(RefreshToken.token_hash == hashlib.sha256(expired.encode()).hexdigest())
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    purged = await maintenance.purge_expired(app.state.db, settings)
+    assert purged.refresh_tokens == 1
+    assert_problem(await refresh(anonymous, expired), 401)
+    assert (await refresh(anonymous, live)).status_code == 200
 
 
 @pytest.mark.parametrize(
