@@ -30,6 +30,7 @@ from typing import Any, cast
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from inventory import security
 from inventory.config import Settings
@@ -142,11 +143,17 @@ async def end(database: Database, presented: str | None) -> None:
     if not presented:
         return
     async with database.unit_of_work(write=True, queued=True) as uow:
-        family = await uow.session.scalar(
-            select(RefreshToken.family).where(RefreshToken.token_hash == token_hash(presented))
-        )
-        if family is not None:
-            await _revoke_family(uow.session, family, utcnow())
+        found = (
+            await uow.session.execute(
+                select(RefreshToken.user_id, RefreshToken.family).where(
+                    RefreshToken.token_hash == token_hash(presented)
+                )
+            )
+        ).first()
+        if found is not None:
+            # The user's row first: every writer of a user's tokens locks in that order.
+            await _lock_user(uow.session, found.user_id)
+            await _revoke_family(uow.session, found.family, utcnow())
 
 
 async def revoke_all(session: AsyncSession, user: User) -> None:
@@ -157,7 +164,7 @@ async def revoke_all(session: AsyncSession, user: User) -> None:
     user.tokens_valid_after = now
     await session.execute(
         update(RefreshToken)
-        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+        .where(*_live(now), RefreshToken.user_id == user.id)
         .values(revoked_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -193,10 +200,16 @@ async def _issue(session: AsyncSession, user: User, family: str, settings: Setti
     return TokenPair(access, token, int(lifetime.total_seconds()))
 
 
+def _live(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Tokens a revocation must reach: expired ones are refused anyway (and purged; leaving
+    them alone keeps a revocation and the purge off each other's rows)."""
+    return (RefreshToken.revoked_at.is_(None), RefreshToken.expires_at > now)
+
+
 async def _revoke_family(session: AsyncSession, family: str, now: datetime) -> None:
     await session.execute(
         update(RefreshToken)
-        .where(RefreshToken.family == family, RefreshToken.revoked_at.is_(None))
+        .where(*_live(now), RefreshToken.family == family)
         .values(revoked_at=now)
         .execution_options(synchronize_session=False)
     )
