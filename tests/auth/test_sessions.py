@@ -432,3 +432,19 @@ async def test_a_change_through_a_refuses_old_tokens_on_b_within_a_second(pair, 
             fresh = bearer(again.json()["access_token"])
             for http in (via_a, via_b):
                 assert (await http.get(ME, headers=fresh)).status_code == 200
+
+
+@pytest.mark.backend("postgresql")
+async def test_one_refresh_token_sent_to_both_processes_at_once_works_once(pair, accounts):
+    a, b = pair
+    async with (
+        httpx.AsyncClient(base_url=a) as via_a,
+        httpx.AsyncClient(base_url=b) as via_b,
+    ):
+        for _ in range(5):
+            token = (await sign_in(via_a, accounts[Role.clerk]))["refresh_token"]
+            responses = await asyncio.gather(
+                *(refresh(http, token) for http in (via_a, via_b, via_a, via_b))
+            )
+            statuses = sorted(r.status_code for r in responses)
+            assert statuses == [200, 401, 401, 401], [r.text for r in responses]
