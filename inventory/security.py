@@ -135,6 +135,7 @@ class AccessToken:
 @dataclass(frozen=True)
 class TokenClaims:
     user_id: int
+    issued_at: datetime
     expires_at: datetime
 
 
@@ -160,13 +161,16 @@ class InvalidToken(Exception):
 
 
 def create_access_token(user_id: int, role: Role, settings: Settings) -> AccessToken:
-    now = datetime.now(UTC)
+    # NumericDate may be fractional (RFC 7519 section 2): ``iat`` to the microsecond, so a
+    # token issued just before a password change in the same second is told apart from one
+    # issued just after it (see ``User.tokens_valid_after``).
+    now = round(time.time(), 6)
     lifetime = timedelta(minutes=settings.access_token_minutes)
     claims: dict[str, Any] = {
         "sub": str(user_id),
         "role": role.value,
         "iat": now,
-        "exp": now + lifetime,
+        "exp": now + lifetime.total_seconds(),
         "jti": uuid.uuid4().hex,
     }
     token = _jwt.encode(claims, settings.secret_key.get_secret_value(), algorithm=ALGORITHM)
@@ -186,6 +190,11 @@ def decode_access_token(token: str, settings: Settings) -> TokenClaims:
         user_id = int(claims["sub"])
         if not 1 <= user_id <= MAX_ID:
             raise ValueError("subject out of range")
-        return TokenClaims(user_id=user_id, expires_at=datetime.fromtimestamp(claims["exp"], UTC))
-    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        return TokenClaims(
+            user_id=user_id,
+            issued_at=datetime.fromtimestamp(claims["iat"], UTC),
+            expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+        )
+    except (jwt.PyJWTError, ValueError, TypeError, OverflowError, OSError) as exc:
+        # OverflowError, OSError: an iat or exp beyond what a datetime holds.
         raise InvalidToken(f"{type(exc).__name__}: {exc}") from exc

@@ -4,8 +4,9 @@ Every front (REST, the stock WebSocket and event stream, GraphQL over HTTP
 and its subscriptions) only extracts the token its own way and asks here, so
 the refusals and their words are the same on every transport:
 
-- no token, a bad or expired one, or one whose user is gone or deactivated:
-  ``Unauthenticated``;
+- no token, a bad or expired one, one whose user is gone or deactivated, or one
+  issued at or before the user's ``tokens_valid_after`` (a password change, a
+  role change or a deactivation since): ``Unauthenticated``;
 - a valid token whose user's role is below the one asked for: ``Forbidden``.
 
 A long-lived connection (a WebSocket, an event stream, a subscription)
@@ -18,7 +19,9 @@ connection when the check fails.
 Verified tokens and active users are remembered in the process (see
 ``RememberedUsers``); a change to a user (role, deactivation, password) is a
 committed event that drops them at once here and, through Redis, in every
-other process. No session is held: a user not remembered is read in a short
+other process; the next request reads the user again, with the moment before
+which their tokens are refused, so ending sessions costs no read per request.
+No session is held: a user not remembered is read in a short
 unit of work of its own.
 """
 
@@ -84,6 +87,8 @@ async def _sign_in(
         if user is None:
             raise Unauthenticated(BAD_TOKEN)
         remembered.remember_user(claims.user_id, user, generation)
+    if user.tokens_valid_after is not None and claims.issued_at <= user.tokens_valid_after:
+        raise Unauthenticated(BAD_TOKEN)
     return user, claims
 
 

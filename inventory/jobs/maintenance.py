@@ -24,6 +24,7 @@ from inventory.jobs.broker import (
 )
 from inventory.models.columns import utcnow
 from inventory.stock.service import find_ledger_discrepancies
+from inventory.users import sessions
 
 logger = logging.getLogger(__name__)
 
@@ -53,20 +54,27 @@ async def requeue_stale_jobs(database: Database) -> list[int]:
 class Purged:
     idempotency_keys: int
     uploads: int
+    refresh_tokens: int = 0
 
 
 async def purge_expired(database: Database, settings: Settings) -> Purged:
-    """Delete expired idempotency keys; drop uploads no worker took in time."""
+    """Delete expired idempotency keys and refresh tokens; drop uploads no worker took in time."""
     retention = timedelta(hours=settings.upload_retention_hours)
     # One table per transaction: short locks, taken in no order that could deadlock.
     async with database.unit_of_work(write=True) as uow:
         keys = await idempotency.purge_expired(uow.session)
     async with database.unit_of_work(write=True) as uow:
         uploads = await sweeps.expire_uploads(uow.session, retention)
-    purged = Purged(keys, uploads)
+    async with database.unit_of_work(write=True) as uow:
+        refresh_tokens = await sessions.purge_expired(uow.session)
+    purged = Purged(keys, uploads, refresh_tokens)
     if uploads:
         logger.warning("dropped %s uploads no worker took within %s", uploads, retention)
-    logger.info("purged %s expired idempotency keys", purged.idempotency_keys)
+    logger.info(
+        "purged %s expired idempotency keys and %s expired refresh tokens",
+        purged.idempotency_keys,
+        purged.refresh_tokens,
+    )
     return purged
 
 

@@ -82,7 +82,11 @@ def sweep_jobs() -> list[int]:
 def purge_expired() -> dict[str, int]:
     settings = runtime.current().settings
     purged = runtime.current().run(lambda db: maintenance.purge_expired(db, settings))
-    return {"idempotency_keys": purged.idempotency_keys, "uploads": purged.uploads}
+    return {
+        "idempotency_keys": purged.idempotency_keys,
+        "uploads": purged.uploads,
+        "refresh_tokens": purged.refresh_tokens,
+    }
 
 
 @app.task(name=broker.CHECK_LEDGER)

@@ -5,6 +5,7 @@ from inventory.models.catalogue import Category, Supplier, Warehouse
 from inventory.models.idempotency import IdempotencyKey
 from inventory.models.imports import ImportJob, JobStatus
 from inventory.models.products import Product
+from inventory.models.sessions import RefreshToken
 from inventory.models.stock import MovementKind, StockLevel, StockMovement
 from inventory.models.users import Role, User
 
@@ -15,6 +16,7 @@ __all__ = [
     "JobStatus",
     "MovementKind",
     "Product",
+    "RefreshToken",
     "Role",
     "StockLevel",
     "StockMovement",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Enum, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from inventory.models.base import Base
-from inventory.models.columns import SQLITE_NO_ID_REUSE, IdMixin, TimestampMixin
+from inventory.models.columns import SQLITE_NO_ID_REUSE, IdMixin, TimestampMixin, UTCDateTime
 
 
 class Role(StrEnum):
@@ -42,3 +43,6 @@ class User(IdMixin, TimestampMixin, Base):
         Enum(Role, name="role", native_enum=False, create_constraint=True, length=16)
     )
     is_active: Mapped[bool] = mapped_column(default=True)
+    tokens_valid_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """Access tokens issued at or before this moment are refused: set by a password change,
+    a role change or a deactivation."""

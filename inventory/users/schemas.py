@@ -56,6 +56,25 @@ class UserRead(OutputModel):
 
 
 class TokenResponse(OutputModel):
+    """RFC 6749 section 5.1: the access token, and the refresh token that gets the next pair."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI3In0.c2ln",
+                    "token_type": "bearer",
+                    "expires_in": 1800,
+                    "refresh_token": "q6Ttu1Vd3Jf0c8c3mBGWZbJbqzYt6mIuVQ4aNn1Wq3c",
+                }
+            ]
+        }
+    )
+
     access_token: str
     token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type
-    expires_in: int = Field(description="Seconds until the token expires")
+    expires_in: int = Field(description="Seconds until the access token expires")
+    refresh_token: str = Field(
+        description="Works once, at POST /auth/refresh, for the next pair; also set as the "
+        "inventory_refresh cookie"
+    )

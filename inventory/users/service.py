@@ -1,4 +1,8 @@
-"""Business rules for users: unique emails, hashed passwords, and always one active admin."""
+"""Business rules for users: unique emails, hashed passwords, and always one active admin.
+
+A password change, a role change or a deactivation ends the user's sessions
+(``sessions.revoke_all``) in the same transaction.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from inventory.errors import Conflict
 from inventory.kit.pagination import SortOrder, paginate
 from inventory.kit.persistence import get_or_404, save
 from inventory.models import Role, User
+from inventory.users import sessions
 from inventory.users.schemas import UserCreate, UserUpdate
 
 logger = logging.getLogger(__name__)
@@ -64,10 +69,17 @@ async def update_user(session: AsyncSession, user_id: int, data: UserUpdate) -> 
     )
     if loses_admin and len(active_admins) == 1:
         raise Conflict("the last active admin cannot be demoted or deactivated")
+    ends_sessions = (
+        data.password is not None
+        or changes.get("role", user.role) is not user.role
+        or (user.is_active and changes.get("is_active") is False)
+    )
     for field, value in changes.items():
         setattr(user, field, value)
     if data.password is not None:
         user.hashed_password = await security.hash_password(data.password.get_secret_value())
+    if ends_sessions:
+        await sessions.revoke_all(session, user)
     await save(session, user, duplicate="conflicting user")
     events.record(session, events.UserChanged(user.id))
     logger.info("user %s updated: %s", user.id, ", ".join(sorted(data.model_fields_set)))

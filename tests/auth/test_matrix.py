@@ -39,6 +39,9 @@ PUBLIC = {
     ("GET", "/ready"),
     ("GET", "/metrics"),  # documented as public
     ("POST", "/api/v1/auth/token"),
+    # A refresh token is the credential of these two (tests/auth/test_sessions.py).
+    ("POST", "/api/v1/auth/refresh"),
+    ("POST", "/api/v1/auth/logout"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),

@@ -1,12 +1,12 @@
 """One token, one outcome, on every transport that signs a caller in.
 
 A token (valid, expired, tampered with, of a deactivated user, of a demoted
-user) is tried over REST, the stock WebSocket, the stock event stream,
-GraphQL over HTTP and a GraphQL subscription (graphql-transport-ws), against
-a served app (uvicorn, in this process). Each transport is asked for
-something that needs a clerk, and the token's user is a clerk (or was):
-every transport must let it through, or refuse it as the same class
-(unauthenticated or forbidden) with the same words.
+user from before and after the demotion) is tried over REST, the stock
+WebSocket, the stock event stream, GraphQL over HTTP and a GraphQL
+subscription (graphql-transport-ws), against a served app (uvicorn, in this
+process). Each transport is asked for something that needs a clerk, and the
+token's user is a clerk (or was): every transport must let it through, or
+refuse it as the same class (unauthenticated or forbidden) with the same words.
 
 The live feeds are open to viewers, the lowest role, so no demotion could
 refuse them: here they are made to need a clerk, by raising the role their
@@ -79,7 +79,9 @@ EXPECTED = {
     "expired": Outcome("unauthenticated", BAD_TOKEN),
     "tampered": Outcome("unauthenticated", BAD_TOKEN),
     "deactivated user": Outcome("unauthenticated", BAD_TOKEN),
-    "demoted user": Outcome("forbidden", "This needs the clerk role or higher."),
+    # Issued before the demotion: refused like any token issued before a role change.
+    "demoted user": Outcome("unauthenticated", BAD_TOKEN),
+    "demoted user, signed in again": Outcome("forbidden", "This needs the clerk role or higher."),
 }
 
 
@@ -159,12 +161,14 @@ async def tokens(app: FastAPI, settings: Settings, accounts: dict[Role, Account]
     async with app.state.db.unit_of_work(write=True) as uow:
         await users.update_user(uow.session, made["deactivated"][0], UserUpdate(is_active=False))
         await users.update_user(uow.session, made["demoted"][0], UserUpdate(role=Role.viewer))
+    again = security.create_access_token(made["demoted"][0], Role.viewer, settings).token
     return {
         "valid": clerk.token,
         "expired": expired,
         "tampered": tampered,
         "deactivated user": made["deactivated"][1],
         "demoted user": made["demoted"][1],
+        "demoted user, signed in again": again,
     }
 
 

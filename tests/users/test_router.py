@@ -312,7 +312,7 @@ async def test_get_unknown_user_is_404(client):
 # --- PATCH /users/{id}: roles take effect on existing tokens ---------------------------------
 
 
-async def test_promoted_viewer_gets_new_permissions_with_the_old_token(client, accounts):
+async def test_promoted_viewer_signs_in_again_for_the_new_permissions(client, accounts):
     viewer = accounts[Role.viewer]
     refused = await client.post(
         f"{API}/categories", json={"name": "Before"}, headers=viewer.headers
@@ -323,13 +323,16 @@ async def test_promoted_viewer_gets_new_permissions_with_the_old_token(client, a
     assert response.status_code == 200, response.text
     assert response.json()["role"] == "manager"
 
-    allowed = await client.post(f"{API}/categories", json={"name": "After"}, headers=viewer.headers)
+    # A role change ends the user's sessions: the old token is refused.
+    assert_problem(await client.get(f"{USERS}/me", headers=viewer.headers), 401)
+    token = await token_for(client, viewer.email, viewer.password)
+    allowed = await client.post(f"{API}/categories", json={"name": "After"}, headers=bearer(token))
     assert allowed.status_code == 201, allowed.text
-    me = await client.get(f"{USERS}/me", headers=viewer.headers)
+    me = await client.get(f"{USERS}/me", headers=bearer(token))
     assert me.json()["role"] == "manager"
 
 
-async def test_demoted_manager_loses_permissions_with_the_old_token(client, accounts):
+async def test_demoted_manager_loses_the_old_token_and_the_permissions(client, accounts):
     manager = accounts[Role.manager]
     before = await client.post(f"{API}/categories", json={"name": "Ok"}, headers=manager.headers)
     assert before.status_code == 201, before.text
@@ -339,9 +342,12 @@ async def test_demoted_manager_loses_permissions_with_the_old_token(client, acco
     assert response.json()["role"] == "viewer"
 
     after = await client.post(f"{API}/categories", json={"name": "No"}, headers=manager.headers)
+    assert_problem(after, 401)
+    token = await token_for(client, manager.email, manager.password)
+    after = await client.post(f"{API}/categories", json={"name": "No"}, headers=bearer(token))
     assert_problem(after, 403)
     # Reading is still allowed for a viewer.
-    assert (await client.get(f"{API}/categories", headers=manager.headers)).status_code == 200
+    assert (await client.get(f"{API}/categories", headers=bearer(token))).status_code == 200
 
 
 async def test_patch_changes_only_what_was_sent(client, accounts):
@@ -381,10 +387,12 @@ async def test_deactivated_user_is_locked_out_then_reactivated(client, accounts)
     response = await patch_user(client, clerk.id, is_active=True)
     assert response.status_code == 200, response.text
     assert response.json()["is_active"] is True
-    me = await client.get(f"{USERS}/me", headers=clerk.headers)
+    # The deactivation ended the old token's session for good: sign in again.
+    assert_problem(await client.get(f"{USERS}/me", headers=clerk.headers), 401)
+    token = await token_for(client, clerk.email, clerk.password)
+    me = await client.get(f"{USERS}/me", headers=bearer(token))
     assert me.status_code == 200
     assert me.json()["is_active"] is True
-    assert (await login(client, clerk.email, clerk.password)).status_code == 200
 
 
 # --- PATCH /users/{id}: password -------------------------------------------------------------
@@ -473,8 +481,10 @@ async def test_with_a_second_admin_one_can_be_demoted(client, accounts):
     response = await patch_user(client, first.id, role="manager")
     assert response.status_code == 200, response.text
     assert response.json()["role"] == "manager"
-    # The first admin's own token now carries manager rights only.
-    assert_problem(await client.get(USERS, headers=first.headers), 403)
+    # The role change ended the first admin's sessions; signed in again, a manager.
+    assert_problem(await client.get(USERS, headers=first.headers), 401)
+    first_again = bearer(await token_for(client, first.email, first.password))
+    assert_problem(await client.get(USERS, headers=first_again), 403)
 
     # The second is now the only admin, and the rule holds for them.
     me = (await client.get(f"{USERS}/me", headers=second_headers)).json()
@@ -512,7 +522,9 @@ async def test_a_second_admin_can_demote_the_first(client, accounts):
         f"{USERS}/{first.id}", json={"role": "clerk"}, headers=second_headers
     )
     assert response.status_code == 200, response.text
-    assert (await client.get(f"{USERS}/me", headers=first.headers)).json()["role"] == "clerk"
+    assert_problem(await client.get(f"{USERS}/me", headers=first.headers), 401)
+    again = bearer(await token_for(client, first.email, first.password))
+    assert (await client.get(f"{USERS}/me", headers=again)).json()["role"] == "clerk"
 
 
 # --- who may manage users --------------------------------------------------------------------
@@ -570,16 +582,21 @@ async def test_two_admins_demoting_each_other_at_once_leave_one_admin(client, ac
         accounts[Role.admin].id: accounts[Role.admin].headers,
         created.json()["id"]: {"Authorization": f"Bearer {token}"},
     }
-    (first, first_headers), (second, second_headers) = admins.items()
+    credentials = {
+        accounts[Role.admin].id: (accounts[Role.admin].email, accounts[Role.admin].password),
+        created.json()["id"]: ("second@example.com", "second-password"),
+    }
+    first, second = admins
     for _ in range(5):
         responses = await asyncio.gather(
-            client.patch(f"{API}/users/{second}", json={"role": "manager"}, headers=first_headers),
-            client.patch(f"{API}/users/{first}", json={"role": "manager"}, headers=second_headers),
+            client.patch(f"{API}/users/{second}", json={"role": "manager"}, headers=admins[first]),
+            client.patch(f"{API}/users/{first}", json={"role": "manager"}, headers=admins[second]),
         )
         statuses = sorted(r.status_code for r in responses)
-        # The loser was either already demoted when it was authorised (403) or
-        # found itself the last admin (409); never a 500, never both demoted.
-        assert statuses in ([200, 403], [200, 409]), [r.text for r in responses]
+        # The loser was either already demoted when it was authorised (its token
+        # then refused, 401) or found itself the last admin (409); never a 500,
+        # never both demoted.
+        assert statuses in ([200, 401], [200, 409]), [r.text for r in responses]
         demoted = next(r for r in responses if r.status_code == 200).json()["id"]
         (survivor,) = (user_id for user_id in admins if user_id != demoted)
         listing = await client.get(f"{API}/users", headers=admins[survivor])
@@ -589,3 +606,5 @@ async def test_two_admins_demoting_each_other_at_once_leave_one_admin(client, ac
             f"{API}/users/{demoted}", json={"role": "admin"}, headers=admins[survivor]
         )
         assert restore.status_code == 200
+        # Both role changes ended the demoted admin's sessions: sign in again.
+        admins[demoted] = bearer(await token_for(client, *credentials[demoted]))
