@@ -19,6 +19,8 @@ from contextvars import ContextVar
 from types import TracebackType
 from typing import Any
 
+from pythonjsonlogger.core import RESERVED_ATTRS
+
 from inventory.config import Environment, Settings
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -75,6 +77,8 @@ def _config(production: bool, level: str | int) -> dict[str, Any]:
             "fmt": JSON_FIELDS,
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
             "timestamp": False,
+            # Uvicorn's copy of a message with terminal colour codes in it.
+            "reserved_attrs": [*RESERVED_ATTRS, "color_message"],
         }
         if production
         else {"format": TEXT_FORMAT}
