@@ -27,7 +27,7 @@ from rich.progress import (
 from rich.table import Table
 
 from inventory import demo, migrations
-from inventory.config import Environment, Settings, load_settings
+from inventory.config import Environment, Settings, describe_invalid, load_settings
 from inventory.csvio import exports
 from inventory.csvio.jobs import records, runs
 from inventory.db import Database
@@ -56,7 +56,7 @@ def _settings() -> Settings:
     try:
         return load_settings()
     except ValueError as exc:
-        _fail(None, "invalid configuration", str(exc))
+        _fail(None, "invalid configuration", describe_invalid(exc))
 
 
 def _fail(settings: Settings | None, label: str, message: str) -> NoReturn:
@@ -65,7 +65,7 @@ def _fail(settings: Settings | None, label: str, message: str) -> NoReturn:
         configure_startup_logging(settings)
         logger.error("%s: %s", label, message)
     else:
-        err.print(f"[red]{label}:[/red] {escape(message)}")
+        err.print(f"[red]{label}:[/red] {escape(message)}", soft_wrap=True)
     raise typer.Exit(1)
 
 

@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Annotated
 
 from limits import parse
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from inventory import secret_key as key_file
@@ -161,3 +161,16 @@ def load_settings() -> Settings:
     if key in PUBLISHED_SECRET_KEYS:
         raise ValueError(f"{key_file.key_file_for(settings.database_url)}: a published key")
     return settings.model_copy(update={"secret_key": SecretStr(key)})
+
+
+def describe_invalid(exc: ValueError) -> str:
+    """What is wrong with the settings, without the values given: pydantic's own message
+    repeats the input, which holds the key, passwords and database credentials."""
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(part) for part in error["loc"])
+        name = f"INVENTORY_{where.upper()}: " if where else ""
+        problems.append(name + error["msg"].removeprefix("Value error, "))
+    return "; ".join(problems)

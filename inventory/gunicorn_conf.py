@@ -20,7 +20,7 @@ from typing import Any
 
 from uvicorn_worker import UvicornWorker
 
-from inventory.config import Settings, load_settings
+from inventory.config import Settings, describe_invalid, load_settings
 from inventory.logs import configure_startup_logging, logging_config
 from inventory.worker_count import share_nothing_locally
 
@@ -44,7 +44,9 @@ def _settings() -> Settings:
         return load_settings()
     except ValueError as exc:
         configure_startup_logging(None)
-        logging.getLogger("inventory.gunicorn").critical("invalid configuration: %s", exc)
+        logging.getLogger("inventory.gunicorn").critical(
+            "invalid configuration: %s", describe_invalid(exc)
+        )
         raise SystemExit(1) from None
 
 

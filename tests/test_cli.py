@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from sqlalchemy import func, insert, select, update
@@ -109,6 +111,27 @@ def test_invalid_configuration_is_reported_without_traceback():
     assert result.returncode == 1
     assert "INVENTORY_SECRET_KEY" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["serve"]])
+def test_invalid_configuration_in_production_is_one_json_line_without_the_values(command):
+    result = run(
+        *command,
+        database_url="postgresql+asyncpg://inventory:db-password-77@127.0.0.1:1/x",
+        INVENTORY_ENV="production",
+        INVENTORY_SECRET_KEY="too-short-key-55",
+        INVENTORY_ADMIN_PASSWORD="admin-password-66",
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    record = json.loads(line)
+    assert record["level"] == "ERROR"
+    assert record["message"] == (
+        "invalid configuration: INVENTORY_SECRET_KEY must be at least 32 bytes (HS256)"
+    )
+    for value in ("too-short-key-55", "admin-password-66", "db-password-77"):
+        assert value not in result.stderr
 
 
 def test_seed_without_demo_flag_is_a_usage_error(tmp_path):
