@@ -309,14 +309,16 @@ def started(
 
 def production_env(database_url: str, secret: str, **more: str) -> dict[str, str]:
     return environment(
-        INVENTORY_ENV="production",
-        INVENTORY_DATABASE_URL=database_url,
-        INVENTORY_SECRET_KEY=secret,
-        INVENTORY_ADMIN_EMAIL="admin@example.com",
-        INVENTORY_ADMIN_PASSWORD=ADMIN_PASSWORD,
-        INVENTORY_ALLOWED_HOSTS="127.0.0.1,localhost",
-        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        **more,
+        **{
+            "INVENTORY_ENV": "production",
+            "INVENTORY_DATABASE_URL": database_url,
+            "INVENTORY_SECRET_KEY": secret,
+            "INVENTORY_ADMIN_EMAIL": "admin@example.com",
+            "INVENTORY_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "INVENTORY_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        | more
     )
 
 
@@ -405,3 +407,26 @@ async def test_the_image_command_without_redis_behaves_like_serve_with_workers(d
     records = server.records()
     assert [r["level"] for r in records if r["message"] == NOTE] == ["WARNING"]
     assert {r["logger"] for r in records} >= {"gunicorn.error", "inventory.access"}
+
+
+async def test_a_start_that_fails_in_production_writes_only_json_too(databases, tmp_path):
+    env = production_env(
+        await databases.create(),
+        "production-secret-" + os.urandom(16).hex(),
+        INVENTORY_ADMIN_EMAIL="not-an-email",
+    )
+    out, err = tmp_path / "stdout.log", tmp_path / "stderr.log"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        await asyncio.to_thread(
+            subprocess.run,
+            [str(BIN / "inventory"), "serve", "--workers", "2", "--port", str(_free_port())],
+            cwd=tmp_path,
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+            timeout=120,
+        )
+    records = json_records(out) + json_records(err)
+    failures = [r for r in records if r["level"] == "ERROR"]
+    assert any("Traceback" in r["message"] for r in failures), records
+    assert any("INVENTORY_ADMIN_EMAIL" in r["message"] for r in failures), records
