@@ -135,6 +135,7 @@ def seed(
                 TimeElapsedColumn(),
                 console=err,
                 disable=not err.is_terminal,
+                transient=True,  # gone when done, or when nothing was loaded
             ) as progress:
                 task = progress.add_task("products", total=demo.DEMO_PRODUCT_COUNT)
                 return await demo.seed_into_empty(uow.session, partial(progress.advance, task))

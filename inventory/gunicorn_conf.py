@@ -55,8 +55,6 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 # The CPUs this container may use, not the host's. Each worker holds up to
 # INVENTORY_DB_POOL_SIZE + INVENTORY_DB_MAX_OVERFLOW connections: size both to the database.
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * len(os.sched_getaffinity(0)) + 1)
-# Set before any worker is forked; said once gunicorn's logging is set up (on_starting).
-_note = share_nothing_locally(settings, workers)
 worker_class = "inventory.gunicorn_conf.Worker"
 graceful_timeout = 30
 timeout = 60
@@ -74,9 +72,11 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 
 
 def on_starting(server: Any) -> None:
-    """Start from zero: files left by an earlier run would be summed in."""
-    if _note:
-        server.log.warning(_note)
+    """Before any worker is forked: the rule for several workers without Redis, on the
+    final worker count (``-w`` on the command line included); and metrics from zero,
+    since files left by an earlier run would be summed in."""
+    if note := share_nothing_locally(settings, server.cfg.workers):
+        server.log.warning(note)
     metrics_dir.mkdir(parents=True, exist_ok=True)
     for leftover in metrics_dir.iterdir():
         if leftover.is_dir():
