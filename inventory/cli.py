@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import os
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -26,12 +27,12 @@ from rich.progress import (
 from rich.table import Table
 
 from inventory import demo, migrations
-from inventory.config import Environment, Settings, load_settings
+from inventory.config import Environment, Settings, describe_invalid, load_settings
 from inventory.csvio import exports
 from inventory.csvio.jobs import records, runs
 from inventory.db import Database
 from inventory.errors import Conflict, DomainError
-from inventory.logs import logging_config
+from inventory.logs import configure_startup_logging, logging_config, writes_json
 from inventory.models import ImportJob, Role
 from inventory.products.filters import ProductFilter
 from inventory.readiness import DatabaseUnavailable, wait_for_database
@@ -40,21 +41,47 @@ from inventory.stock.filters import LedgerFilter, LevelFilter
 from inventory.stock.service import LedgerDiscrepancy, find_ledger_discrepancies
 from inventory.users import service as users
 from inventory.users.schemas import UserCreate
+from inventory.worker_count import share_nothing_locally
 
 app = typer.Typer(help="Inventory service command line.", no_args_is_help=True)
 err = Console(stderr=True)
 out = Console()
+logger = logging.getLogger("inventory.cli")
 
 T = TypeVar("T")
 
 
+def _settings() -> Settings:
+    """The settings, or exit 1 with one clear line saying what is wrong with them."""
+    try:
+        return load_settings()
+    except ValueError as exc:
+        _fail(None, "invalid configuration", describe_invalid(exc))
+
+
+def _fail(settings: Settings | None, label: str, message: str) -> NoReturn:
+    """Exit 1 with one line: a JSON record in production, red text elsewhere."""
+    if writes_json(settings):
+        configure_startup_logging(settings)
+        logger.error("%s: %s", label, message)
+    else:
+        err.print(f"[red]{label}:[/red] {escape(message)}", soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _say(settings: Settings, message: str) -> None:
+    """A command's result: a JSON record in production, a plain line elsewhere."""
+    if writes_json(settings):
+        logger.info(message)
+    else:
+        out.print(message, soft_wrap=True)
+
+
 def _run(work: Callable[[Settings, Database], Awaitable[T]]) -> T:
     """Run ``work`` against a database that is up; exit 1 with one clear line otherwise."""
-    try:
-        settings = load_settings()
-    except ValueError as exc:
-        err.print(f"[red]invalid configuration:[/red] {exc}")
-        raise typer.Exit(1) from None
+    settings = _settings()
+    if writes_json(settings):
+        configure_startup_logging(settings)  # the migrations' own lines too
 
     async def main() -> T:
         async with standalone_database(settings) as database:
@@ -64,8 +91,7 @@ def _run(work: Callable[[Settings, Database], Awaitable[T]]) -> T:
     try:
         return asyncio.run(main())
     except DatabaseUnavailable as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+        _fail(settings, "error", str(exc))
 
 
 async def _migrate(settings: Settings, database: Database) -> str | None:
@@ -77,13 +103,17 @@ async def _migrate(settings: Settings, database: Database) -> str | None:
 def migrate() -> None:
     """Upgrade the database schema to the latest revision (alembic upgrade head)."""
     revision = _run(_migrate)
-    out.print(f"database is at revision {revision}")
+    _say(_settings(), f"database is at revision {revision}")
 
 
 @app.command()
 def seed(
     demo_data: Annotated[
-        bool, typer.Option("--demo", help="Load the demo catalogue into an empty database.")
+        bool,
+        typer.Option(
+            "--demo",
+            help="Load the demo catalogue and users, only into an empty database.",
+        ),
     ] = False,
 ) -> None:
     """Load data into the database."""
@@ -91,20 +121,13 @@ def seed(
         err.print("nothing to seed: pass --demo")
         raise typer.Exit(2)
 
-    async def work(settings: Settings, database: Database) -> None:
+    async def work(settings: Settings, database: Database) -> demo.DemoOutcome:
         if settings.env is Environment.production:
-            err.print(
-                "[red]error:[/red] demo data (with its published passwords) is not for production"
+            _fail(
+                settings, "error", "demo data (with its published passwords) is not for production"
             )
-            raise typer.Exit(1)
         await _require_migrated(database)
         async with database.unit_of_work(write=True) as uow:
-            if made := await demo.seed_demo_users(uow.session):
-                out.print(f"created {made} demo users (one per role; see README)")
-            existing = await demo.product_count(uow.session)
-            if existing:
-                out.print(f"database already has {existing} products; demo catalogue not loaded")
-                return
             with Progress(
                 TextColumn("loading demo catalogue"),
                 BarColumn(),
@@ -112,12 +135,25 @@ def seed(
                 TimeElapsedColumn(),
                 console=err,
                 disable=not err.is_terminal,
+                transient=True,  # gone when done, or when nothing was loaded
             ) as progress:
                 task = progress.add_task("products", total=demo.DEMO_PRODUCT_COUNT)
-                count = await demo.seed_demo(uow.session, partial(progress.advance, task))
-        out.print(f"loaded {count} demo products")
+                return await demo.seed_into_empty(uow.session, partial(progress.advance, task))
 
-    _run(work)
+    outcome = _run(work)
+    if outcome.found:
+        held = ", ".join(f"{kind}: {count}" for kind, count in outcome.found.items())
+        out.print(
+            f"demo data not loaded: the database is not empty ({held}); "
+            "demo data loads only into an empty database",
+            soft_wrap=True,
+        )
+        return
+    out.print(
+        f"loaded {outcome.products} demo products and {outcome.users} demo users "
+        "(one per role, with the passwords in the README)",
+        soft_wrap=True,
+    )
 
 
 @app.command("create-user")
@@ -307,12 +343,13 @@ def serve(
     ] = True,
 ) -> None:
     """Serve the API; waits for the database and migrates it first."""
+    settings = _settings()
+    # The service's format from the first line (JSON in production), migrations included.
+    configure_startup_logging(settings)
     if migrate_first:
         _run(_migrate)
-    if workers > 1 and not reload and not load_settings().redis_url:
-        # Each worker's cache would miss the others' writes: nothing to tell them.
-        err.print("[yellow]note:[/yellow] several workers without Redis: response cache off")
-        os.environ["INVENTORY_CACHE_ENABLED"] = "false"
+    if not reload and (note := share_nothing_locally(settings, workers)):
+        logger.warning(note)
     uvicorn.run(
         "inventory.main:create_app",
         factory=True,
@@ -324,7 +361,7 @@ def serve(
         # A long export must not hold a shutdown open: cancel it after 10 s.
         timeout_graceful_shutdown=10,
         # One format for every line (JSON in production); the app logs each request itself.
-        log_config=logging_config(load_settings()),
+        log_config=logging_config(settings),
         access_log=False,
     )
 
@@ -339,11 +376,7 @@ CELERY_PASSTHROUGH = {
 
 def _celery(argv: list[str]) -> None:
     """Run Celery's own ``celery worker|beat`` with this service's app."""
-    try:
-        settings = load_settings()
-    except ValueError as exc:
-        err.print(f"[red]invalid configuration:[/red] {exc}")
-        raise typer.Exit(1) from None
+    settings = _settings()
     if not settings.broker_url:
         err.print(
             "[red]error:[/red] INVENTORY_BROKER_URL is not set, so jobs run inside the API "

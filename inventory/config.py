@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import secrets
 from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated
 
 from limits import parse
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me-0123456789"  # noqa: S105
-MIN_SECRET_KEY_LENGTH = 32
+from inventory import secret_key as key_file
+
+# Keys once published in this repository as defaults: anyone can sign tokens with them,
+# so no environment accepts one, and no running service signs with one.
+PUBLISHED_SECRET_KEYS = frozenset({"dev-only-insecure-secret-key-change-me-0123456789"})
+MIN_SECRET_KEY_LENGTH = key_file.MIN_LENGTH
+
+
+def _random_key() -> SecretStr:
+    return SecretStr(secrets.token_urlsafe(48))
 
 
 class Environment(StrEnum):
@@ -30,7 +39,9 @@ class Settings(BaseSettings):
     env: Environment = Environment.development
     database_url: str = "sqlite+aiosqlite:///./inventory.db"
     redis_url: str | None = None
-    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    secret_key: SecretStr = Field(default_factory=_random_key)
+    """JWT signing key. Left unset: production refuses to start; elsewhere ``load_settings``
+    uses the install's generated key, and Settings built in code get a random one of their own."""
     access_token_minutes: int = Field(default=30, ge=1, le=24 * 60)
     admin_email: str | None = None
     admin_password: SecretStr | None = None
@@ -64,7 +75,10 @@ class Settings(BaseSettings):
     redis_key_prefix: str = Field(default="inventory", min_length=1)
     """Every Redis key this service writes starts with it, so deployments can share a Redis."""
     cache_enabled: bool = True
-    """Serve hot reads from the cache. Several processes without Redis must turn it off."""
+    """Serve hot reads from the cache and remember signed-in users between requests.
+
+    Off, no process keeps either. Several processes without Redis must turn it off
+    (``inventory serve --workers N`` and gunicorn do; see ``inventory.worker_count``)."""
     cache_ttl_seconds: int = Field(default=300, ge=1)
     """How long an answer stays in Redis (invalidation usually ends it sooner)."""
     cache_local_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
@@ -105,16 +119,26 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_unsafe_secret(self) -> Settings:
         key = self.secret_key.get_secret_value()
+        if key in PUBLISHED_SECRET_KEYS:
+            raise ValueError(
+                "INVENTORY_SECRET_KEY is a key published in the repository, which anyone "
+                "can sign tokens with: set a random one (or leave it unset outside production)"
+            )
         if len(key.encode()) < MIN_SECRET_KEY_LENGTH:
             raise ValueError(
                 f"INVENTORY_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} bytes (HS256)"
             )
-        if self.env is Environment.production and key == DEV_SECRET_KEY:
+        if self.env is Environment.production and not self.secret_key_given:
             raise ValueError(
-                "INVENTORY_SECRET_KEY must be set to a random value in production, "
-                "not the development default"
+                "INVENTORY_SECRET_KEY must be set to a random value in production "
+                "(e.g. `openssl rand -hex 32`)"
             )
         return self
+
+    @property
+    def secret_key_given(self) -> bool:
+        """The key came from the environment, ``.env`` or the caller, not the random default."""
+        return "secret_key" in self.model_fields_set
 
     @property
     def is_sqlite(self) -> bool:
@@ -123,5 +147,30 @@ class Settings(BaseSettings):
 
 @lru_cache
 def load_settings() -> Settings:
-    """Settings from the process environment, read once."""
-    return Settings()
+    """Settings from the process environment, read once.
+
+    Without ``INVENTORY_SECRET_KEY`` (never in production), the key is the install's
+    own, generated on first start and kept in a file (``inventory.secret_key``): done
+    here, once per process, rather than in validation, so constructing ``Settings`` in
+    code or tests never touches the file system.
+    """
+    settings = Settings()
+    if settings.secret_key_given:
+        return settings
+    key = key_file.install_key(settings.database_url)
+    if key in PUBLISHED_SECRET_KEYS:
+        raise ValueError(f"{key_file.key_file_for(settings.database_url)}: a published key")
+    return settings.model_copy(update={"secret_key": SecretStr(key)})
+
+
+def describe_invalid(exc: ValueError) -> str:
+    """What is wrong with the settings, without the values given: pydantic's own message
+    repeats the input, which holds the key, passwords and database credentials."""
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(part) for part in error["loc"])
+        name = f"INVENTORY_{where.upper()}: " if where else ""
+        problems.append(name + error["msg"].removeprefix("Value error, "))
+    return "; ".join(problems)

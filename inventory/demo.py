@@ -1,9 +1,15 @@
-"""A realistic demo catalogue, created through the service layer like any other data."""
+"""A realistic demo catalogue and one user per role, created through the service layer.
+
+Demo data goes only into an empty database: its users have published passwords,
+so it never adds them beside real accounts, and never mixes its catalogue
+into real data. Running it again on a database that has anything changes nothing.
+"""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -11,7 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory.catalogue import service as catalogue
 from inventory.catalogue.schemas import CategoryCreate, SupplierCreate, WarehouseCreate
-from inventory.models import Product, Role
+from inventory.models import (
+    Category,
+    ImportJob,
+    Product,
+    Role,
+    StockMovement,
+    Supplier,
+    User,
+    Warehouse,
+)
 from inventory.products.schemas import ProductCreate
 from inventory.products.service import create_product
 from inventory.stock.schemas import MovementCreate, RecordedKind
@@ -133,21 +148,55 @@ DEMO_PRODUCT_COUNT = PRODUCTS_PER_CATEGORY * len(CATALOGUE)
 DEMO_USERS = [(role, f"{role.value}@example.com", f"{role.value}-demo-password") for role in Role]
 
 
-async def product_count(session: AsyncSession) -> int:
-    return (await session.scalar(select(func.count()).select_from(Product))) or 0
+# What makes a database not empty, as the operator would name it.
+_HOLDINGS = (
+    ("users", User),
+    ("products", Product),
+    ("categories", Category),
+    ("suppliers", Supplier),
+    ("warehouses", Warehouse),
+    ("stock movements", StockMovement),
+    ("import jobs", ImportJob),
+)
+
+
+@dataclass(frozen=True)
+class DemoOutcome:
+    """What ``seed_into_empty`` did: loaded users and products, or found data and did nothing."""
+
+    users: int = 0
+    products: int = 0
+    found: dict[str, int] = field(default_factory=dict)
+    """Rows already there, by kind, when it did nothing."""
+
+
+async def existing_data(session: AsyncSession) -> dict[str, int]:
+    """How many rows of each kind the database holds; empty for an empty database."""
+    found = {}
+    for label, model in _HOLDINGS:
+        if count := (await session.scalar(select(func.count()).select_from(model))) or 0:
+            found[label] = count
+    return found
+
+
+async def seed_into_empty(
+    session: AsyncSession, on_product: Callable[[], None] = lambda: None
+) -> DemoOutcome:
+    """Load the demo users and catalogue into an empty database; into any other, nothing."""
+    if found := await existing_data(session):
+        return DemoOutcome(found=found)
+    users_made = await seed_demo_users(session)
+    return DemoOutcome(users=users_made, products=await seed_demo(session, on_product))
 
 
 async def seed_demo_users(session: AsyncSession) -> int:
-    """Create the demo users that do not exist yet; return how many were made."""
-    made = 0
+    """Create one demo user per role; return how many were made."""
     for role, email, password in DEMO_USERS:
-        if await users.get_by_email(session, email) is None:
-            await users.create_user(
-                session,
-                UserCreate.model_validate({"email": email, "password": password, "role": role}),
-            )
-            made += 1
-    return made
+        await users.create_user(
+            session,
+            UserCreate.model_validate({"email": email, "password": password, "role": role}),
+        )
+    return len(DEMO_USERS)
 
 
 async def seed_demo(session: AsyncSession, on_product: Callable[[], None] = lambda: None) -> int:

@@ -2,13 +2,16 @@
 
 ``gunicorn -c python:inventory.gunicorn_conf "inventory.main:create_app()"``:
 uvicorn workers (``WEB_CONCURRENCY``, default 2 x CPUs + 1) on ``PORT``, every
-log line in the service's format (JSON in production), and Prometheus
-metrics summed across workers. Nothing here imports prometheus_client: it
-must see ``PROMETHEUS_MULTIPROC_DIR`` when it is first imported, in the workers.
+log line in the service's format (JSON in production), Prometheus metrics
+summed across workers, and, with several workers and no Redis, the same rule
+as ``inventory serve --workers N`` (``inventory.worker_count``: process-local
+caches off in every worker). Nothing here imports prometheus_client: it must
+see ``PROMETHEUS_MULTIPROC_DIR`` when it is first imported, in the workers.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -17,8 +20,9 @@ from typing import Any
 
 from uvicorn_worker import UvicornWorker
 
-from inventory.config import load_settings
-from inventory.logs import logging_config
+from inventory.config import Settings, describe_invalid, load_settings
+from inventory.logs import configure_startup_logging, logging_config
+from inventory.worker_count import share_nothing_locally
 
 
 class Worker(UvicornWorker):  # type: ignore[misc] # untyped base
@@ -33,6 +37,20 @@ class Worker(UvicornWorker):  # type: ignore[misc] # untyped base
     }
 
 
+def _settings() -> Settings:
+    """Bad settings end the start with one line in the service's format, not
+    gunicorn's plain "Failed to read config file" and a traceback."""
+    try:
+        return load_settings()
+    except ValueError as exc:
+        configure_startup_logging(None)
+        logging.getLogger("inventory.gunicorn").critical(
+            "invalid configuration: %s", describe_invalid(exc)
+        )
+        raise SystemExit(1) from None
+
+
+settings = _settings()
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 # The CPUs this container may use, not the host's. Each worker holds up to
 # INVENTORY_DB_POOL_SIZE + INVENTORY_DB_MAX_OVERFLOW connections: size both to the database.
@@ -44,7 +62,7 @@ keepalive = 5
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = None
 errorlog = "-"
-logconfig_dict = logging_config(load_settings())
+logconfig_dict = logging_config(settings)
 
 # Every worker writes its metrics here; /metrics on any of them sums them all.
 metrics_dir = Path(
@@ -53,8 +71,12 @@ metrics_dir = Path(
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 
 
-def on_starting(_server: Any) -> None:
-    """Start from zero: files left by an earlier run would be summed in."""
+def on_starting(server: Any) -> None:
+    """Before any worker is forked: the rule for several workers without Redis, on the
+    final worker count (``-w`` on the command line included); and metrics from zero,
+    since files left by an earlier run would be summed in."""
+    if note := share_nothing_locally(settings, server.cfg.workers):
+        server.log.warning(note)
     metrics_dir.mkdir(parents=True, exist_ok=True)
     for leftover in metrics_dir.iterdir():
         if leftover.is_dir():

@@ -26,27 +26,28 @@ async def health() -> dict[str, str]:
 
 @router.get(
     "/ready",
-    summary="Readiness: the database (and the job broker, when configured) answers; "
-    "Redis is reported",
+    summary="Readiness: the database answers; Redis and the job broker are reported",
     responses=problem_responses(503),
 )
 async def ready(request: Request) -> Any:
+    """Only the database decides: without Redis or the broker reads and writes still
+    answer, so taking every instance out of the load balancer would only make it worse."""
     runner: JobRunner = request.app.state.jobs
     database_ok, broker_ok = await asyncio.gather(
         _database_answers(request), runner.broker_reachable()
     )
-    checks = {"database": "ok" if database_ok else "unreachable"}
-    if broker_ok is not None:
-        checks["broker"] = "ok" if broker_ok else "unreachable"
-    if not database_ok or broker_ok is False:
-        down = " and ".join(part for part, state in checks.items() if state != "ok")
-        return problem(
-            request, 503, f"The {down} is not reachable.", code="not-ready", checks=checks
-        )
+    checks = {"database": "ok" if database_ok else "unavailable"}
     listener = request.app.state.cache.listener
     if listener is not None:
-        # Degraded, not unready: without Redis every read still answers, from the database.
+        # Not hearing Redis: this process serves every read from the database meanwhile.
         checks["redis"] = "ok" if listener.connected else "degraded"
+    if broker_ok is not None:
+        # Uploads get 503 meanwhile; everything else answers.
+        checks["broker"] = "ok" if broker_ok else "unavailable"
+    if not database_ok:
+        return problem(
+            request, 503, "The database is not reachable.", code="not-ready", checks=checks
+        )
     status = "ready" if all(v == "ok" for v in checks.values()) else "degraded"
     return JSONResponse({"status": status, "checks": checks})
 

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import os
 import re
+import sys
 from collections.abc import Mapping
 from contextvars import ContextVar
+from types import TracebackType
 from typing import Any
+
+from pythonjsonlogger.core import RESERVED_ATTRS
 
 from inventory.config import Environment, Settings
 
@@ -62,13 +67,18 @@ class RedactTokens(logging.Filter):
 
 def logging_config(settings: Settings, level: str | int = "INFO") -> dict[str, Any]:
     """A ``logging.config.dictConfig`` for this environment (also gunicorn's ``logconfig_dict``)."""
-    production = settings.env is Environment.production
+    return _config(settings.env is Environment.production, level)
+
+
+def _config(production: bool, level: str | int) -> dict[str, Any]:
     formatter: dict[str, Any] = (
         {
             "()": "pythonjsonlogger.json.JsonFormatter",
             "fmt": JSON_FIELDS,
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
             "timestamp": False,
+            # Uvicorn's copy of a message with terminal colour codes in it.
+            "reserved_attrs": [*RESERVED_ATTRS, "color_message"],
         }
         if production
         else {"format": TEXT_FORMAT}
@@ -103,3 +113,28 @@ def logging_config(settings: Settings, level: str | int = "INFO") -> dict[str, A
 
 def configure_logging(settings: Settings, level: str | int = "INFO") -> None:
     logging.config.dictConfig(logging_config(settings, level))
+
+
+def writes_json(settings: Settings | None) -> bool:
+    """Whether a command's lines must be JSON: in production, which the raw INVENTORY_ENV
+    tells when the settings themselves could not be read."""
+    if settings is not None:
+        return settings.env is Environment.production
+    return os.environ.get("INVENTORY_ENV", "").strip().lower() == Environment.production
+
+
+def configure_startup_logging(settings: Settings | None) -> None:
+    """Logging for a command's own lines before it serves, in the service's format."""
+    production = writes_json(settings)
+    logging.config.dictConfig(_config(production, "INFO"))
+    if production:
+        sys.excepthook = _log_uncaught
+
+
+def _log_uncaught(
+    kind: type[BaseException], error: BaseException, traceback: TracebackType | None
+) -> None:
+    """A traceback at start-up is one JSON record too, not lines the log pipeline splits."""
+    logging.getLogger("inventory").critical(
+        "uncaught %s: %s", kind.__name__, error, exc_info=(kind, error, traceback)
+    )

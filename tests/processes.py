@@ -45,17 +45,20 @@ def run(
     """Run one command against ``database_url``, with only the settings given here.
 
     A new session detaches it from any controlling terminal, so a password
-    prompt reads ``stdin`` rather than the developer's terminal.
+    prompt reads ``stdin`` rather than the developer's terminal. It runs in a
+    directory of its own: a signing key generated there is removed afterwards.
     """
-    return subprocess.run(  # noqa: S603 - our own console script
-        [INVENTORY, *args],
-        env=environment(INVENTORY_DATABASE_URL=database_url, **env),
-        input=stdin if stdin is not None else "",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        start_new_session=True,
-    )
+    with tempfile.TemporaryDirectory(prefix="inventory-run-") as workdir:
+        return subprocess.run(  # noqa: S603 - our own console script
+            [INVENTORY, *args],
+            cwd=workdir,
+            env=environment(INVENTORY_DATABASE_URL=database_url, **env),
+            input=stdin if stdin is not None else "",
+            capture_output=True,
+            text=True,
+            timeout=120,
+            start_new_session=True,
+        )
 
 
 def _free_port() -> int:
@@ -82,13 +85,16 @@ def serving(*args: str, **env: str) -> Iterator[Server]:
     """``inventory serve ARGS`` on a free port, yielded once /health answers.
 
     Its output goes to a file, not a pipe: a pipe nobody reads fills up with
-    access log lines and then blocks the server.
+    access log lines and then blocks the server. It runs in a directory of its
+    own, like ``run``.
     """
     port = _free_port()
     with (
         tempfile.TemporaryFile() as log,
+        tempfile.TemporaryDirectory(prefix="inventory-serve-") as workdir,
         subprocess.Popen(  # noqa: S603 - our own console script
             [INVENTORY, "serve", "--port", str(port), *args],
+            cwd=workdir,
             env=environment(**env),
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from inventory import migrations
 from inventory.config import Settings
@@ -32,19 +34,54 @@ async def test_migrate_then_seed_demo_once(databases):
 
     seeded = run("seed", "--demo", database_url=url)
     assert seeded.returncode == 0, seeded.stderr
-    assert f"loaded {DEMO_PRODUCT_COUNT} demo products" in seeded.stdout
-    assert "created 4 demo users" in seeded.stdout
+    assert f"loaded {DEMO_PRODUCT_COUNT} demo products and 4 demo users" in seeded.stdout
     assert await _count(url, User) == 4
     assert await _count(url, Product) == DEMO_PRODUCT_COUNT >= 200
     assert await _count(url, Category) >= 5
     assert await _count(url, Warehouse) >= 2
 
     again = run("seed", "--demo", database_url=url)
-    assert again.returncode == 0
-    assert "already has" in again.stdout
-    assert "demo users" not in again.stdout
+    assert again.returncode == 0  # `make run` goes on to serve
+    assert "demo data not loaded: the database is not empty" in again.stdout
+    assert f"users: 4, products: {DEMO_PRODUCT_COUNT}" in again.stdout
     assert await _count(url, User) == 4
     assert await _count(url, Product) == DEMO_PRODUCT_COUNT
+
+
+async def test_seed_adds_no_demo_user_beside_real_ones(databases):
+    url = await databases.create()
+    assert run("migrate", database_url=url).returncode == 0
+    made = run(
+        "create-user",
+        "owner@example.com",
+        "--role",
+        "admin",
+        "--password",
+        "owner-password-1",
+        database_url=url,
+    )
+    assert made.returncode == 0, made.stderr
+    seeded = run("seed", "--demo", database_url=url)
+    assert seeded.returncode == 0, seeded.stderr
+    assert "demo data not loaded: the database is not empty (users: 1)" in seeded.stdout
+    assert await _count(url, User) == 1
+    assert await _count(url, Product) == 0
+
+
+async def test_seed_adds_no_demo_data_to_a_catalogue_without_users(databases):
+    url = await databases.create()
+    engine = create_engine(Settings(database_url=url))
+    try:
+        await migrations.upgrade(engine)
+        async with engine.begin() as connection:
+            await connection.execute(insert(Warehouse).values(code="REAL", name="Real depot"))
+    finally:
+        await engine.dispose()
+    seeded = run("seed", "--demo", database_url=url)
+    assert seeded.returncode == 0, seeded.stderr
+    assert "not empty (warehouses: 1)" in seeded.stdout
+    assert await _count(url, User) == 0
+    assert await _count(url, Warehouse) == 1
 
 
 async def test_seed_refuses_an_unmigrated_database(databases):
@@ -74,6 +111,27 @@ def test_invalid_configuration_is_reported_without_traceback():
     assert result.returncode == 1
     assert "INVENTORY_SECRET_KEY" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["serve"]])
+def test_invalid_configuration_in_production_is_one_json_line_without_the_values(command):
+    result = run(
+        *command,
+        database_url="postgresql+asyncpg://inventory:db-password-77@127.0.0.1:1/x",
+        INVENTORY_ENV="production",
+        INVENTORY_SECRET_KEY="too-short-key-55",
+        INVENTORY_ADMIN_PASSWORD="admin-password-66",
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    record = json.loads(line)
+    assert record["level"] == "ERROR"
+    assert record["message"] == (
+        "invalid configuration: INVENTORY_SECRET_KEY must be at least 32 bytes (HS256)"
+    )
+    for value in ("too-short-key-55", "admin-password-66", "db-password-77"):
+        assert value not in result.stderr
 
 
 def test_seed_without_demo_flag_is_a_usage_error(tmp_path):

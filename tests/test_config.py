@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from inventory.config import DEV_SECRET_KEY, Environment, Settings
+from inventory.config import PUBLISHED_SECRET_KEYS, Environment, Settings
+
+PUBLISHED = sorted(PUBLISHED_SECRET_KEYS)
 
 
 @pytest.fixture(autouse=True)
@@ -52,8 +54,10 @@ def test_dotenv_file_is_read(tmp_path):
     assert settings.env is Environment.test
 
 
-def test_secret_key_is_not_shown_in_repr():
-    assert DEV_SECRET_KEY not in repr(Settings())
+def test_secret_key_is_not_shown_in_repr(monkeypatch):
+    key = "k" * 40
+    monkeypatch.setenv("INVENTORY_SECRET_KEY", key)
+    assert key not in repr(Settings())
 
 
 def test_short_secret_is_refused_in_every_environment(monkeypatch):
@@ -64,13 +68,31 @@ def test_short_secret_is_refused_in_every_environment(monkeypatch):
             Settings()
 
 
-@pytest.mark.parametrize("key", [None, DEV_SECRET_KEY, "short-key"])
-def test_production_refuses_missing_default_or_weak_secret(monkeypatch, key):
+@pytest.mark.parametrize("key", PUBLISHED)
+@pytest.mark.parametrize("env", ["development", "test", "production"])
+def test_a_published_key_is_refused_in_every_environment(monkeypatch, env, key):
+    monkeypatch.setenv("INVENTORY_ENV", env)
+    monkeypatch.setenv("INVENTORY_SECRET_KEY", key)
+    with pytest.raises(ValidationError, match="published"):
+        Settings()
+
+
+@pytest.mark.parametrize("key", [None, *PUBLISHED, "short-key"])
+def test_production_refuses_missing_published_or_weak_secret(monkeypatch, key):
     monkeypatch.setenv("INVENTORY_ENV", "production")
     if key is not None:
         monkeypatch.setenv("INVENTORY_SECRET_KEY", key)
     with pytest.raises(ValidationError, match="INVENTORY_SECRET_KEY"):
         Settings()
+
+
+def test_settings_built_without_a_key_get_a_random_one_and_write_no_file(tmp_path):
+    first, second = Settings(), Settings()
+    keys = {first.secret_key.get_secret_value(), second.secret_key.get_secret_value()}
+    assert len(keys) == 2
+    assert all(len(key) >= 32 and key not in PUBLISHED_SECRET_KEYS for key in keys)
+    assert not first.secret_key_given
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_production_accepts_a_strong_secret(monkeypatch):

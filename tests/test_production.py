@@ -1,5 +1,7 @@
 """The production command, run as the Dockerfile runs it: gunicorn, 2 uvicorn workers,
-PostgreSQL and Redis, JSON logs, metrics summed across workers, a graceful SIGTERM.
+PostgreSQL and Redis, JSON logs, metrics summed across workers, a graceful SIGTERM;
+and without Redis, gunicorn and ``inventory serve --workers 2`` alike: every line
+either writes is JSON, and no worker keeps what the others cannot tell it about.
 
 Docker itself does not run on these machines: the test reads the image's CMD and
 the migration service's command from the Dockerfile and docker-compose.yml and
@@ -15,9 +17,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +29,7 @@ import yaml
 from prometheus_client.mmap_dict import MmapedDict
 
 from inventory.config import Settings
+from inventory.worker_count import NOTE
 from tests.conftest import DatabaseFactory
 from tests.helpers import API, receive_stock
 from tests.processes import environment
@@ -250,3 +255,178 @@ async def test_the_production_command_serves_logs_counts_and_stops_gracefully(pr
     text = production.log.read_text()
     assert ADMIN_PASSWORD not in text
     assert production.secret not in text
+
+
+def json_records(path: Path) -> list[dict[str, Any]]:
+    """Every line of ``path`` as JSON; fails naming the first line that is not."""
+    records = []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            pytest.fail(f"{path.name} line {number} is not JSON: {line!r}")
+    return records
+
+
+@dataclass
+class Started:
+    url: str
+    process: subprocess.Popen[bytes]
+    stdout: Path
+    stderr: Path
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        assert self.process.wait(timeout=60) == 0, self.stderr.read_text()
+
+    def records(self) -> list[dict[str, Any]]:
+        return json_records(self.stdout) + json_records(self.stderr)
+
+
+@contextmanager
+def started(
+    command: list[str], env: dict[str, str], tmp_path: Path, port: int
+) -> Iterator[Started]:
+    """``command`` with its two outputs in two files, once two workers have started."""
+    out, err = tmp_path / "stdout.log", tmp_path / "stderr.log"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        process = subprocess.Popen(  # noqa: S603 - our own console scripts
+            command, cwd=tmp_path, env=env, stdout=stdout, stderr=stderr, start_new_session=True
+        )
+    running = Started(f"http://127.0.0.1:{port}", process, out, err)
+    try:
+        deadline = time.monotonic() + 120  # two workers starting on a busy machine
+        while err.read_text(errors="replace").count("Application startup complete") < 2:
+            assert process.poll() is None, err.read_text()
+            assert time.monotonic() < deadline, err.read_text()
+            time.sleep(0.2)
+        yield running
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+
+def production_env(database_url: str, secret: str, **more: str) -> dict[str, str]:
+    return environment(
+        **{
+            "INVENTORY_ENV": "production",
+            "INVENTORY_DATABASE_URL": database_url,
+            "INVENTORY_SECRET_KEY": secret,
+            "INVENTORY_ADMIN_EMAIL": "admin@example.com",
+            "INVENTORY_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "INVENTORY_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        | more
+    )
+
+
+async def test_serve_with_two_workers_without_redis_writes_only_json(databases, tmp_path):
+    secret = "production-secret-" + os.urandom(16).hex()
+    env = production_env(await databases.create(), secret)
+    port = _free_port()
+    command = [str(BIN / "inventory"), "serve", "--workers", "2", "--port", str(port)]
+    with started(command, env, tmp_path, port) as server:
+        headers = await sign_in(server.url)
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            assert (await http.get(f"{API}/products", headers=headers)).status_code == 200
+            assert (await http.get(f"{API}/categories/999999", headers=headers)).status_code == 404
+            wrong = {"username": "admin@example.com", "password": "not-the-password"}
+            assert (await http.post(f"{API}/auth/token", data=wrong)).status_code == 401
+            malformed = await http.post(
+                f"{API}/categories",
+                content=b"{not json",
+                headers=headers | {"Content-Type": "application/json"},
+            )
+            assert malformed.status_code == 422
+            refused = await http.get("/health", headers={"Host": "elsewhere.example"})
+            assert refused.status_code == 400
+        server.stop()
+
+    records = server.records()
+    assert {r["logger"] for r in records} >= {
+        "alembic.runtime.migration",  # the migration before serving
+        "inventory.cli",
+        "uvicorn.error",
+        "inventory.access",
+    }
+    notes = [r for r in records if r["message"] == NOTE]
+    assert len(notes) == 1
+    assert notes[0]["level"] == "WARNING"
+    statuses = {r["status"] for r in records if r["logger"] == "inventory.access"}
+    assert statuses >= {200, 401, 404, 422, 400}
+    assert sum("Application shutdown complete" in r["message"] for r in records) == 2
+    assert secret not in server.stderr.read_text() + server.stdout.read_text()
+
+
+async def test_the_image_command_without_redis_behaves_like_serve_with_workers(databases, tmp_path):
+    """gunicorn, 2 workers, no Redis: JSON lines only, and no worker remembers a user, so a
+    deactivated one is refused by every worker from the next request on."""
+    port = _free_port()
+    env = production_env(
+        await databases.create(),
+        "production-secret-" + os.urandom(16).hex(),
+        WEB_CONCURRENCY="2",
+        PORT=str(port),
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+    )
+    migrated = await asyncio.to_thread(
+        subprocess.run, migration_command(), cwd=ROOT, env=env, capture_output=True, timeout=120
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    with started(image_command(), env, tmp_path, port) as server:
+        admin = await sign_in(server.url)
+        clerk = {"email": "clerk@example.com", "password": "clerk-password-1", "role": "clerk"}
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            made = await http.post(f"{API}/users", json=clerk, headers=admin)
+            assert made.status_code == 201, made.text
+            signed_in = await http.post(
+                f"{API}/auth/token",
+                data={"username": clerk["email"], "password": clerk["password"]},
+            )
+            token = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+
+        async def me_on_fresh_connections() -> set[int]:
+            """A new connection each: both workers answer some."""
+            statuses = set()
+            for _ in range(20):
+                async with httpx.AsyncClient(base_url=server.url) as fresh:
+                    statuses.add((await fresh.get(f"{API}/users/me", headers=token)).status_code)
+            return statuses
+
+        assert await me_on_fresh_connections() == {200}
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            deactivated = await http.patch(
+                f"{API}/users/{made.json()['id']}", json={"is_active": False}, headers=admin
+            )
+            assert deactivated.status_code == 200
+        assert await me_on_fresh_connections() == {401}
+        server.stop()
+
+    records = server.records()
+    assert [r["level"] for r in records if r["message"] == NOTE] == ["WARNING"]
+    assert {r["logger"] for r in records} >= {"gunicorn.error", "inventory.access"}
+
+
+async def test_a_start_that_fails_in_production_writes_only_json_too(databases, tmp_path):
+    env = production_env(
+        await databases.create(),
+        "production-secret-" + os.urandom(16).hex(),
+        INVENTORY_ADMIN_EMAIL="not-an-email",
+    )
+    out, err = tmp_path / "stdout.log", tmp_path / "stderr.log"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        await asyncio.to_thread(
+            subprocess.run,
+            [str(BIN / "inventory"), "serve", "--workers", "2", "--port", str(_free_port())],
+            cwd=tmp_path,
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+            timeout=120,
+        )
+    records = json_records(out) + json_records(err)
+    failures = [r for r in records if r["level"] == "ERROR"]
+    assert any("Traceback" in r["message"] for r in failures), records
+    assert any("INVENTORY_ADMIN_EMAIL" in r["message"] for r in failures), records

@@ -17,13 +17,12 @@ import httpx
 import pytest
 
 from inventory.models import Role
+from inventory.worker_count import NOTE
 from tests.cache.redis_server import spare_port
 from tests.helpers import API, create_product
 from tests.processes import INVENTORY, environment
 
 pytestmark = pytest.mark.backend("sqlite")
-
-NOTE = "several workers without Redis: response cache off"
 
 
 @contextmanager

@@ -51,8 +51,11 @@ async def test_a_hung_broker_refuses_the_upload_within_two_seconds(
             assert await connection.scalar(select(func.count()).select_from(ImportJob)) == 0
 
         started = time.monotonic()
-        unready = await api.get("/ready")
+        ready = await api.get("/ready")
         assert time.monotonic() - started < 2.0
-        body = assert_problem(unready, 503)
-        assert body["checks"] == {"database": "ok", "broker": "unreachable"}
-        assert body["detail"] == "The broker is not reachable."
+        # Reads and writes still answer: a hung broker does not take the instance out.
+        assert ready.status_code == 200
+        body = ready.json()
+        assert body["status"] == "degraded"
+        assert body["checks"]["database"] == "ok"
+        assert body["checks"]["broker"] == "unavailable"
