@@ -31,6 +31,7 @@ from inventory.kit.schemas import MAX_ID
 from inventory.logs import user_id_var
 from inventory.models import Role, User
 from inventory.shutdown import ShutdownSignal
+from inventory.streams.slots import SlotKind, StreamSlots
 from inventory.unit_of_work import UnitOfWork
 
 TOKEN_URL = "/api/v1/auth/token"  # noqa: S105 - a path, not a secret
@@ -176,6 +177,27 @@ async def stream_caller(connection: HTTPConnection) -> Caller:
 
 
 StreamCaller = Annotated[Caller, Depends(stream_caller)]
+
+
+def stream_slots(connection: HTTPConnection) -> StreamSlots:
+    """The process's per-user slots for downloads and live streams."""
+    slots: StreamSlots = connection.app.state.stream_slots
+    return slots
+
+
+async def download_slot(connection: HTTPConnection) -> AsyncIterator[None]:
+    """One of the caller's download slots, held until the response has been streamed
+    (a dependency with ``yield`` ends after the response); 429 when all are taken."""
+    user = await signed_in(connection)
+    async with stream_slots(connection).hold(SlotKind.download, user.id):
+        yield
+
+
+async def live_stream_slot(connection: HTTPConnection) -> AsyncIterator[None]:
+    """One of the caller's live-stream slots, as ``download_slot``."""
+    user = await signed_in(connection)
+    async with stream_slots(connection).hold(SlotKind.live, user.id):
+        yield
 
 
 class SocketRoleRequirement:

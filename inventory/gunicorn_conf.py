@@ -19,6 +19,7 @@ from uvicorn_worker import UvicornWorker
 
 from inventory.config import load_settings
 from inventory.logs import logging_config
+from inventory.streams.abort import HttpProtocol
 
 
 class Worker(UvicornWorker):  # type: ignore[misc] # untyped base
@@ -26,7 +27,7 @@ class Worker(UvicornWorker):  # type: ignore[misc] # untyped base
 
     CONFIG_KWARGS = {  # noqa: RUF012 - the base class's attribute, overridden
         "loop": "uvloop",
-        "http": "httptools",
+        "http": HttpProtocol,  # httptools, able to abort a stalled download
         "access_log": False,
         "proxy_headers": True,
         "timeout_graceful_shutdown": 25,  # under gunicorn's graceful_timeout below

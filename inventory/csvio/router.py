@@ -5,27 +5,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from inventory.config import Settings
 from inventory.csvio import exports
 from inventory.csvio.jobs import records
 from inventory.csvio.jobs.submit import submit_product_import
 from inventory.csvio.runner import JobRunnerDep
 from inventory.csvio.upload import read_file_field
+from inventory.db import Database
 from inventory.deps import (
     DatabaseDep,
     EntryId,
     ManagerUser,
     SettingsDep,
     UnitOfWorkDep,
+    download_slot,
     require_role,
 )
 from inventory.models import JobStatus, Role
 from inventory.problems import problem_responses
 from inventory.products.params import ProductFilterQuery
 from inventory.stock.params import LedgerFilterQuery, LevelFilterQuery
+from inventory.streams.responses import GuardedStream
 
 router = APIRouter(tags=["csv"], dependencies=[require_role(Role.viewer)])
 
@@ -118,45 +122,62 @@ async def read_import(job_id: EntryId, uow: UnitOfWorkDep) -> JobRead:
     )
 
 
-def _csv(database: DatabaseDep, export: exports.Export) -> StreamingResponse:
-    return StreamingResponse(
+def _csv(database: Database, settings: Settings, export: exports.Export) -> StreamingResponse:
+    return GuardedStream(
         exports.stream_csv(database, export),
+        idle_seconds=settings.stream_idle_seconds,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{export.name}.csv"'},
     )
 
 
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/csv": {}}, "description": "The CSV file, streamed"},
-    **problem_responses(422),
+    200: {
+        "content": {"text/csv": {}},
+        "description": "The CSV file, streamed. A client that reads nothing for "
+        "`INVENTORY_STREAM_IDLE_SECONDS` has its connection aborted (no clean end of the "
+        "body, so a cut-off file never looks complete).",
+    },
+    **problem_responses(422, 429),
 }
+# Each download holds one of the caller's INVENTORY_MAX_EXPORTS_PER_USER slots while it streams.
+DOWNLOAD = [Depends(download_slot)]
 
 
 @router.get(
     "/exports/products.csv",
     response_class=StreamingResponse,
     responses=CSV_RESPONSE,
+    dependencies=DOWNLOAD,
     summary="Export products as CSV",
 )
-async def export_products(database: DatabaseDep, flt: ProductFilterQuery) -> StreamingResponse:
-    return _csv(database, exports.products_export(flt))
+async def export_products(
+    database: DatabaseDep, settings: SettingsDep, flt: ProductFilterQuery
+) -> StreamingResponse:
+    return _csv(database, settings, exports.products_export(flt))
 
 
 @router.get(
     "/exports/stock.csv",
     response_class=StreamingResponse,
     responses=CSV_RESPONSE,
+    dependencies=DOWNLOAD,
     summary="Export stock levels as CSV",
 )
-async def export_stock(database: DatabaseDep, flt: LevelFilterQuery) -> StreamingResponse:
-    return _csv(database, exports.stock_export(flt))
+async def export_stock(
+    database: DatabaseDep, settings: SettingsDep, flt: LevelFilterQuery
+) -> StreamingResponse:
+    return _csv(database, settings, exports.stock_export(flt))
 
 
 @router.get(
     "/exports/movements.csv",
     response_class=StreamingResponse,
     responses=CSV_RESPONSE,
+    dependencies=DOWNLOAD,
     summary="Export the ledger as CSV",
 )
-async def export_movements(database: DatabaseDep, flt: LedgerFilterQuery) -> StreamingResponse:
-    return _csv(database, exports.movements_export(flt))
+async def export_movements(
+    database: DatabaseDep, settings: SettingsDep, flt: LedgerFilterQuery
+) -> StreamingResponse:
+    return _csv(database, settings, exports.movements_export(flt))
