@@ -85,6 +85,9 @@ class GuardedStream(StreamingResponse):
         async for chunk in self._chunks:
             body = chunk if isinstance(chunk, bytes) else chunk.encode(self.charset)
             await self._send(send, {"type": "http.response.body", "body": body, "more_body": True})
+            # A send the client keeps up with returns without a turn of the event loop:
+            # give the process's other requests theirs between chunks.
+            await asyncio.sleep(0)
         await self._send(send, {"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _send(self, send: Send, message: Message) -> None:
