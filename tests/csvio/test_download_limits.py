@@ -12,6 +12,7 @@ import asyncio
 import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -123,7 +124,7 @@ async def _cut_off(sockets: list[socket.socket], opened: float, within: float) -
 
 
 async def _reads_of_another_user(
-    server: Server, token: str, until: asyncio.Future[object]
+    server: Server, token: str, until: asyncio.Future[Any]
 ) -> tuple[list[int], float]:
     """Reads by another user until ``until`` is done: their statuses, and the slowest time."""
     statuses: list[int] = []
