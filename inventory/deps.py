@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request, WebSocket, WebSocketException
@@ -185,19 +186,33 @@ def stream_slots(connection: HTTPConnection) -> StreamSlots:
     return slots
 
 
-async def download_slot(connection: HTTPConnection) -> AsyncIterator[None]:
+Release = Callable[[], Awaitable[None]]
+"""Gives a held slot back early; the dependency that took it gives it back anyway."""
+
+
+async def download_slot(connection: HTTPConnection) -> AsyncIterator[Release]:
     """One of the caller's download slots, held until the response has been streamed
-    (a dependency with ``yield`` ends after the response); 429 when all are taken."""
+    (a dependency with ``yield`` ends after the response); 429 when all are taken.
+
+    The response gives it back as soon as its last byte is ready, so a client that
+    starts its next download the moment one ends is not refused.
+    """
     user = await signed_in(connection)
-    async with stream_slots(connection).hold(SlotKind.download, user.id):
-        yield
+    slots = stream_slots(connection)
+    async with slots.hold(SlotKind.download, user.id) as slot:
+        yield partial(slots.release, slot)
 
 
-async def live_stream_slot(connection: HTTPConnection) -> AsyncIterator[None]:
+async def live_stream_slot(connection: HTTPConnection) -> AsyncIterator[Release]:
     """One of the caller's live-stream slots, as ``download_slot``."""
     user = await signed_in(connection)
-    async with stream_slots(connection).hold(SlotKind.live, user.id):
-        yield
+    slots = stream_slots(connection)
+    async with slots.hold(SlotKind.live, user.id) as slot:
+        yield partial(slots.release, slot)
+
+
+DownloadSlot = Annotated[Release, Depends(download_slot)]
+LiveStreamSlot = Annotated[Release, Depends(live_stream_slot)]
 
 
 class SocketRoleRequirement:

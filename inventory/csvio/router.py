@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -18,11 +18,12 @@ from inventory.csvio.upload import read_file_field
 from inventory.db import Database
 from inventory.deps import (
     DatabaseDep,
+    DownloadSlot,
     EntryId,
     ManagerUser,
+    Release,
     SettingsDep,
     UnitOfWorkDep,
-    download_slot,
     require_role,
 )
 from inventory.models import JobStatus, Role
@@ -122,10 +123,13 @@ async def read_import(job_id: EntryId, uow: UnitOfWorkDep) -> JobRead:
     )
 
 
-def _csv(database: Database, settings: Settings, export: exports.Export) -> StreamingResponse:
+def _csv(
+    database: Database, settings: Settings, release: Release, export: exports.Export
+) -> StreamingResponse:
     return GuardedStream(
         exports.stream_csv(database, export),
         idle_seconds=settings.stream_idle_seconds,
+        before_end=release,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{export.name}.csv"'},
     )
@@ -140,44 +144,39 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
     },
     **problem_responses(422, 429),
 }
-# Each download holds one of the caller's INVENTORY_MAX_EXPORTS_PER_USER slots while it streams.
-DOWNLOAD = [Depends(download_slot)]
 
 
 @router.get(
     "/exports/products.csv",
     response_class=StreamingResponse,
     responses=CSV_RESPONSE,
-    dependencies=DOWNLOAD,
     summary="Export products as CSV",
 )
 async def export_products(
-    database: DatabaseDep, settings: SettingsDep, flt: ProductFilterQuery
+    database: DatabaseDep, settings: SettingsDep, release: DownloadSlot, flt: ProductFilterQuery
 ) -> StreamingResponse:
-    return _csv(database, settings, exports.products_export(flt))
+    return _csv(database, settings, release, exports.products_export(flt))
 
 
 @router.get(
     "/exports/stock.csv",
     response_class=StreamingResponse,
     responses=CSV_RESPONSE,
-    dependencies=DOWNLOAD,
     summary="Export stock levels as CSV",
 )
 async def export_stock(
-    database: DatabaseDep, settings: SettingsDep, flt: LevelFilterQuery
+    database: DatabaseDep, settings: SettingsDep, release: DownloadSlot, flt: LevelFilterQuery
 ) -> StreamingResponse:
-    return _csv(database, settings, exports.stock_export(flt))
+    return _csv(database, settings, release, exports.stock_export(flt))
 
 
 @router.get(
     "/exports/movements.csv",
     response_class=StreamingResponse,
     responses=CSV_RESPONSE,
-    dependencies=DOWNLOAD,
     summary="Export the ledger as CSV",
 )
 async def export_movements(
-    database: DatabaseDep, settings: SettingsDep, flt: LedgerFilterQuery
+    database: DatabaseDep, settings: SettingsDep, release: DownloadSlot, flt: LedgerFilterQuery
 ) -> StreamingResponse:
-    return _csv(database, settings, exports.movements_export(flt))
+    return _csv(database, settings, release, exports.movements_export(flt))

@@ -16,7 +16,7 @@ import logging
 from collections.abc import AsyncGenerator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import HTTPConnection
@@ -26,9 +26,9 @@ from inventory.auth.signin import Caller
 from inventory.deps import (
     ChangeFeedDep,
     DatabaseDep,
+    LiveStreamSlot,
     ShutdownDep,
     StreamCaller,
-    live_stream_slot,
     remembered_users,
     require_role,
 )
@@ -84,7 +84,6 @@ LastEventIdHeader = Annotated[
         },
         **problem_responses(422, 429),
     },
-    dependencies=[Depends(live_stream_slot)],
 )
 async def stock_events(
     connection: HTTPConnection,
@@ -92,6 +91,7 @@ async def stock_events(
     database: DatabaseDep,
     feed: ChangeFeedDep,
     shutdown: ShutdownDep,
+    release: LiveStreamSlot,
     product_id: RefId | None = None,
     warehouse_id: RefId | None = None,
     last_event_id: Annotated[
@@ -126,6 +126,7 @@ async def stock_events(
     return GuardedStream(
         _events(followed),
         idle_seconds=settings.stream_idle_seconds,
+        before_end=release,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

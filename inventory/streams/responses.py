@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 
 from starlette.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
@@ -38,7 +38,11 @@ class ClientStoppedReading(Exception):
 
 
 class GuardedStream(StreamingResponse):
-    """A streamed answer aborted when its client reads nothing for ``idle_seconds``."""
+    """A streamed answer aborted when its client reads nothing for ``idle_seconds``.
+
+    ``before_end`` runs once the generator is done, before the body's end is
+    sent (to give back the caller's slot: see ``inventory.deps.download_slot``).
+    """
 
     def __init__(
         self,
@@ -47,10 +51,12 @@ class GuardedStream(StreamingResponse):
         idle_seconds: float,
         media_type: str,
         headers: Mapping[str, str] | None = None,
+        before_end: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__(content, media_type=media_type, headers=headers)
         self._chunks = content
         self.idle_seconds = idle_seconds
+        self._before_end = before_end
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         abort = connection_aborter(scope)
@@ -88,6 +94,8 @@ class GuardedStream(StreamingResponse):
             # A send the client keeps up with returns without a turn of the event loop:
             # give the process's other requests theirs between chunks.
             await asyncio.sleep(0)
+        if self._before_end is not None:
+            await self._before_end()  # before the client can see the end and ask again
         await self._send(send, {"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _send(self, send: Send, message: Message) -> None:

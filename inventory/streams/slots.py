@@ -173,12 +173,18 @@ class StreamSlots:
         try:
             yield slot
         finally:
-            self._held.pop(slot.id, None)
-            # Given back even when the block is being cancelled (a server shutting down).
-            release = asyncio.ensure_future(self._release(slot))
-            self._releasing.add(release)
-            release.add_done_callback(self._releasing.discard)
-            await asyncio.shield(release)
+            await self.release(slot)
+
+    async def release(self, slot: Slot) -> None:
+        """Give ``slot`` back now, before its block ends (once the work it stood for is
+        done); a second call, and the block's own at its end, do nothing."""
+        if self._held.pop(slot.id, None) is None:
+            return
+        # Given back even when the caller is being cancelled (a server shutting down).
+        release = asyncio.ensure_future(self._release(slot))
+        self._releasing.add(release)
+        release.add_done_callback(self._releasing.discard)
+        await asyncio.shield(release)
 
     async def held(self, kind: SlotKind, user_id: int) -> int:
         """How many slots of ``kind`` ``user_id`` holds now, on every worker."""

@@ -139,3 +139,13 @@ async def test_without_a_reachable_redis_slots_count_in_memory(prefix):
             pass
     finally:
         await unreachable.close()
+
+
+async def test_a_slot_given_back_early_is_free_at_once_and_not_given_back_twice(slots):
+    async with slots.hold(SlotKind.download, 7) as first, slots.hold(SlotKind.download, 7):
+        await slots.release(first)  # the download's last byte is ready
+        await slots.release(first)
+        async with slots.hold(SlotKind.download, 7):
+            assert await slots.held(SlotKind.download, 7) == 2
+        assert await slots.held(SlotKind.download, 7) == 1
+    assert await slots.held(SlotKind.download, 7) == 0
