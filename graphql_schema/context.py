@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -39,10 +39,11 @@ from inventory.auth.throttle import WriteThrottle
 from inventory.changefeed import ChangeFeed
 from inventory.config import Settings
 from inventory.db import Database
-from inventory.deps import DatabaseDep, SettingsDep, bearer, remembered_users
+from inventory.deps import DatabaseDep, SettingsDep, bearer, remembered_users, stream_slots
 from inventory.errors import Unauthenticated
 from inventory.logs import user_id_var
 from inventory.models import Role, User
+from inventory.streams.slots import SlotKind, StreamSlots
 from inventory.unit_of_work import UnitOfWork
 
 
@@ -76,6 +77,9 @@ class Context(BaseContext):
     write_throttle: WriteThrottle | None = None
     """Charged once per mutation request (``extensions.Transports``); None in tests that
     build a context."""
+    slots: StreamSlots | None = None
+    """Per-user live-stream slots, one held by each subscription; None in tests that build
+    a context."""
     _signed_in: User | Unauthenticated | None = field(default=None, init=False)
     # GraphQL resolves sibling fields concurrently; one AsyncSession must not be.
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
@@ -154,6 +158,13 @@ class Context(BaseContext):
             self.token, role, self.settings, self.database, self.remembered
         )
 
+    def live_slot(self, caller: Caller) -> AbstractAsyncContextManager[object]:
+        """One of the caller's live-stream slots, for a subscription; TooManyRequests when
+        all are taken (the subscription is refused, the socket stays open)."""
+        if self.slots is None:
+            return nullcontext()
+        return self.slots.hold(SlotKind.live, caller.user_id)
+
     async def recheck(self, caller: Caller) -> Caller:
         """A subscription's caller checked again (see ``inventory.auth.signin``)."""
         return await signin.recheck(caller, self.settings, self.database, self.remembered)
@@ -207,6 +218,7 @@ async def get_context(
         transaction=transaction,
         handshake_token=_handshake_token(connection),
         write_throttle=connection.app.state.write_throttle,
+        slots=stream_slots(connection),
     )
 
 

@@ -66,14 +66,17 @@ class Subscription:
 
         The caller is checked again every minute and when the token expires:
         a deactivated user, a lowered role or an expired token ends the stream
-        with UNAUTHENTICATED or FORBIDDEN.
+        with UNAUTHENTICATED or FORBIDDEN. Each subscription holds one of the
+        caller's live-stream slots (``INVENTORY_MAX_STREAMS_PER_USER``, shared
+        with the WebSocket and the event stream); past that it is refused with
+        RATE_LIMITED and the connection stays open.
         """
         wanted = Wanted(
             _id_filter(product_id, "productId"), _id_filter(warehouse_id, "warehouseId")
         )
         context: Context = info.context
         caller = await context.caller(StockWatchers.role)
-        async with context.feed.subscribe() as changes:
+        async with context.live_slot(caller), context.feed.subscribe() as changes:
             try:
                 async for change in live_changes(changes, wanted, caller, context.recheck):
                     yield StockChange.of(change)

@@ -39,6 +39,7 @@ from inventory.readiness import DatabaseUnavailable, wait_for_database
 from inventory.standalone import standalone_database
 from inventory.stock.filters import LedgerFilter, LevelFilter
 from inventory.stock.service import LedgerDiscrepancy, find_ledger_discrepancies
+from inventory.streams.abort import HttpProtocol
 from inventory.users import service as users
 from inventory.users.schemas import UserCreate
 from inventory.worker_count import share_nothing_locally
@@ -358,6 +359,7 @@ def serve(
         workers=None if reload else workers,
         reload=reload,
         proxy_headers=True,
+        http=HttpProtocol,  # httptools, able to abort a stalled download (inventory.streams)
         # A long export must not hold a shutdown open: cancel it after 10 s.
         timeout_graceful_shutdown=10,
         # One format for every line (JSON in production); the app logs each request itself.

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request, WebSocket, WebSocketException
@@ -31,6 +32,7 @@ from inventory.kit.schemas import MAX_ID
 from inventory.logs import user_id_var
 from inventory.models import Role, User
 from inventory.shutdown import ShutdownSignal
+from inventory.streams.slots import SlotKind, StreamSlots
 from inventory.unit_of_work import UnitOfWork
 
 TOKEN_URL = "/api/v1/auth/token"  # noqa: S105 - a path, not a secret
@@ -176,6 +178,41 @@ async def stream_caller(connection: HTTPConnection) -> Caller:
 
 
 StreamCaller = Annotated[Caller, Depends(stream_caller)]
+
+
+def stream_slots(connection: HTTPConnection) -> StreamSlots:
+    """The process's per-user slots for downloads and live streams."""
+    slots: StreamSlots = connection.app.state.stream_slots
+    return slots
+
+
+Release = Callable[[], Awaitable[None]]
+"""Gives a held slot back early; the dependency that took it gives it back anyway."""
+
+
+async def download_slot(connection: HTTPConnection) -> AsyncIterator[Release]:
+    """One of the caller's download slots, held until the response has been streamed
+    (a dependency with ``yield`` ends after the response); 429 when all are taken.
+
+    The response gives it back as soon as its last byte is ready, so a client that
+    starts its next download the moment one ends is not refused.
+    """
+    user = await signed_in(connection)
+    slots = stream_slots(connection)
+    async with slots.hold(SlotKind.download, user.id) as slot:
+        yield partial(slots.release, slot)
+
+
+async def live_stream_slot(connection: HTTPConnection) -> AsyncIterator[Release]:
+    """One of the caller's live-stream slots, as ``download_slot``."""
+    user = await signed_in(connection)
+    slots = stream_slots(connection)
+    async with slots.hold(SlotKind.live, user.id) as slot:
+        yield partial(slots.release, slot)
+
+
+DownloadSlot = Annotated[Release, Depends(download_slot)]
+LiveStreamSlot = Annotated[Release, Depends(live_stream_slot)]
 
 
 class SocketRoleRequirement:

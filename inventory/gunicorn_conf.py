@@ -22,6 +22,7 @@ from uvicorn_worker import UvicornWorker
 
 from inventory.config import Settings, describe_invalid, load_settings
 from inventory.logs import configure_startup_logging, logging_config
+from inventory.streams.abort import HttpProtocol
 from inventory.worker_count import share_nothing_locally
 
 
@@ -30,7 +31,7 @@ class Worker(UvicornWorker):  # type: ignore[misc] # untyped base
 
     CONFIG_KWARGS = {  # noqa: RUF012 - the base class's attribute, overridden
         "loop": "uvloop",
-        "http": "httptools",
+        "http": HttpProtocol,  # httptools, able to abort a stalled download
         "access_log": False,
         "proxy_headers": True,
         "timeout_graceful_shutdown": 25,  # under gunicorn's graceful_timeout below

@@ -1,9 +1,10 @@
 """The process's services, opened when the app starts and closed when it stops.
 
 The database, the sign-in and write throttles, the password-hash gate, the
-one pub/sub listener, the change feed, the response cache and the job runner,
-wired to the unit of work's after-commit listeners in the order a write's
-answer relies on; and the first admin from settings.
+per-user stream slots, the one pub/sub listener, the change feed, the
+response cache and the job runner, wired to the unit of work's after-commit
+listeners in the order a write's answer relies on; and the first admin from
+settings.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from inventory.errors import Conflict
 from inventory.jobs.dispatch import job_runner
 from inventory.pubsub import PubSubListener
 from inventory.shutdown import ShutdownSignal
+from inventory.streams.slots import SlotKind, StreamSlots
 from inventory.users import service as users
 
 logger = logging.getLogger(__name__)
@@ -42,6 +44,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     # Each request is handed it by HashGateScope.
     app.state.hash_gate = security.HashGate(settings.max_concurrent_hashes)
+    app.state.stream_slots = StreamSlots(
+        {
+            SlotKind.download: settings.max_exports_per_user,
+            SlotKind.live: settings.max_streams_per_user,
+        },
+        # A dead worker's slots free themselves as soon as a live one cuts off a stalled client.
+        lease_seconds=settings.stream_idle_seconds,
+        redis_url=settings.redis_url,
+        key_prefix=settings.redis_key_prefix,
+    )
     metrics.watch_pool(database.engine)
     # One pub/sub listener per process, for the cache's invalidations and the change feed.
     listener = PubSubListener(settings.redis_url) if settings.redis_url else None
@@ -75,6 +87,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runner.close()
         await app.state.login_throttle.close()
         await app.state.write_throttle.close()
+        await app.state.stream_slots.close()
         if listener is not None:
             await listener.close()
         await feed.close()

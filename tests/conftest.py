@@ -36,6 +36,7 @@ from inventory.db import create_engine
 from inventory.main import create_app
 from inventory.models import Role
 from inventory.models.base import Base
+from inventory.streams.slots import StreamSlots
 from inventory.users import service as users
 from inventory.users.schemas import UserCreate
 
@@ -218,8 +219,8 @@ class Account:
 async def accounts(app: FastAPI, engine: AsyncEngine, settings: Settings) -> dict[Role, Account]:
     """An empty database holding one active user per role, made through the service layer.
 
-    Sign-in and write throttling start afresh too, so no test inherits another's
-    counts (user ids repeat from test to test).
+    Sign-in and write throttling and the stream slots start afresh too, so no test
+    inherits another's counts (user ids repeat from test to test).
     """
     await empty_tables(engine)
     await app.state.cache.forget_everything()
@@ -229,6 +230,14 @@ async def accounts(app: FastAPI, engine: AsyncEngine, settings: Settings) -> dic
     await app.state.write_throttle.close()
     app.state.write_throttle = WriteThrottle(
         settings.redis_url, counts_prefix, settings.write_rate_limit
+    )
+    slots: StreamSlots = app.state.stream_slots
+    await slots.close()
+    app.state.stream_slots = StreamSlots(
+        slots.limits,
+        lease_seconds=slots.lease_seconds,
+        redis_url=settings.redis_url,
+        key_prefix=counts_prefix,
     )
     made = {}
     async with app.state.db.unit_of_work(write=True) as uow:

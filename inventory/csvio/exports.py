@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,9 @@ from inventory.products.schemas import price_text
 from inventory.stock.filters import LedgerFilter, LevelFilter
 
 BATCH = 2000
+SLICE = 250
+"""Rows formatted in Python at a time: a slice costs the event loop a few milliseconds, so a
+download never holds up the process's other requests for long."""
 Rows = Select[*tuple[Any, ...]]
 
 # How each kind of cell is written: in Python, and the same in PostgreSQL's SQL.
@@ -152,26 +155,38 @@ def _header(export: Export) -> bytes:
     return csv_line(export.header).encode()
 
 
-async def stream_csv(database: Database, export: Export) -> AsyncIterator[bytes]:
-    """The CSV of ``export``, header first, then one chunk per batch of rows."""
+async def stream_csv(database: Database, export: Export) -> AsyncGenerator[bytes, None]:
+    """The CSV of ``export``, header first, then one chunk per batch of rows.
+
+    Closing the generator early (a client gone, a download cut off) releases
+    its database connection before ``aclose()`` returns.
+    """
     yield _header(export)
     if database.engine.dialect.name == "postgresql":
-        async for chunk in _copy(database, export):
-            yield chunk
+        async with contextlib.aclosing(_copy(database, export)) as chunks:
+            async for chunk in chunks:
+                yield chunk
         return
     async with database.read_sessions() as session:
         # A partition size is a must: without one, partitions() buffers everything.
         result = await session.stream(export.query().execution_options(yield_per=BATCH))
-        async for partition in result.partitions(BATCH):
-            yield "".join(export.line(row) for row in partition).encode()
+        try:
+            async for partition in result.partitions(BATCH):
+                for start in range(0, len(partition), SLICE):
+                    rows = partition[start : start + SLICE]
+                    yield "".join(export.line(row) for row in rows).encode()
+        finally:
+            await result.close()
 
 
-async def _copy(database: Database, export: Export) -> AsyncIterator[bytes]:
+async def _copy(database: Database, export: Export) -> AsyncGenerator[bytes, None]:
     """Rows through PostgreSQL's COPY protocol, handed on as they arrive.
 
     asyncpg calls ``output`` for each chunk; a small queue hands them to this
     generator, so a slow client slows the COPY instead of filling memory. If
-    the client goes away, the generator is closed and the COPY cancelled.
+    the generator is closed before the COPY finished, the COPY is cancelled
+    and its connection closed, not returned to the pool halfway through a
+    COPY, so the server session ends at once.
     """
     compiled = export.query(for_copy=True).compile(dialect=database.engine.dialect)
     arguments = [compiled.params[name] for name in compiled.positiontup or ()]
@@ -184,15 +199,19 @@ async def _copy(database: Database, export: Export) -> AsyncIterator[bytes]:
         copying = asyncio.create_task(
             _run_copy(connection, str(compiled), arguments, output, chunks)
         )
+        finished = False
         try:
             while (chunk := await chunks.get()) is not None:
                 yield chunk
             await copying  # re-raises a failed COPY
+            finished = True
         finally:
-            if not copying.done():
+            if not finished:
                 copying.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await copying
+                await asyncio.wait({copying})
+                if not copying.cancelled():
+                    copying.exception()  # seen here; the COPY's own error was raised above
+                await connection.invalidate()
 
 
 async def _run_copy(
@@ -207,5 +226,9 @@ async def _run_copy(
         driver = raw.driver_connection
         assert driver is not None
         await driver.copy_from_query(sql, *arguments, output=output, format="csv")
-    finally:
+    except asyncio.CancelledError:
+        raise  # the reader is gone: nobody waits for the end mark (and the queue may be full)
+    except BaseException:
         await chunks.put(None)
+        raise
+    await chunks.put(None)

@@ -9,15 +9,19 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from inventory.config import Settings
 from inventory.csvio import exports
 from inventory.csvio.jobs import records
 from inventory.csvio.jobs.submit import submit_product_import
 from inventory.csvio.runner import JobRunnerDep
 from inventory.csvio.upload import read_file_field
+from inventory.db import Database
 from inventory.deps import (
     DatabaseDep,
+    DownloadSlot,
     EntryId,
     ManagerUser,
+    Release,
     SettingsDep,
     UnitOfWorkDep,
     require_role,
@@ -26,6 +30,7 @@ from inventory.models import JobStatus, Role
 from inventory.problems import problem_responses
 from inventory.products.params import ProductFilterQuery
 from inventory.stock.params import LedgerFilterQuery, LevelFilterQuery
+from inventory.streams.responses import GuardedStream
 
 router = APIRouter(tags=["csv"], dependencies=[require_role(Role.viewer)])
 
@@ -118,17 +123,26 @@ async def read_import(job_id: EntryId, uow: UnitOfWorkDep) -> JobRead:
     )
 
 
-def _csv(database: DatabaseDep, export: exports.Export) -> StreamingResponse:
-    return StreamingResponse(
+def _csv(
+    database: Database, settings: Settings, release: Release, export: exports.Export
+) -> StreamingResponse:
+    return GuardedStream(
         exports.stream_csv(database, export),
+        idle_seconds=settings.stream_idle_seconds,
+        before_end=release,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{export.name}.csv"'},
     )
 
 
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/csv": {}}, "description": "The CSV file, streamed"},
-    **problem_responses(422),
+    200: {
+        "content": {"text/csv": {}},
+        "description": "The CSV file, streamed. A client that reads nothing for "
+        "`INVENTORY_STREAM_IDLE_SECONDS` has its connection aborted (no clean end of the "
+        "body, so a cut-off file never looks complete).",
+    },
+    **problem_responses(422, 429),
 }
 
 
@@ -138,8 +152,10 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
     responses=CSV_RESPONSE,
     summary="Export products as CSV",
 )
-async def export_products(database: DatabaseDep, flt: ProductFilterQuery) -> StreamingResponse:
-    return _csv(database, exports.products_export(flt))
+async def export_products(
+    database: DatabaseDep, settings: SettingsDep, release: DownloadSlot, flt: ProductFilterQuery
+) -> StreamingResponse:
+    return _csv(database, settings, release, exports.products_export(flt))
 
 
 @router.get(
@@ -148,8 +164,10 @@ async def export_products(database: DatabaseDep, flt: ProductFilterQuery) -> Str
     responses=CSV_RESPONSE,
     summary="Export stock levels as CSV",
 )
-async def export_stock(database: DatabaseDep, flt: LevelFilterQuery) -> StreamingResponse:
-    return _csv(database, exports.stock_export(flt))
+async def export_stock(
+    database: DatabaseDep, settings: SettingsDep, release: DownloadSlot, flt: LevelFilterQuery
+) -> StreamingResponse:
+    return _csv(database, settings, release, exports.stock_export(flt))
 
 
 @router.get(
@@ -158,5 +176,7 @@ async def export_stock(database: DatabaseDep, flt: LevelFilterQuery) -> Streamin
     responses=CSV_RESPONSE,
     summary="Export the ledger as CSV",
 )
-async def export_movements(database: DatabaseDep, flt: LedgerFilterQuery) -> StreamingResponse:
-    return _csv(database, exports.movements_export(flt))
+async def export_movements(
+    database: DatabaseDep, settings: SettingsDep, release: DownloadSlot, flt: LedgerFilterQuery
+) -> StreamingResponse:
+    return _csv(database, settings, release, exports.movements_export(flt))

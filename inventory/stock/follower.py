@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from inventory.auth.signin import Caller
@@ -116,7 +116,7 @@ async def follow_ledger(
     recheck: Recheck,
     *,
     idle_seconds: float,
-) -> AsyncIterator[Followed]:
+) -> AsyncGenerator[Followed, None]:
     """``Resumed``, then the wanted entries after ``after`` (or the ledger's end), batch by batch.
 
     Ends when ``stopping`` is set; raises Unauthenticated or Forbidden when a

@@ -11,8 +11,9 @@ stream ends with a comment saying why.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
@@ -25,6 +26,7 @@ from inventory.auth.signin import Caller
 from inventory.deps import (
     ChangeFeedDep,
     DatabaseDep,
+    LiveStreamSlot,
     ShutdownDep,
     StreamCaller,
     remembered_users,
@@ -49,6 +51,7 @@ from inventory.stock.follower import (
     payload,
 )
 from inventory.stock.service import LedgerEntry
+from inventory.streams.responses import GuardedStream
 
 logger = logging.getLogger(__name__)
 
@@ -75,9 +78,11 @@ LastEventIdHeader = Annotated[
         200: {
             "content": {"text/event-stream": {}},
             "description": "One event per committed change: `id` is the movement id, `data` "
-            "`{product_id, warehouse_id, quantity, movement_id}`; `: ping` every 15 s.",
+            "`{product_id, warehouse_id, quantity, movement_id}`; `: ping` every 15 s. "
+            "Holds one of the caller's `INVENTORY_MAX_STREAMS_PER_USER` live-stream slots; a "
+            "client that reads nothing for `INVENTORY_STREAM_IDLE_SECONDS` is disconnected.",
         },
-        **problem_responses(422),
+        **problem_responses(422, 429),
     },
 )
 async def stock_events(
@@ -86,6 +91,7 @@ async def stock_events(
     database: DatabaseDep,
     feed: ChangeFeedDep,
     shutdown: ShutdownDep,
+    release: LiveStreamSlot,
     product_id: RefId | None = None,
     warehouse_id: RefId | None = None,
     last_event_id: Annotated[
@@ -117,8 +123,10 @@ async def stock_events(
         recheck,
         idle_seconds=PING_SECONDS,
     )
-    return StreamingResponse(
+    return GuardedStream(
         _events(followed),
+        idle_seconds=settings.stream_idle_seconds,
+        before_end=release,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -141,7 +149,7 @@ def _event(entry: LedgerEntry) -> str:
     return f"id: {entry.id}\ndata: {data}\n\n"
 
 
-async def _events(followed: AsyncIterator[Followed]) -> AsyncIterator[str]:
+async def _events(followed: AsyncGenerator[Followed, None]) -> AsyncGenerator[str, None]:
     """What the follower finds, as the event stream's text.
 
     A refused caller or a database gone away ends the stream with a comment
@@ -149,13 +157,14 @@ async def _events(followed: AsyncIterator[Followed]) -> AsyncIterator[str]:
     is lost).
     """
     try:
-        async for item in followed:
-            if isinstance(item, Resumed):
-                yield f": after movement {item.after}\n\n"
-            elif isinstance(item, Idle):
-                yield ": ping\n\n"
-            else:
-                yield "".join(_event(entry) for entry in item)
+        async with contextlib.aclosing(followed):
+            async for item in followed:
+                if isinstance(item, Resumed):
+                    yield f": after movement {item.after}\n\n"
+                elif isinstance(item, Idle):
+                    yield ": ping\n\n"
+                else:
+                    yield "".join(_event(entry) for entry in item)
     except (Unauthenticated, Forbidden) as exc:
         yield f": {exc.detail}\n\n"
     except SQLAlchemyError as exc:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -27,11 +27,12 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from inventory.auth import signin
 from inventory.auth.signin import Caller
 from inventory.changefeed import SubscriberTooSlow, Subscription
-from inventory.deps import ChangeFeedDep, SocketRoleRequirement, remembered_users
-from inventory.errors import Forbidden, Unauthenticated
+from inventory.deps import ChangeFeedDep, SocketRoleRequirement, remembered_users, stream_slots
+from inventory.errors import Forbidden, TooManyRequests, Unauthenticated
 from inventory.kit.schemas import RefId
 from inventory.models import Role
 from inventory.stock.follower import UNAVAILABLE, Recheck, Wanted, live_changes, payload
+from inventory.streams.slots import SlotKind
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,20 @@ async def socket_filters(
     return Wanted(**values)
 
 
-@router.websocket("/ws/stock")
+async def socket_slot(websocket: WebSocket, caller: ViewerSocket) -> AsyncIterator[None]:
+    """One of the caller's live-stream slots while the socket is open; 1008 when all are taken."""
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            await stack.enter_async_context(
+                stream_slots(websocket).hold(SlotKind.live, caller.user_id)
+            )
+        except TooManyRequests as exc:
+            await websocket.accept()
+            raise WebSocketException(CLOSE_POLICY_VIOLATION, exc.detail) from None
+        yield
+
+
+@router.websocket("/ws/stock", dependencies=[Depends(socket_slot)])
 async def stock_socket(
     websocket: WebSocket,
     caller: ViewerSocket,
@@ -72,8 +86,9 @@ async def stock_socket(
     """Push every committed stock change (optionally one product's or warehouse's).
 
     Token in ``?token=``; closes with 1008 when it is missing or bad, when a
-    filter is not an id, and when a re-check of the caller fails; with 1013
-    when the client falls too far behind.
+    filter is not an id, when the caller already holds
+    ``INVENTORY_MAX_STREAMS_PER_USER`` live streams, and when a re-check of
+    the caller fails; with 1013 when the client falls too far behind.
     """
     app = websocket.app.state
     remembered = remembered_users(websocket)
