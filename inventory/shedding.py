@@ -1,5 +1,5 @@
 """Load shedding: a bound on the HTTP requests one process works on at once, with an answer
-(503 problem+json and ``Retry-After``) for every request past it.
+(``Overloaded``: 503 problem+json with ``Retry-After``) for every request past it.
 
 Up to ``max_in_flight`` requests run at once. The next ones wait, in order of arrival,
 for a free slot: at most ``max_queued`` of them and for at most ``wait_seconds`` each.
@@ -26,9 +26,9 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inventory import metrics
-from inventory.problems import problem
+from inventory.errors import Overloaded
+from inventory.problems import problem_response
 
-RETRY_AFTER_SECONDS = 1
 SHED_DETAIL = "The service is busy with other requests; retry shortly."
 
 
@@ -61,13 +61,7 @@ class LoadShedder:
             return
         if not await self._acquire():
             metrics.SHED_REQUESTS.inc()
-            response = problem(
-                Request(scope),
-                503,
-                SHED_DETAIL,
-                code="overloaded",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            )
+            response = problem_response(Request(scope), Overloaded(SHED_DETAIL))
             await response(scope, receive, send)
             return
 
