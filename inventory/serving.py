@@ -16,9 +16,9 @@ dropped and the client retries it a second later: slower, never reset. The kerne
 it at ``net.core.somaxconn`` (4096 on Linux 5.4 and later; raise it where it is 128)."""
 
 KEEP_ALIVE_SECONDS = 5
-"""How long an idle connection stays open for its next request. Behind a proxy that
-reuses connections, keep this longer than the proxy's idle timeout, or the proxy may send
-a request on a connection this end is closing."""
+"""How long an idle connection stays open for its next request. A proxy in front that
+reuses connections must close idle ones sooner, or it may send a request on a connection
+this end is closing."""
 
 
 def raise_open_files_limit() -> int:
