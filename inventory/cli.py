@@ -36,6 +36,7 @@ from inventory.logs import configure_startup_logging, logging_config, writes_jso
 from inventory.models import ImportJob, Role
 from inventory.products.filters import ProductFilter
 from inventory.readiness import DatabaseUnavailable, wait_for_database
+from inventory.serving import BACKLOG, KEEP_ALIVE_SECONDS, raise_open_files_limit
 from inventory.standalone import standalone_database
 from inventory.stock.filters import LedgerFilter, LevelFilter
 from inventory.stock.service import LedgerDiscrepancy, find_ledger_discrepancies
@@ -351,6 +352,7 @@ def serve(
         _run(_migrate)
     if not reload and (note := share_nothing_locally(settings, workers)):
         logger.warning(note)
+    raise_open_files_limit()  # the workers inherit it
     uvicorn.run(
         "inventory.main:create_app",
         factory=True,
@@ -360,6 +362,8 @@ def serve(
         reload=reload,
         proxy_headers=True,
         http=HttpProtocol,  # httptools, able to abort a stalled download (inventory.streams)
+        backlog=BACKLOG,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         # A long export must not hold a shutdown open: cancel it after 10 s.
         timeout_graceful_shutdown=10,
         # One format for every line (JSON in production); the app logs each request itself.

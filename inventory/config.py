@@ -99,6 +99,13 @@ class Settings(BaseSettings):
     """An uploaded file no worker has taken within this long is dropped and its job failed."""
     broker_visibility_timeout_seconds: int = Field(default=60 * 60, ge=5)
     """Redis broker only: how long a job taken by a worker that died waits to be delivered again."""
+    max_in_flight: int = Field(default=100, ge=1)
+    """HTTP requests each process works on at once (until their answer starts); see scaling.md."""
+    max_queued: int = Field(default=400, ge=0)
+    """Requests past max_in_flight that wait for a slot; past that, 503 with Retry-After at once."""
+    queue_wait_seconds: float = Field(default=10.0, ge=0)
+    """How long a queued request waits for a slot before it is answered 503 (as long as a
+    request may wait for a pooled database connection)."""
 
     @field_validator("cors_origins", "allowed_hosts", mode="before")
     @classmethod

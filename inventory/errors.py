@@ -82,8 +82,8 @@ class ServiceUnavailable(DomainError):
 
 
 class Overloaded(ServiceUnavailable):
-    """The process is doing as much of this work as it may at once (password hashes);
-    worth retrying in a moment."""
+    """The process is doing as much of this work as it may at once (password hashes, or
+    requests as a whole); worth retrying in a moment."""
 
 
 class BrokerUnavailable(ServiceUnavailable):

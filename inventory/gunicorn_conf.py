@@ -22,6 +22,7 @@ from uvicorn_worker import UvicornWorker
 
 from inventory.config import Settings, describe_invalid, load_settings
 from inventory.logs import configure_startup_logging, logging_config
+from inventory.serving import BACKLOG, KEEP_ALIVE_SECONDS, raise_open_files_limit
 from inventory.streams.abort import HttpProtocol
 from inventory.worker_count import share_nothing_locally
 
@@ -59,7 +60,9 @@ workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * len(os.sched_getaffinity(
 worker_class = "inventory.gunicorn_conf.Worker"
 graceful_timeout = 30
 timeout = 60
-keepalive = 5
+keepalive = KEEP_ALIVE_SECONDS
+backlog = BACKLOG
+raise_open_files_limit()  # here, in the master: the workers inherit it
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = None
 errorlog = "-"

@@ -34,6 +34,7 @@ from inventory.middleware import (
 from inventory.openapi import complete_openapi
 from inventory.problems import install_error_handlers
 from inventory.products.router import router as product_router
+from inventory.shedding import LoadShedder
 from inventory.stock.router import router as stock_router
 from inventory.stock.sse import router as stock_stream_router
 from inventory.stock.websocket import router as stock_socket_router
@@ -73,6 +74,9 @@ TAGS = [
 
 logger = logging.getLogger(__name__)
 
+
+NEVER_SHED = frozenset({"/health", "/ready", "/metrics"})
+"""Probes and metrics answer however busy the process is."""
 
 API_ROUTERS = (
     # Matched in this order: the hottest reads first.
@@ -147,6 +151,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(ObservedRequests)
+    # Just inside the request id: a refused request costs next to nothing, yet its
+    # answer carries an id. Shed answers are counted, not access-logged.
+    app.add_middleware(
+        LoadShedder,
+        max_in_flight=settings.max_in_flight,
+        max_queued=settings.max_queued,
+        wait_seconds=settings.queue_wait_seconds,
+        exempt=NEVER_SHED,
+    )
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router)
     app.include_router(metrics.router)

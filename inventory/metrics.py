@@ -50,6 +50,10 @@ IN_FLIGHT = Gauge(
     "HTTP requests being answered now.",
     multiprocess_mode="livesum",
 )
+SHED_REQUESTS = Counter(
+    "inventory_http_requests_shed_total",
+    "HTTP requests refused with 503 past the process's concurrency limit (load shedding).",
+)
 DB_CONNECTIONS_IN_USE = Gauge(
     "inventory_db_connections_in_use",
     "Database connections checked out of the pools.",
