@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi import FastAPI
 
+from inventory import security
 from inventory.auth import signin
 from inventory.auth.signin import Caller
 from inventory.errors import DomainError, Forbidden, Unauthenticated
@@ -23,17 +24,32 @@ from inventory.users.schemas import UserUpdate
 from tests.conftest import Account
 
 CHANGES = [
-    ("deactivated", UserUpdate(is_active=False), Unauthenticated, signin.BAD_TOKEN),
-    ("demoted", UserUpdate(role=Role.viewer), Forbidden, signin.role_too_low(Role.clerk)),
+    ("deactivated", UserUpdate(is_active=False), False, Unauthenticated, signin.BAD_TOKEN),
+    # A role change ends the sessions begun before it...
+    ("demoted", UserUpdate(role=Role.viewer), False, Unauthenticated, signin.BAD_TOKEN),
+    # ...and a session begun after it is held to the new role.
+    (
+        "demoted, signed in again",
+        UserUpdate(role=Role.viewer),
+        True,
+        Forbidden,
+        signin.role_too_low(Role.clerk),
+    ),
 ]
+IDS = [name for name, *_ in CHANGES]
 
 
-async def _changed_clerk(app: FastAPI, account: Account, change: UserUpdate) -> Caller:
-    """A clerk's connection needing a clerk, opened before ``change``, due for a check now."""
-    caller = Caller(account.token, account.id, Role.clerk, datetime.now(UTC) - timedelta(seconds=2))
+async def _changed_clerk(
+    app: FastAPI, account: Account, change: UserUpdate, sign_in_again: bool
+) -> Caller:
+    """A clerk's connection needing a clerk, opened before ``change`` (or with a token issued
+    after it), due for a check now."""
     async with app.state.db.unit_of_work(write=True) as uow:
-        await users.update_user(uow.session, account.id, change)
-    return caller
+        user = await users.update_user(uow.session, account.id, change)
+    token = account.token
+    if sign_in_again:
+        token = security.create_access_token(user.id, user.role, app.state.settings).token
+    return Caller(token, account.id, Role.clerk, datetime.now(UTC) - timedelta(seconds=2))
 
 
 def _recheck(app: FastAPI) -> Recheck:
@@ -45,13 +61,11 @@ def _recheck(app: FastAPI) -> Recheck:
     return recheck
 
 
-@pytest.mark.parametrize(
-    ("name", "change", "refusal", "message"), CHANGES, ids=["deactivated", "demoted"]
-)
+@pytest.mark.parametrize(("name", "change", "again", "refusal", "message"), CHANGES, ids=IDS)
 async def test_following_the_feed_ends_with_the_refusal(
-    app, accounts, name, change, refusal, message
+    app, accounts, name, change, again, refusal, message
 ):
-    caller = await _changed_clerk(app, accounts[Role.clerk], change)
+    caller = await _changed_clerk(app, accounts[Role.clerk], change, again)
     async with app.state.change_feed.subscribe() as changes:
         following = live_changes(changes, Wanted(), caller, _recheck(app))
         with pytest.raises(refusal) as refused:
@@ -59,13 +73,11 @@ async def test_following_the_feed_ends_with_the_refusal(
     assert refused.value.detail == message
 
 
-@pytest.mark.parametrize(
-    ("name", "change", "refusal", "message"), CHANGES, ids=["deactivated", "demoted"]
-)
+@pytest.mark.parametrize(("name", "change", "again", "refusal", "message"), CHANGES, ids=IDS)
 async def test_following_the_ledger_ends_with_the_refusal(
-    app, accounts, name, change, refusal, message
+    app, accounts, name, change, again, refusal, message
 ):
-    caller = await _changed_clerk(app, accounts[Role.clerk], change)
+    caller = await _changed_clerk(app, accounts[Role.clerk], change, again)
     following = follow_ledger(
         app.state.db,
         app.state.change_feed,
