@@ -165,7 +165,9 @@ async def test_graphiql_runs_a_query_and_shows_the_result(
         )
         # CodeMirror indents with no-break spaces.
         assert json.loads(result.replace("\xa0", " ")) == {
-            "data": {"product": {"sku": SKU, "name": "Seen through GraphiQL", "stockLevels": []}}
+            "data": {"product": {"sku": SKU, "name": "Seen through GraphiQL", "stockLevels": []}},
+            # product, sku, name and stockLevels, and quantity for each of up to 50 levels
+            "extensions": {"cost": 54},
         }
         await screenshot(page, tmp_path, "graphiql")
         assert f"{server.url}/graphql" in page.outgoing_urls()

@@ -16,6 +16,7 @@ import pytest
 
 from inventory.models import Role
 from tests.cache.helpers import url, warm
+from tests.conftest import Account
 from tests.graphql.helpers import gql
 from tests.helpers import API, assert_problem, create_product
 
@@ -264,7 +265,19 @@ async def test_a_deactivated_user_is_refused_at_once(viewer, client, accounts, s
     assert (
         await client.patch(f"{API}/users/{accounts[Role.viewer].id}", json={"is_active": True})
     ).status_code == 200
-    assert (await viewer.get(product)).status_code == 200
+    # Reactivation does not bring the old session back; signing in again does.
+    assert_problem(await viewer.get(product), 401)
+    fresh = await fresh_headers(client, accounts[Role.viewer])
+    assert (await viewer.get(product, headers=fresh)).status_code == 200
+
+
+async def fresh_headers(client: httpx.AsyncClient, account: Account) -> dict[str, str]:
+    """The headers of a new sign-in of ``account``."""
+    signed_in = await client.post(
+        f"{API}/auth/token", data={"username": account.email, "password": account.password}
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    return {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
 
 
 async def test_a_role_change_applies_to_the_next_request(client, accounts, shop):
@@ -278,12 +291,20 @@ async def test_a_role_change_applies_to_the_next_request(client, accounts, shop)
     for account, role in ((manager, "viewer"), (viewer, "manager")):
         patched = await client.patch(f"{API}/users/{account.id}", json={"role": role})
         assert patched.status_code == 200, patched.text
+    # A role change ends the sessions begun before it...
+    for account in (manager, viewer):
+        assert_problem(await client.get(f"{API}/products", headers=account.headers), 401)
 
+    # ...and the next sign-in carries the new role.
     demoted = await client.post(
-        f"{API}/products", json=new | {"sku": "ROLE-2"}, headers=manager.headers
+        f"{API}/products",
+        json=new | {"sku": "ROLE-2"},
+        headers=await fresh_headers(client, manager),
     )
     assert_problem(demoted, 403)
     promoted = await client.post(
-        f"{API}/products", json=new | {"sku": "ROLE-3"}, headers=viewer.headers
+        f"{API}/products",
+        json=new | {"sku": "ROLE-3"},
+        headers=await fresh_headers(client, viewer),
     )
     assert promoted.status_code == 201, promoted.text
