@@ -115,10 +115,10 @@ class CacheTiers(Backend):
 
     @property
     def users_trusted(self) -> bool:
-        """Signed-in users may be remembered: only when caching is on (without Redis that
-        means one process; see ``cache_enabled``), and with Redis while its listener is
-        connected (it carries every change to a user)."""
-        return self.enabled and (self.listener is None or self.listener.connected)
+        """Signed-in users may be remembered: with Redis while its listener is connected (it
+        carries every change to a user, whether or not answers are cached), without Redis
+        only when caching is on (which then means one process; see ``cache_enabled``)."""
+        return self.listener.connected if self.listener is not None else self.enabled
 
     @property
     def user_generation(self) -> int:
