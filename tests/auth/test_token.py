@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-import httpx
 import jwt
 import pytest
-from fastapi import FastAPI
 
 from inventory import security
-from inventory.config import Settings
 from inventory.main import create_app
 from inventory.models import Role
 from tests.helpers import API, assert_problem, login
@@ -158,34 +155,10 @@ def test_openapi_offers_the_password_flow_to_swagger_ui(settings):
 
 
 @pytest.fixture
-def make_app(settings: Settings) -> Callable[..., Any]:
-    prefix = f"{settings.redis_key_prefix}:{uuid.uuid4().hex[:8]}"
-
-    def make(**overrides: Any) -> FastAPI:
-        return create_app(settings.model_copy(update={"redis_key_prefix": prefix, **overrides}))
-
-    return make
-
-
-@pytest.fixture
-async def connect(accounts) -> AsyncIterator[Callable[..., Any]]:
-    """Open a client to a fresh app (a "worker"), from a chosen client address."""
-    started: dict[int, Any] = {}
-    clients: list[httpx.AsyncClient] = []
-
-    async def open_client(app: FastAPI, address: str = "203.0.113.7") -> httpx.AsyncClient:
-        if id(app) not in started:  # one lifespan per app, however many clients
-            started[id(app)] = app.router.lifespan_context(app)
-            await started[id(app)].__aenter__()
-        transport = httpx.ASGITransport(app=app, client=(address, 4321))
-        clients.append(httpx.AsyncClient(transport=transport, base_url="http://testserver"))
-        return clients[-1]
-
-    yield open_client
-    for http in clients:
-        await http.aclose()
-    for lifespan in started.values():
-        await lifespan.__aexit__(None, None, None)
+def connect(connect: Callable[..., Any]) -> Callable[..., Any]:
+    """Clients over plain HTTP, as a script: they keep no (Secure) device cookie, so every
+    attempt counts as a stranger's."""
+    return partial(connect, scheme="http")
 
 
 async def test_eleventh_failed_attempt_is_429_with_retry_after(make_app, connect, accounts):
