@@ -261,6 +261,16 @@ async def anonymous(
 
 
 @pytest.fixture
+async def viewer(app: FastAPI, accounts: dict[Role, Account]) -> AsyncIterator[httpx.AsyncClient]:
+    """A client signed in as a viewer, the least a reader needs."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers=accounts[Role.viewer].headers
+    ) as http:
+        yield http
+
+
+@pytest.fixture
 async def client(app: FastAPI, accounts: dict[Role, Account]) -> AsyncIterator[httpx.AsyncClient]:
     """A client signed in as an admin, who may do everything."""
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from inventory.models import Role
 from tests.cache.helpers import StatementLog
-from tests.conftest import Account
 from tests.helpers import API, create, create_product
 
 
@@ -23,16 +20,6 @@ def sql(engine: AsyncEngine) -> Iterator[StatementLog]:
     event.listen(engine.sync_engine, "before_cursor_execute", log)
     yield log
     event.remove(engine.sync_engine, "before_cursor_execute", log)
-
-
-@pytest.fixture
-async def viewer(app: FastAPI, accounts: dict[Role, Account]) -> AsyncIterator[httpx.AsyncClient]:
-    """A client signed in as a viewer, the least a reader of the cached routes needs."""
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver", headers=accounts[Role.viewer].headers
-    ) as http:
-        yield http
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from graphql import parse
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -56,15 +55,6 @@ PAGE = """
 # edges: 1 + 50 nodes * 155 = 7,751; products: 1 + 7,751; pageInfo { hasNextPage }: 2.
 PAGE_COST = 1 + (1 + 50 * (1 + 3 + (1 + 50 * 3))) + 2
 assert PAGE_COST == 7_754
-
-
-@pytest.fixture
-async def viewer(app: FastAPI, accounts: dict[Role, Account]) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver", headers=accounts[Role.viewer].headers
-    ) as http:
-        yield http
 
 
 async def test_thirty_aliased_nested_pages_are_refused_before_any_sql(
