@@ -78,7 +78,8 @@ class Subscription:
         caller = await context.caller(StockWatchers.role)
         async with context.live_slot(caller), context.feed.subscribe() as changes:
             try:
-                async for change in live_changes(changes, wanted, caller, context.recheck):
+                watch = context.remembered.watch_user(caller.user_id)
+                async for change in live_changes(changes, wanted, caller, context.recheck, watch):
                     yield StockChange.of(change)
             except SubscriberTooSlow as exc:
                 raise GraphQLError(str(exc), extensions={"code": "SUBSCRIBER_TOO_SLOW"}) from None

@@ -13,8 +13,10 @@ A long-lived connection (a WebSocket, an event stream, a subscription)
 outlives the check that opened it, so a user deactivated or demoted, or a
 token that expired, must not keep it open. The rule: check its ``Caller``
 again after ``RECHECK_SECONDS``, or just after the token expires if that
-comes first (``Caller.seconds_until_recheck``), with ``recheck``, and end the
-connection when the check fails.
+comes first (``Caller.seconds_until_recheck``), or at once when its
+``UserBell`` rings (a change to the user, heard from this process or,
+through Redis, from another), with ``recheck``, and end the connection when
+the check fails.
 
 Verified tokens and active users are remembered in the process (see
 ``RememberedUsers``); a change to a user (role, deactivation, password) is a
@@ -28,6 +30,8 @@ unit of work of its own.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -57,8 +61,42 @@ def role_too_low(role: Role) -> str:
     return f"This needs the {role.value} role or higher."
 
 
+class UserBell:
+    """Rings when the user behind a long-lived connection changes (role, status, password),
+    so its caller is checked again at once instead of at the next scheduled check."""
+
+    __slots__ = ("_wake", "rung")
+
+    def __init__(self) -> None:
+        self.rung = False
+        self._wake: Callable[[], None] | None = None
+
+    def ring(self) -> None:
+        self.rung = True
+        if self._wake is not None:
+            self._wake()
+
+    def answered(self) -> None:
+        """The caller is being checked again: the ring is heard."""
+        self.rung = False
+
+    @contextmanager
+    def waking(self, wake: Callable[[], None]) -> Iterator[None]:
+        """Call ``wake`` when the bell rings during the block (at once if it already rang)."""
+        self._wake = wake
+        try:
+            if self.rung:
+                wake()
+            yield
+        finally:
+            self._wake = None
+
+
 class RememberedUsers(Protocol):
     """The process's memory of active users by id, dropped whenever a user changes."""
+
+    def watch_user(self, user_id: int) -> AbstractContextManager[UserBell]:
+        """A bell that rings, while the block lasts, whenever this user changes."""
 
     @property
     def user_generation(self) -> int:

@@ -22,6 +22,7 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from typing import cast
 
 from cachetools import TTLCache
@@ -31,6 +32,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from inventory.auth.signin import UserBell
 from inventory.cache.users import RememberedUsers
 from inventory.config import Settings
 from inventory.models import User
@@ -299,6 +301,10 @@ class CacheTiers(Backend):
 
     def cached_user(self, user_id: int) -> User | None:
         return self._users.get(user_id) if self.users_trusted else None
+
+    def watch_user(self, user_id: int) -> AbstractContextManager[UserBell]:
+        """A bell rung by every change to the user heard here (a long-lived connection's)."""
+        return self._users.watch(user_id)
 
     def remember_user(self, user_id: int, user: User, seen_generation: int) -> None:
         """Keep ``user``, unless a change to any user was heard since it was read."""

@@ -7,10 +7,12 @@ the read finishes after it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from cachetools import TTLCache
 
+from inventory.auth.signin import UserBell
 from inventory.models import User
 
 MAX_USERS = 10_000
@@ -22,6 +24,7 @@ class RememberedUsers:
     def __init__(self, ttl: float) -> None:
         self._users: TTLCache[int, User] = TTLCache(maxsize=MAX_USERS, ttl=ttl)
         self.generation = 0
+        self._bells: dict[int, set[UserBell]] = {}
 
     def get(self, user_id: int) -> User | None:
         return self._users.get(user_id)
@@ -35,7 +38,26 @@ class RememberedUsers:
         for user_id in user_ids:
             self._users.pop(user_id, None)
             self.generation += 1
+            for bell in self._bells.get(user_id, ()):
+                bell.ring()
 
     def forget_all(self) -> None:
+        """Every user may have changed unheard (Redis was out of reach): ring every bell."""
         self._users.clear()
         self.generation += 1
+        for bells in self._bells.values():
+            for bell in bells:
+                bell.ring()
+
+    @contextmanager
+    def watch(self, user_id: int) -> Iterator[UserBell]:
+        """A bell rung by every change to ``user_id`` heard while the block lasts."""
+        bell = UserBell()
+        self._bells.setdefault(user_id, set()).add(bell)
+        try:
+            yield bell
+        finally:
+            bells = self._bells[user_id]
+            bells.discard(bell)
+            if not bells:
+                del self._bells[user_id]

@@ -3,9 +3,9 @@
 The three live feeds (the WebSocket ``/ws/stock``, the event stream
 ``/stock/events`` and the GraphQL subscription ``stockChanged``) send the
 changes of every level, or of one product or warehouse (``Wanted``), and
-check their caller again every minute and just after the token expires
-(``inventory.auth.signin``); a failed check ends them with Unauthenticated
-or Forbidden, raised from here.
+check their caller again every minute, just after the token expires, and at
+once when the caller's ``UserBell`` rings (``inventory.auth.signin``); a
+failed check ends them with Unauthenticated or Forbidden, raised from here.
 
 - ``live_changes`` follows the change feed, each level's changes in commit
   order: the WebSocket and the subscription.
@@ -20,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from inventory.auth.signin import Caller
+from inventory.auth.signin import Caller, UserBell
 from inventory.changefeed import ChangeFeed, Subscription
 from inventory.db import Database
 from inventory.events import StockChanged
@@ -41,6 +42,8 @@ UNAVAILABLE = "The database is unavailable: reconnect shortly."
 
 Recheck = Callable[[Caller], Awaitable[Caller]]
 """Checks a caller again (``inventory.auth.signin.recheck`` with its arguments bound)."""
+UserWatch = AbstractContextManager[UserBell]
+"""The caller's user watched for changes while a follower runs (``RememberedUsers.watch_user``)."""
 
 
 @dataclass(frozen=True)
@@ -73,22 +76,27 @@ def payload(product_id: int, warehouse_id: int, quantity: int, movement_id: int)
 
 
 async def live_changes(
-    changes: Subscription, wanted: Wanted, caller: Caller, recheck: Recheck
+    changes: Subscription, wanted: Wanted, caller: Caller, recheck: Recheck, watch: UserWatch
 ) -> AsyncIterator[StockChanged]:
     """The wanted changes as the feed delivers them, for as long as the caller may watch.
 
     Raises Unauthenticated or Forbidden when a check of the caller fails, and
     SubscriberTooSlow when the watcher fell too far behind.
     """
-    while True:
-        try:
-            async with asyncio.timeout(caller.seconds_until_recheck()):
-                change = await anext(changes)
-        except TimeoutError:
-            caller = await recheck(caller)
-            continue
-        if wanted.change(change):
-            yield change
+    loop = asyncio.get_running_loop()
+    with watch as bell:
+        while True:
+            try:
+                async with asyncio.timeout(caller.seconds_until_recheck()) as deadline:
+                    # A ring ends the wait now: the check is due.
+                    with bell.waking(lambda: deadline.reschedule(loop.time())):
+                        change = await anext(changes)
+            except TimeoutError:
+                bell.answered()
+                caller = await recheck(caller)
+                continue
+            if wanted.change(change):
+                yield change
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,7 @@ async def follow_ledger(
     after: int | None,
     caller: Caller,
     recheck: Recheck,
+    watch: UserWatch,
     *,
     idle_seconds: float,
 ) -> AsyncGenerator[Followed, None]:
@@ -122,6 +131,25 @@ async def follow_ledger(
     Ends when ``stopping`` is set; raises Unauthenticated or Forbidden when a
     check of the caller fails. Database errors propagate.
     """
+    user_changed = asyncio.Event()
+    with watch as bell, bell.waking(user_changed.set):
+        async for followed in _follow_ledger(
+            database, feed, stopping, wanted, after, caller, recheck, user_changed, idle_seconds
+        ):
+            yield followed
+
+
+async def _follow_ledger(
+    database: Database,
+    feed: ChangeFeed,
+    stopping: asyncio.Event,
+    wanted: Wanted,
+    after: int | None,
+    caller: Caller,
+    recheck: Recheck,
+    user_changed: asyncio.Event,
+    idle_seconds: float,
+) -> AsyncGenerator[Followed, None]:
     loop = asyncio.get_running_loop()
     async with feed.doorbell(wanted.change) as bell:
         # Listening before the ledger is read: nothing committed after it goes unheard.
@@ -153,15 +181,17 @@ async def follow_ledger(
             )
             # While a missing id holds the tail back, any change may be the one it waits for.
             ring = bell.any_change if tail.waiting else bell.matching
-            if await _first_of(ring, stopping, within=max(timeout, 0.0)):
+            if await _first_of(ring, stopping, user_changed, within=max(timeout, 0.0)):
                 if stopping.is_set():
                     return
-                await asyncio.sleep(DEBOUNCE_SECONDS)  # let the rest of a burst commit
+                if not user_changed.is_set():
+                    await asyncio.sleep(DEBOUNCE_SECONDS)  # let the rest of a burst commit
             now = loop.time()
             if now >= next_idle:
                 yield Idle()
                 next_idle = now + idle_seconds
-            if now >= next_check:
+            if now >= next_check or user_changed.is_set():
+                user_changed.clear()
                 caller = await recheck(caller)
                 next_check = loop.time() + caller.seconds_until_recheck()
 

@@ -121,6 +121,7 @@ async def stock_events(
         after,
         caller,
         recheck,
+        remembered.watch_user(caller.user_id),
         idle_seconds=PING_SECONDS,
     )
     return GuardedStream(

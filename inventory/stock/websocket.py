@@ -31,7 +31,14 @@ from inventory.deps import ChangeFeedDep, SocketRoleRequirement, remembered_user
 from inventory.errors import Forbidden, TooManyRequests, Unauthenticated
 from inventory.kit.schemas import RefId
 from inventory.models import Role
-from inventory.stock.follower import UNAVAILABLE, Recheck, Wanted, live_changes, payload
+from inventory.stock.follower import (
+    UNAVAILABLE,
+    Recheck,
+    UserWatch,
+    Wanted,
+    live_changes,
+    payload,
+)
 from inventory.streams.slots import SlotKind
 
 logger = logging.getLogger(__name__)
@@ -101,7 +108,8 @@ async def stock_socket(
 
     async with feed.subscribe() as changes:
         await websocket.accept()
-        pushing = asyncio.create_task(push_changes(changes, wanted, caller, recheck, send))
+        watch = remembered.watch_user(caller.user_id)
+        pushing = asyncio.create_task(push_changes(changes, wanted, caller, recheck, watch, send))
         listening = asyncio.create_task(_until_client_leaves(websocket))
         try:
             await asyncio.wait({pushing, listening}, return_when=asyncio.FIRST_COMPLETED)
@@ -129,13 +137,14 @@ async def push_changes(
     wanted: Wanted,
     caller: Caller,
     recheck: Recheck,
+    watch: UserWatch,
     send: Callable[[str], Awaitable[None]],
     *,
     send_timeout: float = SEND_TIMEOUT_SECONDS,
 ) -> Closing:
     """Send the wanted changes until the client falls behind or may no longer watch."""
     try:
-        async for change in live_changes(changes, wanted, caller, recheck):
+        async for change in live_changes(changes, wanted, caller, recheck, watch):
             text = payload(
                 change.product_id, change.warehouse_id, change.quantity, change.movement_id
             )

@@ -14,7 +14,7 @@ import signal
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,12 +29,12 @@ from sqlalchemy.exc import OperationalError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from inventory.auth.signin import Caller
+from inventory.auth.signin import Caller, UserBell
 from inventory.changefeed import ChangeFeed
 from inventory.config import Settings
 from inventory.events import StockChanged
 from inventory.models import Role
-from inventory.stock.follower import UNAVAILABLE, Wanted
+from inventory.stock.follower import UNAVAILABLE, UserWatch, Wanted
 from inventory.stock.websocket import Closing, push_changes
 from tests.conftest import Account
 from tests.helpers import API, assert_ledger_consistent, collect_pages, request_then_hang_up
@@ -234,6 +234,23 @@ async def test_a_socket_is_closed_when_its_token_expires(server, settings, accou
         code, reason = await watcher.closing(within=15)
     assert (code, reason) == (1008, "The token is invalid or has expired.")
     assert 1.5 <= time.monotonic() - started < 10
+
+
+async def change_password(server: str, accounts: dict[Role, Account], account: Account) -> None:
+    """Change ``account``'s password through the server, as an admin."""
+    async with httpx.AsyncClient(base_url=server, headers=accounts[Role.admin].headers) as http:
+        changed = await http.patch(f"{API}/users/{account.id}", json={"password": "changed-pw-1"})
+        assert changed.status_code == 200, changed.text
+
+
+async def test_a_socket_is_closed_at_once_when_its_users_password_changes(server, accounts):
+    async with watching(server, accounts[Role.viewer].token) as watcher:
+        await watcher.assert_quiet()
+        started = time.monotonic()
+        await change_password(server, accounts, accounts[Role.viewer])
+        code, reason = await watcher.closing(within=15)
+    assert (code, reason) == (1008, "The token is invalid or has expired.")
+    assert time.monotonic() - started < 5, "closed at the change, not at the minute's check"
 
 
 @dataclass
@@ -536,6 +553,16 @@ async def test_an_event_stream_ends_when_its_token_expires(server, settings, acc
     assert 1.5 <= time.monotonic() - started < 10
 
 
+async def test_an_event_stream_ends_at_once_when_its_users_password_changes(server, accounts):
+    async with streaming(server, accounts[Role.viewer].token) as events:
+        started = time.monotonic()
+        await change_password(server, accounts, accounts[Role.viewer])
+        with pytest.raises(StopAsyncIteration):
+            await events.next(within=15)
+    assert events.comments == ["The token is invalid or has expired."]
+    assert time.monotonic() - started < 5, "ended at the change, not at the minute's check"
+
+
 @pytest.mark.backend("sqlite")
 async def test_an_idle_event_stream_is_kept_alive_with_pings(server, accounts):
     async with streaming(server, accounts[Role.viewer].token) as events:
@@ -625,7 +652,9 @@ async def test_a_socket_whose_sends_stall_is_closed_with_1013(accounts):
     caller = _caller(accounts[Role.viewer])
     async with feed.subscribe() as stalled, feed.subscribe() as healthy:
         pushing = asyncio.create_task(
-            push_changes(stalled, Wanted(), caller, _unused, _never_answers, send_timeout=0.3)
+            push_changes(
+                stalled, Wanted(), caller, _unused, _unwatched(), _never_answers, send_timeout=0.3
+            )
         )
         started = time.monotonic()
         for n in range(1, 11):
@@ -651,8 +680,12 @@ async def test_a_socket_too_far_behind_is_closed_with_1013_the_others_get_everyt
 
     async with feed.subscribe() as slow, feed.subscribe() as fast:
         pumps = [
-            asyncio.create_task(push_changes(slow, Wanted(), caller, _unused, sender("slow", 0.2))),
-            asyncio.create_task(push_changes(fast, Wanted(), caller, _unused, sender("fast", 0))),
+            asyncio.create_task(
+                push_changes(slow, Wanted(), caller, _unused, _unwatched(), sender("slow", 0.2))
+            ),
+            asyncio.create_task(
+                push_changes(fast, Wanted(), caller, _unused, _unwatched(), sender("fast", 0))
+            ),
         ]
         for n in range(1, 21):
             await feed.publish([StockChanged(1, 1, n, n, n)])
@@ -675,13 +708,18 @@ async def test_a_socket_whose_caller_cannot_be_checked_is_asked_to_come_back(acc
         raise OperationalError("SELECT", {}, ConnectionError("gone"))
 
     async with feed.subscribe() as changes:
-        push = push_changes(changes, Wanted(), caller, database_down, _never_answers)
+        push = push_changes(changes, Wanted(), caller, database_down, _unwatched(), _never_answers)
         closing = await asyncio.wait_for(push, 5)
     assert closing == Closing(1013, UNAVAILABLE)
 
 
 async def _unused(caller: Caller) -> Caller:
     raise AssertionError("not re-checked in these tests")
+
+
+def _unwatched() -> UserWatch:
+    """A bell nobody rings."""
+    return nullcontext(UserBell())
 
 
 # -- Several worker processes --------------------------------------------------------------
