@@ -75,10 +75,11 @@ class Settings(BaseSettings):
     redis_key_prefix: str = Field(default="inventory", min_length=1)
     """Every Redis key this service writes starts with it, so deployments can share a Redis."""
     cache_enabled: bool = True
-    """Serve hot reads from the cache and remember signed-in users between requests.
+    """Serve hot reads from the cache; without Redis, also remember signed-in users.
 
-    Off, no process keeps either. Several processes without Redis must turn it off
-    (``inventory serve --workers N`` and gunicorn do; see ``inventory.worker_count``)."""
+    Off, no process keeps cached answers, and without Redis none remembers users (with
+    Redis they follow its invalidations). Several processes without Redis must turn it
+    off (``inventory serve --workers N`` and gunicorn do; see ``inventory.worker_count``)."""
     cache_ttl_seconds: int = Field(default=300, ge=1)
     """How long an answer stays in Redis (invalidation usually ends it sooner)."""
     cache_local_bytes: int = Field(default=64 * 1024 * 1024, ge=0)

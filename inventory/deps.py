@@ -190,29 +190,26 @@ Release = Callable[[], Awaitable[None]]
 """Gives a held slot back early; the dependency that took it gives it back anyway."""
 
 
-async def download_slot(connection: HTTPConnection) -> AsyncIterator[Release]:
-    """One of the caller's download slots, held until the response has been streamed
-    (a dependency with ``yield`` ends after the response); 429 when all are taken.
+def holding_slot(kind: SlotKind) -> Callable[[HTTPConnection], AsyncIterator[Release]]:
+    """A dependency holding one of the caller's slots of ``kind`` until the response has
+    been streamed (a dependency with ``yield`` ends after the response); 429 when all are
+    taken.
 
     The response gives it back as soon as its last byte is ready, so a client that
     starts its next download the moment one ends is not refused.
     """
-    user = await signed_in(connection)
-    slots = stream_slots(connection)
-    async with slots.hold(SlotKind.download, user.id) as slot:
-        yield partial(slots.release, slot)
+
+    async def slot_of_kind(connection: HTTPConnection) -> AsyncIterator[Release]:
+        user = await signed_in(connection)
+        slots = stream_slots(connection)
+        async with slots.hold(kind, user.id) as slot:
+            yield partial(slots.release, slot)
+
+    return slot_of_kind
 
 
-async def live_stream_slot(connection: HTTPConnection) -> AsyncIterator[Release]:
-    """One of the caller's live-stream slots, as ``download_slot``."""
-    user = await signed_in(connection)
-    slots = stream_slots(connection)
-    async with slots.hold(SlotKind.live, user.id) as slot:
-        yield partial(slots.release, slot)
-
-
-DownloadSlot = Annotated[Release, Depends(download_slot)]
-LiveStreamSlot = Annotated[Release, Depends(live_stream_slot)]
+DownloadSlot = Annotated[Release, Depends(holding_slot(SlotKind.download))]
+LiveStreamSlot = Annotated[Release, Depends(holding_slot(SlotKind.live))]
 
 
 class SocketRoleRequirement:

@@ -131,69 +131,52 @@ async def follow_ledger(
     Ends when ``stopping`` is set; raises Unauthenticated or Forbidden when a
     check of the caller fails. Database errors propagate.
     """
-    user_changed = asyncio.Event()
-    with watch as bell, bell.waking(user_changed.set):
-        async for followed in _follow_ledger(
-            database, feed, stopping, wanted, after, caller, recheck, user_changed, idle_seconds
-        ):
-            yield followed
-
-
-async def _follow_ledger(
-    database: Database,
-    feed: ChangeFeed,
-    stopping: asyncio.Event,
-    wanted: Wanted,
-    after: int | None,
-    caller: Caller,
-    recheck: Recheck,
-    user_changed: asyncio.Event,
-    idle_seconds: float,
-) -> AsyncGenerator[Followed, None]:
     loop = asyncio.get_running_loop()
-    async with feed.doorbell(wanted.change) as bell:
-        # Listening before the ledger is read: nothing committed after it goes unheard.
-        async with database.unit_of_work(write=False) as uow:
-            end = await service.last_movement_id(uow.session)
-        # An id beyond the end (a ledger restored from a backup, say) resumes at the end.
-        tail = LedgerTail(end if after is None else min(after, end))
-        yield Resumed(tail.cursor)
-        next_idle = next_check = loop.time()
-        next_idle += idle_seconds
-        next_check += caller.seconds_until_recheck()
-        while not stopping.is_set():
-            bell.clear()
+    user_changed = asyncio.Event()
+    with watch as user, user.waking(user_changed.set):
+        async with feed.doorbell(wanted.change) as bell:
+            # Listening before the ledger is read: nothing committed after it goes unheard.
             async with database.unit_of_work(write=False) as uow:
-                entries = await tail.read(uow.session)
-            sent = [e for e in entries if wanted(e.product_id, e.warehouse_id)]
-            if sent:
-                yield sent
-                next_idle = loop.time() + idle_seconds
-            if tail.more:
-                continue
-            now = loop.time()
-            settles_in = tail.settles_in()
-            timeout = min(
-                POLL_SECONDS,
-                next_idle - now,
-                next_check - now,
-                POLL_SECONDS if settles_in is None else settles_in,
-            )
-            # While a missing id holds the tail back, any change may be the one it waits for.
-            ring = bell.any_change if tail.waiting else bell.matching
-            if await _first_of(ring, stopping, user_changed, within=max(timeout, 0.0)):
-                if stopping.is_set():
-                    return
-                if not user_changed.is_set():
-                    await asyncio.sleep(DEBOUNCE_SECONDS)  # let the rest of a burst commit
-            now = loop.time()
-            if now >= next_idle:
-                yield Idle()
-                next_idle = now + idle_seconds
-            if now >= next_check or user_changed.is_set():
-                user_changed.clear()
-                caller = await recheck(caller)
-                next_check = loop.time() + caller.seconds_until_recheck()
+                end = await service.last_movement_id(uow.session)
+            # An id beyond the end (a ledger restored from a backup, say) resumes at the end.
+            tail = LedgerTail(end if after is None else min(after, end))
+            yield Resumed(tail.cursor)
+            next_idle = next_check = loop.time()
+            next_idle += idle_seconds
+            next_check += caller.seconds_until_recheck()
+            while not stopping.is_set():
+                bell.clear()
+                async with database.unit_of_work(write=False) as uow:
+                    entries = await tail.read(uow.session)
+                sent = [e for e in entries if wanted(e.product_id, e.warehouse_id)]
+                if sent:
+                    yield sent
+                    next_idle = loop.time() + idle_seconds
+                if tail.more:
+                    continue
+                now = loop.time()
+                settles_in = tail.settles_in()
+                timeout = min(
+                    POLL_SECONDS,
+                    next_idle - now,
+                    next_check - now,
+                    POLL_SECONDS if settles_in is None else settles_in,
+                )
+                # While a missing id holds the tail back, any change may be the one it waits for.
+                ring = bell.any_change if tail.waiting else bell.matching
+                if await _first_of(ring, stopping, user_changed, within=max(timeout, 0.0)):
+                    if stopping.is_set():
+                        return
+                    if not user_changed.is_set():
+                        await asyncio.sleep(DEBOUNCE_SECONDS)  # let the rest of a burst commit
+                now = loop.time()
+                if now >= next_idle:
+                    yield Idle()
+                    next_idle = now + idle_seconds
+                if now >= next_check or user_changed.is_set():
+                    user_changed.clear()
+                    caller = await recheck(caller)
+                    next_check = loop.time() + caller.seconds_until_recheck()
 
 
 async def _first_of(*events: asyncio.Event, within: float) -> bool:

@@ -41,7 +41,7 @@ class GuardedStream(StreamingResponse):
     """A streamed answer aborted when its client reads nothing for ``idle_seconds``.
 
     ``before_end`` runs once the generator is done, before the body's end is
-    sent (to give back the caller's slot: see ``inventory.deps.download_slot``).
+    sent (to give back the caller's slot: see ``inventory.deps.holding_slot``).
     """
 
     def __init__(

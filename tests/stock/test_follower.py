@@ -8,6 +8,7 @@ the connection opened.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,6 +21,7 @@ from inventory.auth.signin import Caller
 from inventory.errors import DomainError, Forbidden, Unauthenticated
 from inventory.models import Role
 from inventory.stock.follower import (
+    Followed,
     Recheck,
     Resumed,
     UserWatch,
@@ -65,6 +67,21 @@ def _watch(app: FastAPI, caller: Caller) -> UserWatch:
     return watch
 
 
+def _ledger_follower(app: FastAPI, caller: Caller) -> AsyncGenerator[Followed, None]:
+    """``follow_ledger`` from the ledger's end, for everything, as the app's event stream."""
+    return follow_ledger(
+        app.state.db,
+        app.state.change_feed,
+        asyncio.Event(),
+        Wanted(),
+        None,
+        caller,
+        _recheck(app),
+        _watch(app, caller),
+        idle_seconds=15,
+    )
+
+
 def _recheck(app: FastAPI) -> Recheck:
     state = app.state
 
@@ -91,17 +108,7 @@ async def test_following_the_ledger_ends_with_the_refusal(
     app, accounts, name, change, again, refusal, message
 ):
     caller = await _changed_clerk(app, accounts[Role.clerk], change, again)
-    following = follow_ledger(
-        app.state.db,
-        app.state.change_feed,
-        asyncio.Event(),
-        Wanted(),
-        None,
-        caller,
-        _recheck(app),
-        _watch(app, caller),
-        idle_seconds=15,
-    )
+    following = _ledger_follower(app, caller)
     assert isinstance(await anext(following), Resumed)
     with pytest.raises(DomainError) as refused:
         await asyncio.wait_for(anext(following), 5)
@@ -140,17 +147,7 @@ async def test_a_password_change_ends_the_feed_at_once(app, accounts):
 async def test_a_password_change_ends_the_ledger_follower_at_once(app, accounts):
     account = accounts[Role.clerk]
     caller = _watching_clerk(account)
-    following = follow_ledger(
-        app.state.db,
-        app.state.change_feed,
-        asyncio.Event(),
-        Wanted(),
-        None,
-        caller,
-        _recheck(app),
-        _watch(app, caller),
-        idle_seconds=15,
-    )
+    following = _ledger_follower(app, caller)
     assert isinstance(await anext(following), Resumed)
     waiting = asyncio.ensure_future(anext(following))
     await asyncio.sleep(0.1)
