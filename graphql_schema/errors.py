@@ -44,6 +44,21 @@ class InsufficientStock:
 
 
 @strawberry.type
+class LineShortage:
+    loc: list[str] = strawberry.field(
+        description='The line, in GraphQL names: ["input", "lines", "2"]'
+    )
+    available: int
+    requested: int
+
+
+@strawberry.type(description="Some lines cannot have the units they ask for; none was applied")
+class Shortage:
+    message: str
+    errors: list[LineShortage]
+
+
+@strawberry.type
 class FieldError:
     loc: list[str] = strawberry.field(
         description='The argument, then the field, in GraphQL names: ["input", "unitPrice"]'
@@ -61,6 +76,9 @@ class ValidationFailed:
 StockError = InsufficientStock | NotFound | Conflict | ValidationFailed
 """What a stock write answers with instead of its result."""
 
+PromiseError = Shortage | InsufficientStock | NotFound | Conflict | ValidationFailed
+"""What a write that holds or counts stock answers with instead of its result."""
+
 EntryError = NotFound | Conflict | ValidationFailed | PreconditionFailed
 """What a catalogue write answers with instead of its result."""
 
@@ -76,6 +94,22 @@ class InsufficientStockHandler(
     ) -> InsufficientStock:
         return InsufficientStock(
             message=exception.detail, available=exception.available, requested=exception.requested
+        )
+
+
+class ShortageHandler(strawberry.ExceptionHandler[errors.Shortage, Shortage]):
+    def handle(self, exception: errors.Shortage, *, field: StrawberryField, info: Info) -> Shortage:
+        arguments = {argument.python_name for argument in field.arguments}
+        return Shortage(
+            message=exception.detail,
+            errors=[
+                LineShortage(
+                    loc=_graphql_names(argument_loc(e["loc"], arguments)),
+                    available=e["available"],
+                    requested=e["requested"],
+                )
+                for e in exception.errors
+            ],
         )
 
 
@@ -131,6 +165,7 @@ EXCEPTION_HANDLERS = (
     # Strawberry takes the first that matches and that the field's result can answer
     # with: the shortage before the conflict it is a kind of.
     InsufficientStockHandler(),
+    ShortageHandler(),
     NotFoundHandler(),
     ConflictHandler(),
     PreconditionFailedHandler(),

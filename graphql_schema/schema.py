@@ -19,14 +19,14 @@ from strawberry.extensions import (
 )
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from graphql_schema import mutations, queries
 from graphql_schema.context import get_context
 from graphql_schema.errors import EXCEPTION_HANDLERS
 from graphql_schema.extensions import CachedValidation, CostLimit, Transports, shaped_errors
 from graphql_schema.ide import OfflineGraphQLRouter
-from graphql_schema.mutations import Mutation
-from graphql_schema.queries import Query
 from graphql_schema.subscriptions import Subscription
 from inventory.config import Environment, Settings
 
@@ -55,6 +55,11 @@ class InventorySchema(strawberry.Schema):
         The error-shaping extension logs the unexpected ones, once each, with
         the request id.
         """
+
+
+# Each family of operations keeps its own root fields in its own module.
+Query = merge_types("Query", (queries.Query,))
+Mutation = merge_types("Mutation", (mutations.Mutation,))
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:

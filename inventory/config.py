@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     """CSV downloads one user may hold open at once, across every worker."""
     max_streams_per_user: int = Field(default=10, ge=1)
     """Live streams (WebSocket, SSE, subscriptions) one user may hold open at once."""
+    reservation_ttl_seconds: int = Field(default=900, ge=1)
+    """How long a reservation holds stock when the request names no ``ttl_seconds``."""
+    reservation_max_ttl_seconds: int = Field(default=86_400, ge=1)
+    """The longest hold a reservation may ask for."""
 
     # Beyond the documented contract: database tuning and start-up behaviour.
     db_pool_size: int = Field(default=10, ge=1)

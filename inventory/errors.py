@@ -61,6 +61,23 @@ class InsufficientStock(Conflict):
         self.requested = requested
 
 
+class Shortage(Conflict):
+    """Some lines of a write cannot have the units they ask for; it was applied to none.
+
+    Each of ``errors`` is ``{loc, available, requested}``: ``loc`` names the
+    line in the data the service was given (``("lines", 2)``), and each front
+    puts it where its callers sent it, as for ``ValidationFailed``.
+    """
+
+    def __init__(self, detail: str, errors: list[dict[str, Any]]) -> None:
+        super().__init__(detail, errors=errors)
+        self.errors = errors
+
+
+def shortage(loc: tuple[str | int, ...], available: int, requested: int) -> dict[str, Any]:
+    return {"loc": list(loc), "available": available, "requested": requested}
+
+
 class MalformedBody(DomainError):
     """What was sent cannot be read at all (a broken multipart body)."""
 

@@ -33,6 +33,7 @@ from inventory.errors import (
     PayloadTooLarge,
     PreconditionFailed,
     ServiceUnavailable,
+    Shortage,
     TooManyRequests,
     Unauthenticated,
     UnsupportedMediaType,
@@ -75,6 +76,7 @@ PROBLEMS: dict[type[Exception], ProblemKind] = {
     NotFound: ProblemKind(404, "not-found"),
     Conflict: ProblemKind(409, "conflict"),
     InsufficientStock: ProblemKind(409, "insufficient-stock"),
+    Shortage: ProblemKind(409, "insufficient-stock"),
     MalformedBody: ProblemKind(400, "malformed-body"),
     PayloadTooLarge: ProblemKind(413, "payload-too-large"),
     UnsupportedMediaType: ProblemKind(415, "unsupported-media-type"),
@@ -125,7 +127,7 @@ def problem_response(request: Request, exc: DomainError) -> JSONResponse:
     """The problem+json answer to a domain error."""
     kind = kind_of(type(exc))
     extra = dict(exc.extra)
-    if isinstance(exc, ValidationFailed):
+    if isinstance(exc, ValidationFailed | Shortage):
         extra["errors"] = [{**e, "loc": request_loc(e["loc"])} for e in exc.errors]
     headers = kind.headers(exc) if kind.headers else None
     return problem(request, kind.status, exc.detail, code=kind.code, headers=headers, **extra)

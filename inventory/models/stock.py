@@ -19,7 +19,7 @@ from sqlalchemy import (
     Uuid,
     select,
 )
-from sqlalchemy.orm import Mapped, column_property, mapped_column
+from sqlalchemy.orm import Mapped, column_property, mapped_column, query_expression
 
 from inventory.models.base import Base
 from inventory.models.columns import SQLITE_NO_ID_REUSE, UTCDateTime, utcnow
@@ -56,11 +56,23 @@ class StockLevel(Base):
     # to put them back in order when processes deliver them out of order.
     movement_count: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The latest expiry of any hold ever taken on this level (never lowered). Once
+    # it has passed, no hold is live here and a decrement needs no look at the
+    # reservations; set, under the row lock, by every hold.
+    holds_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # The product's reorder level, read with the level (one correlated subquery).
     reorder_level: Mapped[int] = column_property(
         select(Product.reorder_level).where(Product.id == product_id).scalar_subquery()
     )
+    # Units promised by live holds: loaded only when a read asks for it
+    # (``inventory.stock.holds.with_reserved``), since it depends on the moment.
+    reserved: Mapped[int | None] = query_expression()
+
+    @property
+    def available(self) -> int | None:
+        """On hand and not promised: ``quantity - reserved`` (None when not loaded)."""
+        return None if self.reserved is None else self.quantity - self.reserved
 
 
 class StockMovement(Base):
@@ -69,7 +81,14 @@ class StockMovement(Base):
     __tablename__ = "stock_movements"
     __table_args__ = (
         CheckConstraint("quantity <> 0", name="quantity_not_zero"),
-        Index("ix_stock_movements_product_id_warehouse_id", "product_id", "warehouse_id"),
+        # A level's entries in time order: "the balance at T" is one backward step in it.
+        Index(
+            "ix_stock_movements_level_created_at",
+            "product_id",
+            "warehouse_id",
+            "created_at",
+            "id",
+        ),
         SQLITE_NO_ID_REUSE,
     )
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import func, literal, select, union_all, update
+from sqlalchemy import ColumnElement, Update, func, literal, select, tuple_, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory import events
@@ -25,6 +26,7 @@ from inventory.kit.pagination import SortOrder, paginate
 from inventory.kit.persistence import get_or_404, insert_for
 from inventory.models import MovementKind, Product, StockLevel, StockMovement, Warehouse
 from inventory.models.columns import utcnow
+from inventory.stock import holds
 from inventory.stock.filters import LedgerFilter, LevelFilter
 from inventory.stock.schemas import MAX_QUANTITY, MovementCreate, TransferCreate
 
@@ -139,7 +141,7 @@ async def transfer_stock(
 async def list_levels(
     session: AsyncSession, flt: LevelFilter, *, limit: int, cursor: str | None
 ) -> tuple[list[StockLevel], str | None]:
-    stmt = select(StockLevel).where(*flt.conditions())
+    stmt = select(StockLevel).where(*flt.conditions()).options(holds.with_reserved(utcnow()))
     return await paginate(session, stmt, LEVEL_ORDER, limit=limit, cursor=cursor)
 
 
@@ -198,35 +200,50 @@ async def _warehouse(session: AsyncSession, warehouse_id: int, *, receiving: boo
 async def _lock_levels(
     session: AsyncSession, product_id: int, warehouse_ids: tuple[int, ...]
 ) -> None:
-    """Make sure the level rows exist, then lock them in primary-key order.
+    await lock_levels(session, [(product_id, w) for w in warehouse_ids], create=True)
+
+
+async def lock_levels(
+    session: AsyncSession, levels: Iterable[tuple[int, int]], *, create: bool = False
+) -> list[StockLevel]:
+    """Lock the (product, warehouse) levels in primary-key order; they are returned so.
 
     Every transaction that locks more than one level does it in the same
-    order, so two opposing transfers wait for each other instead of
-    deadlocking. (SQLite ignores FOR UPDATE; its writers are serialised.)
+    order, so two opposing writes wait for each other instead of
+    deadlocking. ``create`` first makes missing rows (at 0); otherwise
+    missing levels are left out. (SQLite ignores FOR UPDATE; its writers are
+    serialised.)
     """
-    ensure = (
-        insert_for(session, StockLevel)
-        .values(
-            [
-                {
-                    "product_id": product_id,
-                    "warehouse_id": w,
-                    "quantity": 0,
-                    "movement_count": 0,
-                    "updated_at": utcnow(),
-                }
-                for w in sorted(warehouse_ids)
-            ]
+    pairs = sorted(set(levels))
+    if not pairs:
+        return []
+    if create:
+        now = utcnow()
+        ensure = (
+            insert_for(session, StockLevel)
+            .values(
+                [
+                    {
+                        "product_id": p,
+                        "warehouse_id": w,
+                        "quantity": 0,
+                        "movement_count": 0,
+                        "updated_at": now,
+                    }
+                    for p, w in pairs
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["product_id", "warehouse_id"])
         )
-        .on_conflict_do_nothing(index_elements=["product_id", "warehouse_id"])
-    )
-    await session.execute(ensure)
-    await session.execute(
-        select(StockLevel.id)
-        .where(StockLevel.product_id == product_id, StockLevel.warehouse_id.in_(warehouse_ids))
+        await session.execute(ensure)
+    rows = await session.scalars(
+        select(StockLevel)
+        .where(tuple_(StockLevel.product_id, StockLevel.warehouse_id).in_(pairs))
         .order_by(StockLevel.id)
         .with_for_update()
+        .execution_options(populate_existing=True)
     )
+    return list(rows)
 
 
 @dataclass(frozen=True)
@@ -272,32 +289,41 @@ async def _change_level(
             raise Conflict(f"the level would exceed {MAX_QUANTITY} units")
         return ChangedLevel(product_id, warehouse_id, int(row[0]), int(row[1]))
 
-    decrement = (
-        update(StockLevel)
-        .where(
-            StockLevel.product_id == product_id,
-            StockLevel.warehouse_id == warehouse_id,
-            StockLevel.quantity >= -delta,
+    level = (StockLevel.product_id == product_id, StockLevel.warehouse_id == warehouse_id)
+
+    def decrement(*enough: ColumnElement[bool]) -> Update:
+        return (
+            update(StockLevel)
+            .where(*level, *enough)
+            .values(
+                quantity=StockLevel.quantity + delta,
+                movement_count=StockLevel.movement_count + 1,
+                updated_at=now,
+            )
+            .returning(*changed)
+            .execution_options(synchronize_session=False)
         )
-        .values(
-            quantity=StockLevel.quantity + delta,
-            movement_count=StockLevel.movement_count + 1,
-            updated_at=now,
-        )
-        .returning(*changed)
-        .execution_options(synchronize_session=False)
-    )
-    row = (await session.execute(decrement)).one_or_none()
+
+    # Where no hold can be live, the row alone decides, in one statement.
+    row = (
+        await session.execute(decrement(StockLevel.quantity >= -delta, holds.no_live_hold(now)))
+    ).one_or_none()
+    if row is None:
+        # Holds may be live: lock the row first, so the sum of the holds read
+        # next is the one that stands (a hold locks the row before it adds up).
+        await session.execute(select(StockLevel.id).where(*level).with_for_update())
+        promised = holds.live_reserved(product_id, warehouse_id, now)
+        row = (
+            await session.execute(decrement(StockLevel.quantity + delta >= promised))
+        ).one_or_none()
     if row is None:
         available = await session.scalar(
-            select(StockLevel.quantity).where(
-                StockLevel.product_id == product_id, StockLevel.warehouse_id == warehouse_id
-            )
+            select(StockLevel.quantity - holds.level_reserved(now)).where(*level)
         )
         raise InsufficientStock(
             product_id=product_id,
             warehouse_id=warehouse_id,
-            available=available or 0,
+            available=max(available or 0, 0),
             requested=-delta,
         )
     return ChangedLevel(product_id, warehouse_id, int(row[0]), int(row[1]))
