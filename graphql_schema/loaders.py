@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from inventory.models import Category, Product, StockLevel, Supplier, Warehouse
-from inventory.models.columns import IdMixin
+from inventory.models.columns import IdMixin, utcnow
+from inventory.stock import holds
 
 M = TypeVar("M", bound=IdMixin)
 K = TypeVar("K")
@@ -100,6 +101,7 @@ class Loaders:
                 select(StockLevel, Warehouse)
                 .join(Warehouse, Warehouse.id == StockLevel.warehouse_id)
                 .where(StockLevel.product_id.in_(ids))
+                .options(holds.with_reserved(utcnow()))
                 .order_by(StockLevel.warehouse_id)
                 .execution_options(**_FRESH)
             )

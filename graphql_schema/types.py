@@ -114,6 +114,13 @@ class StockLevel:
     product_id: strawberry.ID
     warehouse_id: strawberry.ID
     quantity: int
+    reserved: int | None = strawberry.field(
+        description="Units promised by reservations that have not expired; null for a level "
+        "rebuilt as of a past moment"
+    )
+    available: int | None = strawberry.field(
+        description="quantity - reserved: what may still be promised; null with reserved"
+    )
     reorder_level: int
     updated_at: datetime
 
@@ -132,6 +139,8 @@ class StockLevel:
             product_id=strawberry.ID(str(row.product_id)),
             warehouse_id=strawberry.ID(str(row.warehouse_id)),
             quantity=row.quantity,
+            reserved=row.reserved,
+            available=row.available,
             reorder_level=row.reorder_level,
             updated_at=row.updated_at,
         )

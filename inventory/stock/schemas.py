@@ -120,5 +120,12 @@ class StockLevelRead(OutputModel):
     product_id: int
     warehouse_id: int
     quantity: int
+    reserved: int | None = Field(
+        description="Units promised by reservations that have not expired; null for levels "
+        "rebuilt as of a past moment (as_of)"
+    )
+    available: int | None = Field(
+        description="quantity - reserved: what may still be promised; null with reserved"
+    )
     reorder_level: int
     updated_at: datetime

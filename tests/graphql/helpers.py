@@ -20,7 +20,7 @@ PRODUCT = (
     "id sku name description categoryId supplierId unitPrice reorderLevel isActive version "
     "createdAt updatedAt"
 )
-LEVEL = "productId warehouseId quantity reorderLevel updatedAt"
+LEVEL = "productId warehouseId quantity reserved available reorderLevel updatedAt"
 MOVEMENT = (
     "id productId warehouseId kind quantity balance reference note userId transferId createdAt"
 )

@@ -87,8 +87,17 @@ async def test_stock_level_shape(client, world):
     page = (await client.get(LEVELS)).json()
     assert page["next_cursor"] is None
     [item] = page["items"]
-    assert set(item) == {"product_id", "warehouse_id", "quantity", "reorder_level", "updated_at"}
+    assert set(item) == {
+        "product_id",
+        "warehouse_id",
+        "quantity",
+        "reserved",
+        "available",
+        "reorder_level",
+        "updated_at",
+    }
     assert item["quantity"] == 7
+    assert (item["reserved"], item["available"]) == (0, 7)
     assert item["reorder_level"] == 5
 
 
