@@ -66,6 +66,21 @@ class LowStock:
 
 
 @dataclass(frozen=True, slots=True)
+class HoldsChanged:
+    """Units were held at a level, or given back: its reserved and available units changed."""
+
+    product_id: int
+    warehouse_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationExpired:
+    """A hold's expiry passed and the sweep recorded it (its units were free already)."""
+
+    reservation_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class EntriesChanged:
     """Rows of one catalogue table (``products``, ``categories``, …) were written."""
 
@@ -79,7 +94,7 @@ class UserChanged:
     user_id: int
 
 
-Event = StockChanged | LowStock | EntriesChanged | UserChanged
+Event = StockChanged | LowStock | HoldsChanged | ReservationExpired | EntriesChanged | UserChanged
 
 
 def record(session: AsyncSession, *events: Event) -> None:

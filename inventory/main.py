@@ -34,6 +34,7 @@ from inventory.middleware import (
 from inventory.openapi import complete_openapi
 from inventory.problems import install_error_handlers
 from inventory.products.router import router as product_router
+from inventory.reservations.router import router as reservations_router
 from inventory.shedding import LoadShedder
 from inventory.stock.router import router as stock_router
 from inventory.stock.sse import router as stock_stream_router
@@ -82,6 +83,7 @@ API_ROUTERS = (
     # Matched in this order: the hottest reads first.
     product_router,
     stock_router,
+    reservations_router,
     category_router,
     supplier_router,
     warehouse_router,

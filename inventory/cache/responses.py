@@ -22,9 +22,12 @@ leaves out what does not fit:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, Concatenate, ParamSpec
+from weakref import WeakKeyDictionary
 
 from fastapi_cache.coder import Coder
 from pydantic import BaseModel
@@ -53,8 +56,26 @@ def json_answer(body: bytes, etag: str | None = None, *, status: str = "MISS") -
     return Response(body, media_type="application/json", headers=headers)
 
 
-def model_answer(model: BaseModel, etag: str | None = None) -> Response:
-    return json_answer(model.model_dump_json().encode(), etag)
+def model_answer(
+    model: BaseModel, etag: str | None = None, *, true_until: datetime | None = None
+) -> Response:
+    """``true_until``: the moment the answer stops being true with no write (a hold expiring);
+    ``cached`` keeps it no longer."""
+    response = json_answer(model.model_dump_json().encode(), etag)
+    if true_until is not None:
+        _TRUE_UNTIL[response] = true_until
+    return response
+
+
+_TRUE_UNTIL: WeakKeyDictionary[Response, datetime] = WeakKeyDictionary()
+
+
+def _lifetime(response: Response, ttl: int) -> int:
+    """Whole seconds the answer may be kept (0: not at all)."""
+    until = _TRUE_UNTIL.get(response)
+    if until is None:
+        return ttl
+    return max(0, min(ttl, math.floor((until - datetime.now(UTC)).total_seconds())))
 
 
 class BytesCoder(Coder):
@@ -105,7 +126,10 @@ def cached(
                 return BytesCoder.decode(body)
             CACHE_MISSES.inc()
             response = await render(*args, **kwargs)
-            await tiers.set(key, BytesCoder.encode(response), tiers.ttl)
+            lifetime = _lifetime(response, tiers.ttl)
+            if lifetime:
+                expire = None if lifetime == tiers.ttl else lifetime
+                await tiers.set(key, BytesCoder.encode(response), expire)
             return response
 
         return answer

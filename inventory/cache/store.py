@@ -169,9 +169,12 @@ class CacheTiers(Backend):
         return value
 
     async def set(self, key: str, value: bytes, expire: int | None = None) -> None:
+        """Keep ``value`` for ``expire`` seconds (the TTL when None); this process's tier,
+        whose lifetime is fixed, keeps only what may live that long."""
         if not self.usable:
             return
-        self._keep(key, value)
+        if expire is None or expire >= self._local.ttl:
+            self._keep(key, value)
         if self.redis is not None:
             try:
                 await self.redis.set(key, value, ex=expire or self.ttl)

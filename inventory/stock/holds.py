@@ -8,9 +8,11 @@ was never set) the level has no live hold and nobody needs to add them up.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy import ColumnElement, case, func, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, with_expression
 from sqlalchemy.orm.interfaces import LoaderOption
 
@@ -51,3 +53,19 @@ def level_reserved(now: datetime) -> ColumnElement[int]:
 def with_reserved(now: datetime) -> LoaderOption:
     """Load ``StockLevel.reserved`` (and so ``available``) as of ``now`` with the levels."""
     return with_expression(StockLevel.reserved, level_reserved(now))
+
+
+async def first_expiry(
+    session: AsyncSession, levels: Sequence[tuple[int, int]], now: datetime
+) -> datetime | None:
+    """When the first hold live at ``now`` on these (product, warehouse) levels expires; None
+    when none is live. Until then an answer showing their reserved units stays true."""
+    if not levels:
+        return None
+    found: datetime | None = await session.scalar(
+        select(func.min(ReservationLine.held_until)).where(
+            tuple_(ReservationLine.product_id, ReservationLine.warehouse_id).in_(levels),
+            ReservationLine.held_until > now,
+        )
+    )
+    return found

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from functools import partial
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Request, status
+from fastapi import APIRouter, Request, status
 from fastapi.responses import Response
-from pydantic import BaseModel
 
-from inventory import idempotency
 from inventory.cache.invalidation import STOCK_LEVELS
 from inventory.cache.responses import cached, model_answer, resource
 from inventory.db import Database
 from inventory.deps import ClerkUser, DatabaseDep, PageDep, PageQuery, UnitOfWorkDep, require_role
-from inventory.errors import ValidationFailed, field_error
+from inventory.idempotent_routes import IdempotencyKeyHeader, answer_once
 from inventory.kit.pagination import Page
 from inventory.models import Role
-from inventory.problems import PROBLEM_MEDIA_TYPE, kept_refusal, problem_responses
+from inventory.problems import problem_responses
 from inventory.stock import service
 from inventory.stock.filters import LevelFilter
 from inventory.stock.params import LedgerFilterQuery, LevelFilterQuery
@@ -32,47 +26,7 @@ from inventory.stock.schemas import (
 
 router = APIRouter(prefix="/stock", tags=["stock"], dependencies=[require_role(Role.viewer)])
 
-IdempotencyKeyHeader = Annotated[
-    idempotency.Key | None,
-    Header(
-        alias=idempotency.HEADER,
-        description="Repeat a request safely: the same key within 24 h returns the first "
-        "answer and records nothing new.",
-    ),
-]
 WRITE_ERRORS = problem_responses(404, 409, 422)
-
-
-async def _idempotent(
-    request: Request,
-    uow: UnitOfWorkDep,
-    user_id: int,
-    key: str | None,
-    operation: str,
-    payload: BaseModel,
-    run: Callable[[], Awaitable[BaseModel]],
-) -> Response:
-    """Answer a stock write through ``idempotency.answer_once``; the header is read here."""
-    if len(request.headers.getlist(idempotency.HEADER)) > 1:
-        raise ValidationFailed(
-            "Send one Idempotency-Key.",
-            [field_error(("header", idempotency.HEADER), "sent more than once", "duplicate")],
-        )
-
-    async def work() -> idempotency.StoredResponse:
-        body = (await run()).model_dump_json()
-        return idempotency.StoredResponse(status.HTTP_201_CREATED, body)
-
-    request_hash = idempotency.fingerprint(operation, payload)
-    answer = await idempotency.answer_once(
-        uow.session, user_id, key, request_hash, work, partial(kept_refusal, request)
-    )
-    return Response(
-        answer.body,
-        status_code=answer.status,
-        media_type=PROBLEM_MEDIA_TYPE if answer.status >= 400 else "application/json",
-        headers={"Idempotent-Replayed": "true"} if answer.replayed else None,
-    )
 
 
 @router.post(
@@ -93,7 +47,7 @@ async def record_movement(
         result = await service.record_movement(uow.session, user.id, data)
         return MovementRead.model_validate(result.movement)
 
-    return await _idempotent(request, uow, user.id, idempotency_key, "movement", data, run)
+    return await answer_once(request, uow, user.id, idempotency_key, "movement", data, run)
 
 
 @router.post(
@@ -114,7 +68,7 @@ async def transfer_stock(
         result = await service.transfer_stock(uow.session, user.id, data)
         return TransferRead.model_validate(result)
 
-    return await _idempotent(request, uow, user.id, idempotency_key, "transfer", data, run)
+    return await answer_once(request, uow, user.id, idempotency_key, "transfer", data, run)
 
 
 @router.get(
@@ -137,11 +91,12 @@ async def list_levels(
 @cached(*STOCK_LEVELS)
 async def _levels_page(*, database: Database, flt: LevelFilter, page: PageQuery) -> Response:
     async with database.unit_of_work(write=False) as uow:
-        items, next_cursor = await service.list_levels(
+        items, next_cursor, true_until = await service.levels_page(
             uow.session, flt, limit=page.limit, cursor=page.cursor
         )
         return model_answer(
-            Page(items=[StockLevelRead.model_validate(i) for i in items], next_cursor=next_cursor)
+            Page(items=[StockLevelRead.model_validate(i) for i in items], next_cursor=next_cursor),
+            true_until=true_until,
         )
 
 

@@ -145,6 +145,18 @@ async def list_levels(
     return await paginate(session, stmt, LEVEL_ORDER, limit=limit, cursor=cursor)
 
 
+async def levels_page(
+    session: AsyncSession, flt: LevelFilter, *, limit: int, cursor: str | None
+) -> tuple[list[StockLevel], str | None, datetime | None]:
+    """``list_levels``, and when the page stops being true without a write: the moment the
+    first hold it counts expires (None: it shows no live hold)."""
+    now = utcnow()
+    stmt = select(StockLevel).where(*flt.conditions()).options(holds.with_reserved(now))
+    items, next_cursor = await paginate(session, stmt, LEVEL_ORDER, limit=limit, cursor=cursor)
+    held = [(i.product_id, i.warehouse_id) for i in items if i.reserved]
+    return items, next_cursor, await holds.first_expiry(session, held, now)
+
+
 async def list_movements(
     session: AsyncSession, flt: LedgerFilter, *, limit: int, cursor: str | None
 ) -> tuple[list[StockMovement], str | None]:

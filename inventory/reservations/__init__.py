@@ -1,0 +1,1 @@
+"""Reservations: stock promised for a while, then shipped, released or expired."""
