@@ -33,6 +33,10 @@ class StockChange:
     product_id: strawberry.ID
     warehouse_id: strawberry.ID
     quantity: int
+    reserved: int | None = strawberry.field(
+        description="Units held by live reservations right after the change"
+    )
+    available: int | None = strawberry.field(description="quantity - reserved")
     movement_id: strawberry.ID
 
     @classmethod
@@ -41,6 +45,8 @@ class StockChange:
             product_id=strawberry.ID(str(change.product_id)),
             warehouse_id=strawberry.ID(str(change.warehouse_id)),
             quantity=change.quantity,
+            reserved=change.reserved,
+            available=change.available,
             movement_id=strawberry.ID(str(change.movement_id)),
         )
 

@@ -25,7 +25,7 @@ class StockChanged:
     ``sequence`` is the level's movement count after this change: a level's
     changes are numbered 1, 2, 3, ... in commit order, which is how the change
     feed restores their order (see ``inventory.sequencer``). It is internal:
-    clients see the other four fields. None when unknown (a process of an
+    clients see the other fields. None when unknown (a process of an
     older release sent the change).
     """
 
@@ -34,21 +34,27 @@ class StockChanged:
     quantity: int
     movement_id: int
     sequence: int | None = None
+    reserved: int | None = None
+    """Units held by live reservations right after the change (None: not known)."""
 
     def as_dict(self) -> dict[str, int | None]:
         return asdict(self)
+
+    @property
+    def available(self) -> int | None:
+        return None if self.reserved is None else self.quantity - self.reserved
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StockChanged:
         """From JSON another process sent; ValueError unless every field is an int in range."""
         values = {name: data[name] for name in ("product_id", "warehouse_id", "quantity")}
         values["movement_id"] = data["movement_id"]
-        sequence = data.get("sequence")
-        if not all(map(_in_range, values.values())) or not (
-            sequence is None or _in_range(sequence)
+        sequence, reserved = data.get("sequence"), data.get("reserved")
+        if not all(map(_in_range, values.values())) or not all(
+            value is None or _in_range(value) for value in (sequence, reserved)
         ):
             raise ValueError(f"not a stock change: {data!r}")
-        return cls(**values, sequence=sequence)
+        return cls(**values, sequence=sequence, reserved=reserved)
 
 
 def _in_range(value: object) -> bool:

@@ -62,13 +62,17 @@ class Wanted:
         return self(change.product_id, change.warehouse_id)
 
 
-def payload(product_id: int, warehouse_id: int, quantity: int, movement_id: int) -> str:
+def payload(
+    product_id: int, warehouse_id: int, quantity: int, reserved: int | None, movement_id: int
+) -> str:
     """The JSON the WebSocket and the event stream send for one change."""
     return json.dumps(
         {
             "product_id": product_id,
             "warehouse_id": warehouse_id,
             "quantity": quantity,
+            "reserved": reserved,
+            "available": None if reserved is None else quantity - reserved,
             "movement_id": movement_id,
         },
         separators=(",", ":"),

@@ -172,6 +172,8 @@ class LedgerEntry(NamedTuple):
     product_id: int
     warehouse_id: int
     balance: int
+    reserved: int | None = None
+    """The level's units held by live reservations when the entry was read."""
 
 
 async def ledger_after(session: AsyncSession, after_id: int, *, limit: int) -> list[LedgerEntry]:
@@ -182,6 +184,7 @@ async def ledger_after(session: AsyncSession, after_id: int, *, limit: int) -> l
             StockMovement.product_id,
             StockMovement.warehouse_id,
             StockMovement.balance,
+            holds.live_reserved(StockMovement.product_id, StockMovement.warehouse_id, utcnow()),
         )
         .where(StockMovement.id > after_id)
         .order_by(StockMovement.id)
@@ -266,10 +269,16 @@ class ChangedLevel:
     warehouse_id: int
     quantity: int
     movement_count: int
+    reserved: int
 
     def change(self, movement_id: int) -> events.StockChanged:
         return events.StockChanged(
-            self.product_id, self.warehouse_id, self.quantity, movement_id, self.movement_count
+            self.product_id,
+            self.warehouse_id,
+            self.quantity,
+            movement_id,
+            self.movement_count,
+            self.reserved,
         )
 
 
@@ -295,15 +304,19 @@ async def _change_level(
                 "updated_at": now,
             },
             where=StockLevel.quantity <= MAX_QUANTITY - delta,
-        ).returning(*changed)
+        ).returning(*changed, StockLevel.holds_until)
         row = (await session.execute(upsert)).one_or_none()
         if row is None:
             raise Conflict(f"the level would exceed {MAX_QUANTITY} units")
-        return ChangedLevel(product_id, warehouse_id, int(row[0]), int(row[1]))
+        reserved = 0
+        if row[2] is not None and row[2] > now:
+            promised = holds.live_reserved(product_id, warehouse_id, now)
+            reserved = int(await session.scalar(select(promised)) or 0)
+        return ChangedLevel(product_id, warehouse_id, int(row[0]), int(row[1]), reserved)
 
     level = (StockLevel.product_id == product_id, StockLevel.warehouse_id == warehouse_id)
 
-    def decrement(*enough: ColumnElement[bool]) -> Update:
+    def decrement(promised: ColumnElement[int], *enough: ColumnElement[bool]) -> Update:
         return (
             update(StockLevel)
             .where(*level, *enough)
@@ -312,13 +325,14 @@ async def _change_level(
                 movement_count=StockLevel.movement_count + 1,
                 updated_at=now,
             )
-            .returning(*changed)
+            .returning(*changed, promised)
             .execution_options(synchronize_session=False)
         )
 
     # Where no hold can be live, the row alone decides, in one statement.
+    no_hold = holds.no_live_hold(now)
     row = (
-        await session.execute(decrement(StockLevel.quantity >= -delta, holds.no_live_hold(now)))
+        await session.execute(decrement(literal(0), StockLevel.quantity >= -delta, no_hold))
     ).one_or_none()
     if row is None:
         # Holds may be live: lock the row first, so the sum of the holds read
@@ -326,7 +340,7 @@ async def _change_level(
         await session.execute(select(StockLevel.id).where(*level).with_for_update())
         promised = holds.live_reserved(product_id, warehouse_id, now)
         row = (
-            await session.execute(decrement(StockLevel.quantity + delta >= promised))
+            await session.execute(decrement(promised, StockLevel.quantity + delta >= promised))
         ).one_or_none()
     if row is None:
         available = await session.scalar(
@@ -338,7 +352,7 @@ async def _change_level(
             available=max(available or 0, 0),
             requested=-delta,
         )
-    return ChangedLevel(product_id, warehouse_id, int(row[0]), int(row[1]))
+    return ChangedLevel(product_id, warehouse_id, int(row[0]), int(row[1]), int(row[2]))
 
 
 def _low_stock(

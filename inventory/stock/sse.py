@@ -1,7 +1,7 @@
 """The stock event stream ``GET /stock/events``: Server-Sent Events of every committed change.
 
 One event per change, ``id`` the movement id and ``data``
-``{product_id, warehouse_id, quantity, movement_id}``, optionally for one
+``{product_id, warehouse_id, quantity, reserved, available, movement_id}``, optionally for one
 product or warehouse, in movement-id order; ``Last-Event-ID`` replays
 exactly what a client missed (``inventory.stock.follower.follow_ledger``).
 A ``: ping`` comment keeps an idle stream open. The caller is checked again
@@ -78,7 +78,8 @@ LastEventIdHeader = Annotated[
         200: {
             "content": {"text/event-stream": {}},
             "description": "One event per committed change: `id` is the movement id, `data` "
-            "`{product_id, warehouse_id, quantity, movement_id}`; `: ping` every 15 s. "
+            "`{product_id, warehouse_id, quantity, reserved, available, movement_id}`; "
+            "`: ping` every 15 s. "
             "Holds one of the caller's `INVENTORY_MAX_STREAMS_PER_USER` live-stream slots; a "
             "client that reads nothing for `INVENTORY_STREAM_IDLE_SECONDS` is disconnected.",
         },
@@ -146,7 +147,7 @@ def _last_event_id(value: str) -> int | None:
 
 
 def _event(entry: LedgerEntry) -> str:
-    data = payload(entry.product_id, entry.warehouse_id, entry.balance, entry.id)
+    data = payload(entry.product_id, entry.warehouse_id, entry.balance, entry.reserved, entry.id)
     return f"id: {entry.id}\ndata: {data}\n\n"
 
 

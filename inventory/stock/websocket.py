@@ -1,6 +1,6 @@
 """The stock WebSocket ``WS /ws/stock``: every committed change of a level, pushed as it happens.
 
-Each message is ``{product_id, warehouse_id, quantity, movement_id}``
+Each message is ``{product_id, warehouse_id, quantity, reserved, available, movement_id}``
 (``quantity`` is the level right after the change), optionally for one
 product or warehouse, each level's changes in commit order (see
 ``inventory.sequencer``). Every socket reads its own bounded queue, so a slow
@@ -146,7 +146,11 @@ async def push_changes(
     try:
         async for change in live_changes(changes, wanted, caller, recheck, watch):
             text = payload(
-                change.product_id, change.warehouse_id, change.quantity, change.movement_id
+                change.product_id,
+                change.warehouse_id,
+                change.quantity,
+                change.reserved,
+                change.movement_id,
             )
             try:
                 async with asyncio.timeout(send_timeout):

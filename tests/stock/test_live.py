@@ -80,6 +80,8 @@ def pushed(movement: dict[str, Any]) -> dict[str, int]:
         "product_id": movement["product_id"],
         "warehouse_id": movement["warehouse_id"],
         "quantity": movement["balance"],
+        "reserved": 0,
+        "available": movement["balance"],
         "movement_id": movement["id"],
     }
 
@@ -139,6 +141,8 @@ async def test_a_socket_pushes_each_change_with_the_level_after_it(
             "product_id": product,
             "warehouse_id": east,
             "quantity": 10,
+            "reserved": 0,
+            "available": 10,
             "movement_id": receipt["id"],
         }
         shipment = await move(clerk, product, east, "shipment", 3)
@@ -152,6 +156,29 @@ async def test_a_socket_pushes_each_change_with_the_level_after_it(
             pushed(in_leg) | {"warehouse_id": west, "quantity": 4},
         ]
         await watcher.assert_quiet()
+
+
+async def test_a_socket_tells_what_live_reservations_hold_at_each_change(
+    server, clerk, accounts, stocked
+):
+    product, east = stocked["product"], stocked["east"]
+    await move(clerk, product, east, "receipt", 10)
+    line = {"product_id": product, "warehouse_id": east, "quantity": 4}
+    held = await clerk.post(f"{API}/reservations", json={"lines": [line]})
+    assert held.status_code == 201, held.text
+    async with watching(server, accounts[Role.viewer].token) as watcher:
+        receipt = await move(clerk, product, east, "receipt", 5)
+        assert await watcher.change() == pushed(receipt) | {"reserved": 4, "available": 11}
+        confirmed = await clerk.post(f"{API}/reservations/{held.json()['id']}/confirm")
+        [shipment_id] = confirmed.json()["movement_ids"]
+        assert await watcher.change() == {
+            "product_id": product,
+            "warehouse_id": east,
+            "quantity": 11,
+            "reserved": 0,
+            "available": 11,
+            "movement_id": shipment_id,
+        }
 
 
 async def test_a_socket_can_watch_one_product_or_one_warehouse(server, clerk, accounts, stocked):
