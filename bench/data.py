@@ -21,6 +21,9 @@ from inventory.config import Settings
 from inventory.csvio import products
 from inventory.db import open_database
 from inventory.models import Category, Product, Role, StockLevel, Supplier, Warehouse
+from inventory.reservations import service as reservations
+from inventory.reservations.schemas import ReservationCreate
+from inventory.reservations.service import HoldPolicy
 from inventory.users import service as users
 from inventory.users.schemas import UserCreate
 
@@ -37,6 +40,10 @@ class Prepared:
     """The product the single reads ask for."""
     write_product_id: int
     write_warehouse_id: int
+    ship_product_id: int
+    """Shipped from in ``write_warehouse_id``; no hold on its level."""
+    held_product_id: int
+    """Shipped from in ``write_warehouse_id``; a live hold on its level all along."""
     tokens: dict[Role, str]
     ledger_rows: int
 
@@ -142,12 +149,30 @@ async def prepare(database_url: str, ledger_rows: int) -> Prepared:
             ]
             session.add_all(page)
             await session.flush()
+            plenty = {page[2].id: 10**9, page[3].id: 10**9}
             session.add_all(
-                StockLevel(product_id=p.id, warehouse_id=w.id, quantity=100)
+                StockLevel(product_id=p.id, warehouse_id=w.id, quantity=plenty.get(p.id, 100))
                 for p in page
                 for w in warehouses
             )
             await session.flush()
+            await reservations.hold(
+                session,
+                None,
+                ReservationCreate.model_validate(
+                    {
+                        "lines": [
+                            {
+                                "product_id": page[3].id,
+                                "warehouse_id": warehouses[0].id,
+                                "quantity": 1,
+                            }
+                        ],
+                        "ttl_seconds": 86_400,
+                    }
+                ),
+                HoldPolicy(86_400, 86_400),
+            )
             dialect = database.engine.dialect.name
             await session.execute(
                 text(LEDGER_SQL[dialect]),
@@ -161,6 +186,8 @@ async def prepare(database_url: str, ledger_rows: int) -> Prepared:
                     movement_count=ledger_rows,
                 )
             )
-        return Prepared(page[0].id, page[1].id, warehouses[0].id, tokens, ledger_rows)
+        return Prepared(
+            page[0].id, page[1].id, warehouses[0].id, page[2].id, page[3].id, tokens, ledger_rows
+        )
     finally:
         await database.engine.dispose()

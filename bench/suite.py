@@ -194,6 +194,26 @@ def http_cases(service: Service, data: Prepared) -> list[Row]:
     write.reference, write.ratio = "floor", write.rate / floor.rate
     rows.append(write)
 
+    def shipment(product_id: int) -> str:
+        body = {"product_id": product_id, "warehouse_id": data.write_warehouse_id}
+        return json.dumps(body | {"kind": "shipment", "quantity": 1})
+
+    ship = case("POST shipment (32 clients)")(
+        "/api/v1/stock/movements",
+        clerk | json_type,
+        connections=WRITERS,
+        body=shipment(data.ship_product_id),
+    )
+    ship.reference, ship.ratio = "POST movement", ship.rate / write.rate
+    rows.append(ship)
+    held = case("POST shipment, level with a live hold")(
+        "/api/v1/stock/movements",
+        clerk | json_type,
+        connections=WRITERS,
+        body=shipment(data.held_product_id),
+    )
+    rows.append(target(held, held.rate / ship.rate, ">= 0.5 x no hold", lambda r: r >= 0.5))
+
     # Scaling: the same two cases with two worker processes.
     cached_2 = case("GET product, cached, 2 workers", workers=2)(product, viewer)
     rows.append(target(cached_2, cached_2.rate / cached.rate, "vs 1 worker", lambda r: r > 1))

@@ -129,6 +129,15 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _default_hold_within_the_longest(self) -> Settings:
+        if self.reservation_ttl_seconds > self.reservation_max_ttl_seconds:
+            raise ValueError(
+                "INVENTORY_RESERVATION_TTL_SECONDS must not exceed "
+                "INVENTORY_RESERVATION_MAX_TTL_SECONDS"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_unsafe_secret(self) -> Settings:
         key = self.secret_key.get_secret_value()
         if key in PUBLISHED_SECRET_KEYS:

@@ -32,6 +32,15 @@ def test_defaults_match_the_spec():
     assert settings.cors_origins == []
     assert settings.max_upload_bytes == 20 * 1024 * 1024
     assert settings.allowed_hosts == ["*"]
+    assert settings.reservation_ttl_seconds == 900
+    assert settings.reservation_max_ttl_seconds == 86_400
+
+
+def test_a_default_hold_longer_than_the_longest_allowed_is_refused(monkeypatch):
+    monkeypatch.setenv("INVENTORY_RESERVATION_TTL_SECONDS", "600")
+    monkeypatch.setenv("INVENTORY_RESERVATION_MAX_TTL_SECONDS", "300")
+    with pytest.raises(ValidationError, match="RESERVATION_TTL_SECONDS must not exceed"):
+        Settings()
 
 
 def test_environment_variables_with_prefix(monkeypatch):

@@ -213,3 +213,25 @@ async def test_viewer_reads_clerk_holds(anonymous, accounts, world):
     held = await anonymous.post(RESERVATIONS, json={"lines": [line]}, headers=clerk)
     assert held.status_code == 201
     assert (await anonymous.get(RESERVATIONS, headers=viewer)).status_code == 200
+
+
+async def test_an_idempotency_key_holds_once_and_replays_a_refusal(client, world):
+    line = {"product_id": world["nut"], "warehouse_id": world["main"], "quantity": 2}
+    key = {"Idempotency-Key": "cart-77-hold"}
+    first = await client.post(RESERVATIONS, json={"lines": [line]}, headers=key)
+    again = await client.post(RESERVATIONS, json={"lines": [line]}, headers=key)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert len((await client.get(RESERVATIONS)).json()["items"]) == 1
+
+    # 1 of 3 is free now; after the release all 3 are, yet the key keeps its refusal.
+    too_many = {"lines": [line | {"quantity": 3}]}
+    refusal_key = {"Idempotency-Key": "cart-78-hold"}
+    refused = await client.post(RESERVATIONS, json=too_many, headers=refusal_key)
+    assert_problem(refused, 409)
+    await client.post(f"{RESERVATIONS}/{first.json()['id']}/release")
+    replayed = await client.post(RESERVATIONS, json=too_many, headers=refusal_key)
+    assert replayed.status_code == 409
+    assert replayed.json()["errors"] == refused.json()["errors"]
+    assert replayed.headers["Idempotent-Replayed"] == "true"
