@@ -212,6 +212,7 @@ def http_cases(service: Service, data: Prepared) -> list[Row]:
         connections=WRITERS,
         body=shipment(data.held_product_id),
     )
+    held.reference = "POST shipment"
     rows.append(target(held, held.rate / ship.rate, ">= 0.5 x no hold", lambda r: r >= 0.5))
 
     # Scaling: the same two cases with two worker processes.
