@@ -6,7 +6,6 @@ import asyncio
 from typing import Any
 
 import httpx
-import pytest
 
 from inventory.models import Role
 from tests.helpers import (
@@ -14,31 +13,11 @@ from tests.helpers import (
     assert_ledger_consistent,
     assert_problem,
     collect_pages,
-    create,
-    create_product,
     error_locs,
 )
 
 COUNTS = f"{API}/counts"
 MOVEMENTS = f"{API}/stock/movements"
-
-
-@pytest.fixture
-async def world(client: httpx.AsyncClient) -> dict[str, Any]:
-    main = await create(client, "/warehouses", code="MAIN", name="Main")
-    east = await create(client, "/warehouses", code="EAST", name="East")
-    tools = await create(client, "/categories", name="Tools")
-    bolt = await create_product(client, "BOLT-1", category_id=tools["id"])
-    nut = await create_product(client, "NUT-1", category_id=tools["id"])
-    glue = await create_product(client, "GLUE-1")
-    return {
-        "main": main["id"],
-        "east": east["id"],
-        "tools": tools["id"],
-        "bolt": bolt["id"],
-        "nut": nut["id"],
-        "glue": glue["id"],
-    }
 
 
 async def move(

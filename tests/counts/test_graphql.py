@@ -8,7 +8,6 @@ import httpx
 import pytest
 
 from tests.counts.test_counts import COUNTS, level, move, record
-from tests.counts.test_counts import world as world  # the fixture, for this module too
 from tests.graphql.helpers import as_rest, gql, rest
 from tests.helpers import API, collect_pages
 
