@@ -65,6 +65,10 @@ LIST_SIZES: Mapping[str, int] = {
     "Product.stockLevels": 50,
     # A transfer is always two ledger entries: out of one warehouse, into another.
     "Transfer.movements": 2,
+    # One per product counted. A count of a whole warehouse may hold thousands; most
+    # cover a shelf or a category, and a large one is read with a small page of counts.
+    "Count.lines": 200,
+    "FinishedCount.lines": 200,
     # One per refused input field (the largest input has 8), with room to spare.
     "ValidationFailed.errors": 10,
 }

@@ -24,6 +24,7 @@ from strawberry.types import ExecutionContext
 
 from graphql_schema import mutations, queries
 from graphql_schema.context import get_context
+from graphql_schema.counts import CountMutation, CountQuery
 from graphql_schema.errors import EXCEPTION_HANDLERS
 from graphql_schema.extensions import CachedValidation, CostLimit, Transports, shaped_errors
 from graphql_schema.ide import OfflineGraphQLRouter
@@ -58,8 +59,8 @@ class InventorySchema(strawberry.Schema):
 
 
 # Each family of operations keeps its own root fields in its own module.
-Query = merge_types("Query", (queries.Query,))
-Mutation = merge_types("Mutation", (mutations.Mutation,))
+Query = merge_types("Query", (queries.Query, CountQuery))
+Mutation = merge_types("Mutation", (mutations.Mutation, CountMutation))
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:

@@ -28,6 +28,7 @@ from rich.table import Table
 
 from inventory import demo, migrations
 from inventory.config import Environment, Settings, describe_invalid, load_settings
+from inventory.counts import imports as count_imports
 from inventory.csvio import exports
 from inventory.csvio.jobs import records, runs
 from inventory.db import Database
@@ -284,6 +285,56 @@ def _report_job(job_id: int, outcome: runs.Outcome) -> None:
     if len(errors) > 50:
         err.print(f"  … and {len(errors) - 50} more")
     raise typer.Exit(1)
+
+
+count_app = typer.Typer(help="Stock counts (stocktakes).", no_args_is_help=True)
+app.add_typer(count_app, name="count")
+
+
+@count_app.command("import")
+def import_count(
+    count_id: Annotated[int, typer.Argument(min=1, help="The open count to record into.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, readable=True, help="CSV with a header: sku,counted."
+        ),
+    ],
+) -> None:
+    """Record counted quantities from a CSV file (sku,counted) into an open count.
+
+    Each row is recorded as PUT /counts/{id}/lines/{product} records a line,
+    counted as of now; a SKU counted before is counted again. Every row or none:
+    an unknown SKU, a product not in the count or a bad number refuses the file,
+    with the row numbers (the header is row 1). Finish the count afterwards.
+    """
+    content = file.read_bytes()
+
+    async def work(settings: Settings, database: Database) -> count_imports.CountImport:
+        await _require_migrated(database)
+        async with database.unit_of_work(write=True) as uow:
+            with _progress() as progress:
+                task = progress.add_task("recording lines", total=None)
+
+                def report(done: int, total: int) -> None:
+                    progress.update(task, completed=done, total=total)
+
+                return await count_imports.import_count(uow.session, count_id, content, report)
+
+    try:
+        summary = _run(work)
+    except DomainError as exc:
+        err.print(f"[red]refused:[/red] {escape(exc.detail)}", soft_wrap=True)
+        for error in exc.extra.get("errors", []):
+            if error["msg"] != exc.detail:
+                err.print(f"  {escape(error['msg'])}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    out.print(
+        f"recorded {summary.recorded} lines in count {summary.count_id}: "
+        f"{summary.differing} differ from the ledger (net {summary.net:+d}); "
+        f"{summary.uncounted} lines not counted yet",
+        soft_wrap=True,
+    )
 
 
 class ExportKind(StrEnum):

@@ -17,6 +17,7 @@ from inventory import metrics
 from inventory.auth.router import router as auth_router
 from inventory.catalogue.router import category_router, supplier_router, warehouse_router
 from inventory.config import Environment, Settings, load_settings
+from inventory.counts.router import router as count_router
 from inventory.csvio.router import router as csv_router
 from inventory.docs import install_docs
 from inventory.fast_path import CachedAnswers, cached_routes
@@ -68,6 +69,10 @@ TAGS = [
         "name": "stock",
         "description": "The ledger: movements, transfers, levels and live change feeds.",
     },
+    {
+        "name": "counts",
+        "description": "Stocktakes: count the shelves, finish into adjustments.",
+    },
     {"name": "csv", "description": "Bulk import (as jobs) and streamed export."},
     {"name": "service", "description": "Probes: liveness and readiness."},
     {"name": "graphql", "description": "The same service over GraphQL; tokens as for REST."},
@@ -87,6 +92,7 @@ API_ROUTERS = (
     category_router,
     supplier_router,
     warehouse_router,
+    count_router,
     csv_router,
     user_router,
     auth_router,

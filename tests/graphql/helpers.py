@@ -120,5 +120,13 @@ def rest_loc(loc: list[Any]) -> list[str]:
 
 async def everything(client: httpx.AsyncClient) -> dict[str, list[dict[str, Any]]]:
     """Every list REST serves: a test compares two of these to see what a call wrote."""
-    paths = ["categories", "suppliers", "warehouses", "products", "stock", "stock/movements"]
+    paths = [
+        "categories",
+        "suppliers",
+        "warehouses",
+        "products",
+        "stock",
+        "stock/movements",
+        "counts",
+    ]
     return {path: await collect_pages(client, f"{API}/{path}") for path in paths}

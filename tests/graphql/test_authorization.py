@@ -70,6 +70,12 @@ CALLS = [
     Call("updateProduct", "id:ID! input:UpdateProductInput!", "Product",
          {"id": "@product", "input": {"unitPrice": "9.99"}}, Role.manager),
     Call("deleteProduct", "id:ID!", "Deleted", {"id": "@spare_product"}, Role.manager),
+    Call("openCount", "input:OpenCountInput!", "Count",
+         {"input": {"warehouseId": "@main"}}, Role.clerk),
+    Call("recordCount", "id:ID! productId:ID! input:RecordCountInput!", "CountLine",
+         {"id": "@count", "productId": "@product", "input": {"counted": 4}}, Role.clerk),
+    Call("finishCount", "id:ID!", "FinishedCount", {"id": "@count"}, Role.manager),
+    Call("cancelCount", "id:ID!", "Count", {"id": "@count"}, Role.clerk),
 ]  # fmt: skip
 
 CALLERS = ["nobody", "bad token", *Role]
@@ -95,7 +101,9 @@ async def ids(client: httpx.AsyncClient) -> dict[str, str]:
         },
     )
     assert received.status_code == 201
+    count = await create(client, "/counts", warehouse_id=main["id"])
     made = {
+        "count": count,
         "main": main,
         "east": east,
         "spare_warehouse": spare_warehouse,
@@ -157,14 +165,19 @@ async def test_every_mutation_in_the_schema_is_checked(client):
 QUERIES = {
     "me": "{ me { email } }",
     "product": '{ product(sku: "P-1") { sku } }',
+    "count": "query($id: ID!) { count(id: $id) { status } }",
+    "counts": "{ counts { edges { node { id } } } }",
     **{field: listing.query for field, listing in LISTINGS.items()},
 }
+
+QUERY_VARIABLES = {"count": {"id": "@count"}}
 
 
 @pytest.mark.parametrize("caller", ["nobody", "bad token", Role.viewer], ids=str)
 @pytest.mark.parametrize("field", list(QUERIES))
 async def test_each_query_needs_a_viewers_token(anonymous, accounts, ids, field, caller):
-    body = await gql(anonymous, QUERIES[field], _headers(caller, accounts))
+    variables = _filled(QUERY_VARIABLES.get(field, {}), ids)
+    body = await gql(anonymous, QUERIES[field], _headers(caller, accounts), **variables)
     if caller == Role.viewer:
         assert "errors" not in body, body
         answer = body["data"][field]
