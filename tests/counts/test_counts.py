@@ -291,6 +291,28 @@ async def test_a_refused_adjustment_refuses_the_whole_finish(client, world, engi
     await assert_ledger_consistent(engine)
 
 
+async def test_a_count_cannot_take_away_units_that_are_promised(client, world):
+    """10 on hand, 6 held: a count that finds 3 would leave less than is promised, so the
+    finish is refused until the hold is released."""
+    bolt, main = world["bolt"], world["main"]
+    await move(client, bolt, main, "receipt", 10)
+    line = {"product_id": bolt, "warehouse_id": main, "quantity": 6}
+    held = await client.post(f"{API}/reservations", json={"lines": [line]})
+    assert held.status_code == 201, held.text
+    count = await open_count(client, warehouse_id=main)
+    assert (await record(client, count["id"], bolt, 3)).status_code == 200
+
+    refused = await client.post(f"{COUNTS}/{count['id']}/finish")
+    problem = assert_problem(refused, 409)
+    assert (problem["available"], problem["requested"]) == (4, 7)
+    assert await level(client, bolt, main) == 10
+
+    await client.post(f"{API}/reservations/{held.json()['id']}/release")
+    finished = await client.post(f"{COUNTS}/{count['id']}/finish")
+    assert finished.status_code == 200, finished.text
+    assert await level(client, bolt, main) == 3
+
+
 async def test_listing_filters_and_pages(client, world, viewer):
     await move(client, world["bolt"], world["main"], "receipt", 5)
     await move(client, world["bolt"], world["east"], "receipt", 5)
