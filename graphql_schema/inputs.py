@@ -146,6 +146,20 @@ class MovementFilter:
     )
 
 
+@strawberry.input
+class ProductHistoryFilter:
+    warehouse_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Only this warehouse; the running balance then counts this warehouse only",
+    )
+    since: datetime | None = strawberry.field(
+        default=None, description="Created at or after; without a zone, UTC"
+    )
+    until: datetime | None = strawberry.field(
+        default=None, description="Created before; without a zone, UTC"
+    )
+
+
 # Stock writes.
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Sequence
+from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
@@ -30,10 +31,12 @@ from inventory.products import filters as product_filters
 from inventory.products import service as products
 from inventory.products.schemas import Sku
 from inventory.stock import filters as stock_filters
+from inventory.stock import history
 from inventory.stock import service as stock
 
 VIEWER: list[type[BasePermission]] = [ViewerRequired]
 _SKU: TypeAdapter[str] = TypeAdapter(Sku)
+_MOMENT: TypeAdapter[datetime] = TypeAdapter(stock_filters.LedgerBound)
 
 
 _PAGE_SIZE: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=1, le=MAX_LIMIT)])
@@ -134,12 +137,26 @@ class Query:
         filter: StockLevelFilter | None = None,
         first: First = None,
         after: After = None,
+        as_of: Annotated[
+            datetime | None,
+            strawberry.argument(
+                description="The levels as they stood at this moment (without a zone, UTC), "
+                "rebuilt from the ledger; `reserved` and `available` are null then"
+            ),
+        ] = None,
     ) -> types.Connection[types.StockLevel]:
         flt = as_filter(stock_filters.LevelFilter, filter)
+        limit = _first(first)
         async with info.context.session() as session:
-            rows, next_cursor = await stock.list_levels(
-                session, flt, limit=_first(first), cursor=after
-            )
+            if as_of is not None:
+                at = validated(_MOMENT, as_of, ("asOf",))
+                then, next_cursor = await history.list_levels_at(
+                    session, flt, at, limit=limit, cursor=after
+                )
+                return types.Connection.of(
+                    then, next_cursor, stock.LEVEL_ORDER, types.StockLevel.of
+                )
+            rows, next_cursor = await stock.list_levels(session, flt, limit=limit, cursor=after)
         return types.Connection.of(rows, next_cursor, stock.LEVEL_ORDER, types.StockLevel.of)
 
     @strawberry.field(permission_classes=VIEWER)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import Enum
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar, cast
 
 import strawberry
 from strawberry.dataloader import DataLoader
@@ -15,7 +15,12 @@ from graphql_schema.loaders import MISSING, loaded
 from inventory import models
 from inventory.kit.pagination import SortOrder, encode_cursor
 from inventory.products.schemas import price_text
+from inventory.stock.history import HistoryEntry as HistoryRow
+from inventory.stock.history import LevelAt
 from inventory.stock.service import TransferResult
+
+if TYPE_CHECKING:
+    from graphql_schema.inputs import ProductHistoryFilter
 
 N = TypeVar("N")
 R = TypeVar("R")
@@ -134,7 +139,7 @@ class StockLevel:
         return _entry(info.context.loaders.warehouse, int(self.warehouse_id), Warehouse.of)
 
     @classmethod
-    def of(cls, row: models.StockLevel) -> StockLevel:
+    def of(cls, row: models.StockLevel | LevelAt) -> StockLevel:
         return cls(
             product_id=strawberry.ID(str(row.product_id)),
             warehouse_id=strawberry.ID(str(row.warehouse_id)),
@@ -187,6 +192,26 @@ class Product:
 
         return cast(list[StockLevel], later())
 
+    @strawberry.field(
+        description="The product's ledger entries, oldest first, each with the running balance"
+    )
+    async def history(
+        self,
+        info: ContextInfo,
+        filter: Annotated[ProductHistoryFilter, strawberry.lazy("graphql_schema.inputs")]
+        | None = None,
+        first: Annotated[
+            int | None,
+            strawberry.argument(description="Page size, 1 to 200 as REST's limit; 50 if left out"),
+        ] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="The `endCursor` of the previous page")
+        ] = None,
+    ) -> Connection[HistoryEntry]:
+        from graphql_schema import history  # it builds on this module
+
+        return await history.product_history(info, int(self.id), filter, first, after)
+
     @classmethod
     def of(cls, row: models.Product) -> Product:
         return cls(
@@ -226,19 +251,35 @@ class Movement:
 
     @classmethod
     def of(cls, row: models.StockMovement) -> Movement:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            product_id=strawberry.ID(str(row.product_id)),
-            warehouse_id=strawberry.ID(str(row.warehouse_id)),
-            kind=LedgerKind(row.kind.value),
-            quantity=row.quantity,
-            balance=row.balance,
-            reference=row.reference,
-            note=row.note,
-            user_id=_id(row.user_id),
-            transfer_id=strawberry.ID(str(row.transfer_id)) if row.transfer_id else None,
-            created_at=row.created_at,
-        )
+        return cls(**_movement_fields(row))
+
+
+def _movement_fields(row: models.StockMovement | HistoryRow) -> dict[str, Any]:
+    return {
+        "id": strawberry.ID(str(row.id)),
+        "product_id": strawberry.ID(str(row.product_id)),
+        "warehouse_id": strawberry.ID(str(row.warehouse_id)),
+        "kind": LedgerKind(row.kind.value),
+        "quantity": row.quantity,
+        "balance": row.balance,
+        "reference": row.reference,
+        "note": row.note,
+        "user_id": _id(row.user_id),
+        "transfer_id": strawberry.ID(str(row.transfer_id)) if row.transfer_id else None,
+        "created_at": row.created_at,
+    }
+
+
+@strawberry.type(description="A ledger entry in a product's history")
+class HistoryEntry(Movement):
+    running_balance: int = strawberry.field(
+        description="The product's total on hand right after this entry, across every "
+        "warehouse, or the one warehouse the history is narrowed to"
+    )
+
+    @classmethod
+    def of_entry(cls, row: HistoryRow) -> HistoryEntry:
+        return cls(**_movement_fields(row), running_balance=row.running_balance)
 
 
 @strawberry.type

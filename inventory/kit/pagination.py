@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Select, String, literal, tuple_
+from sqlalchemy import ColumnElement, Row, Select, String, literal, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute
@@ -31,6 +31,8 @@ MAX_LIMIT = 200
 
 T = TypeVar("T")
 M = TypeVar("M")
+R = TypeVar("R")
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 
 
 class Page(BaseModel, Generic[T]):
@@ -139,6 +141,26 @@ async def paginate(
     cursor: str | None,
 ) -> tuple[list[M], str | None]:
     """Run ``stmt`` for one page; return the rows and the cursor of the next page, if any."""
+    rows = list((await session.scalars(_one_page(stmt, order, limit, cursor))).all())
+    return _split(rows, order, limit)
+
+
+async def paginate_rows(
+    session: AsyncSession,
+    stmt: Select[*tuple[Any, ...]],
+    order: SortOrder,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Row[*tuple[Any, ...]]], str | None]:
+    """``paginate`` for a statement of several columns: each row whole, the sort columns
+    among them under their own names."""
+    rows = list((await session.execute(_one_page(stmt, order, limit, cursor))).all())
+    return _split(rows, order, limit)
+
+
+def _one_page(stmt: S, order: SortOrder, limit: int, cursor: str | None) -> S:
+    """``stmt`` narrowed to the rows after ``cursor``, in order, one more than a page."""
     columns: tuple[Any, ...] = (
         (order.id_column,) if order.by_id_only else (order.key(order.column), order.id_column)
     )
@@ -155,7 +177,10 @@ async def paginate(
         )
         stmt = stmt.where(key < after if order.descending else key > after)
     stmt = stmt.order_by(*(c.desc() if order.descending else c.asc() for c in columns))
-    rows = list((await session.scalars(stmt.limit(limit + 1))).all())
+    return stmt.limit(limit + 1)
+
+
+def _split(rows: list[R], order: SortOrder, limit: int) -> tuple[list[R], str | None]:
     if len(rows) > limit:
         return rows[:limit], encode_cursor(order, rows[limit - 1])
     return rows, None

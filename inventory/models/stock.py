@@ -89,6 +89,8 @@ class StockMovement(Base):
             "created_at",
             "id",
         ),
+        # A product's entries in time order across its warehouses (its history).
+        Index("ix_stock_movements_product_created_at", "product_id", "created_at", "id"),
         SQLITE_NO_ID_REUSE,
     )
 

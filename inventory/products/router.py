@@ -21,6 +21,9 @@ from inventory.products import service
 from inventory.products.filters import ProductFilter, ProductSort
 from inventory.products.params import ProductFilterQuery
 from inventory.products.schemas import ProductCreate, ProductRead, ProductUpdate
+from inventory.stock import history
+from inventory.stock.params import HistoryFilterQuery
+from inventory.stock.schemas import HistoryEntryRead
 
 router = APIRouter(prefix="/products", tags=["products"], dependencies=[require_role(Role.viewer)])
 MANAGER = [require_role(Role.manager)]
@@ -136,6 +139,23 @@ async def _product(*, product_id: int, database: Database) -> Response:
     async with database.reading() as connection:
         product = await service.read_product(connection, product_id)
     return model_answer(ProductRead.model_validate(product), etag(product))
+
+
+@router.get(
+    "/{product_id}/history",
+    response_model=Page[HistoryEntryRead],
+    summary="A product's ledger, oldest first, with the running balance",
+    responses=problem_responses(404, 422),
+)
+async def product_history(
+    product_id: EntryId, uow: UnitOfWorkDep, page: PageDep, flt: HistoryFilterQuery
+) -> Page[HistoryEntryRead]:
+    entries, next_cursor = await history.product_history(
+        uow.session, product_id, flt, limit=page.limit, cursor=page.cursor
+    )
+    return Page(
+        items=[HistoryEntryRead.model_validate(e) for e in entries], next_cursor=next_cursor
+    )
 
 
 @router.patch(

@@ -36,10 +36,14 @@ class LevelFilter(ListFilter):
     )
 
     def conditions(
-        self, reorder_level: ColumnElement[int] | InstrumentedAttribute[int] | None = None
+        self,
+        reorder_level: ColumnElement[int] | InstrumentedAttribute[int] | None = None,
+        quantity: ColumnElement[int] | None = None,
     ) -> list[ColumnElement[bool]]:
         """``reorder_level``: the product's column, when the query joins products already
-        (the level's own correlated subquery would then correlate away its FROM)."""
+        (the level's own correlated subquery would then correlate away its FROM);
+        ``quantity``: what ``below_reorder`` compares instead of the level's quantity
+        (the quantity rebuilt from the ledger, for a past moment)."""
         conditions = []
         if self.product_id is not None:
             conditions.append(StockLevel.product_id == self.product_id)
@@ -47,7 +51,7 @@ class LevelFilter(ListFilter):
             conditions.append(StockLevel.warehouse_id == self.warehouse_id)
         if self.below_reorder is not None:
             level = StockLevel.reorder_level if reorder_level is None else reorder_level
-            below = StockLevel.quantity <= level
+            below = (StockLevel.quantity if quantity is None else quantity) <= level
             conditions.append(below if self.below_reorder else ~below)
         return conditions
 
@@ -76,3 +80,27 @@ class LedgerFilter(ListFilter):
         if self.until is not None:
             conditions.append(StockMovement.created_at < self.until)
         return conditions
+
+
+class HistoryFilter(ListFilter):
+    """A product's history narrowed to one warehouse and a time span."""
+
+    warehouse_id: RefId | None = Field(
+        default=None,
+        description="Only this warehouse; the running balance then counts this warehouse only",
+    )
+    since: LedgerBound | None = Field(
+        default=None, description="Created at or after (ISO 8601; without a zone, UTC)"
+    )
+    until: LedgerBound | None = Field(
+        default=None, description="Created before (ISO 8601; without a zone, UTC)"
+    )
+
+    def ledger(self, product_id: int) -> LedgerFilter:
+        """The same entries as the ledger's filter selects them."""
+        return LedgerFilter(
+            product_id=product_id,
+            warehouse_id=self.warehouse_id,
+            since=self.since,
+            until=self.until,
+        )

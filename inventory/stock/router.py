@@ -13,9 +13,9 @@ from inventory.idempotent_routes import IdempotencyKeyHeader, answer_once
 from inventory.kit.pagination import Page
 from inventory.models import Role
 from inventory.problems import problem_responses
-from inventory.stock import service
+from inventory.stock import history, service
 from inventory.stock.filters import LevelFilter
-from inventory.stock.params import LedgerFilterQuery, LevelFilterQuery
+from inventory.stock.params import AsOfQuery, LedgerFilterQuery, LevelFilterQuery
 from inventory.stock.schemas import (
     MovementCreate,
     MovementRead,
@@ -74,7 +74,7 @@ async def transfer_stock(
 @router.get(
     "",
     response_model=Page[StockLevelRead],
-    summary="Stock levels",
+    summary="Stock levels, now or as of a moment",
     responses=problem_responses(422),
 )
 async def list_levels(
@@ -82,7 +82,20 @@ async def list_levels(
     database: DatabaseDep,
     page: PageDep,
     flt: LevelFilterQuery,
+    as_of: AsOfQuery = None,
 ) -> Response:
+    if as_of is not None:
+        # Not cached: until no transaction in flight can still record an entry at
+        # or before the moment, the same question may get a different answer.
+        async with database.unit_of_work(write=False) as uow:
+            rows, next_cursor = await history.list_levels_at(
+                uow.session, flt, as_of, limit=page.limit, cursor=page.cursor
+            )
+            return model_answer(
+                Page(
+                    items=[StockLevelRead.model_validate(r) for r in rows], next_cursor=next_cursor
+                )
+            )
     name = resource("stock", limit=page.limit, cursor=page.cursor, **flt.model_dump())
     tiers = request.app.state.cache
     return await _levels_page(tiers, name, database=database, flt=flt, page=page)

@@ -129,3 +129,31 @@ class StockLevelRead(OutputModel):
     )
     reorder_level: int
     updated_at: datetime
+
+
+class HistoryEntryRead(MovementRead):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 812,
+                    "product_id": 1,
+                    "warehouse_id": 2,
+                    "kind": "shipment",
+                    "quantity": -3,
+                    "balance": 9,
+                    "reference": "SO-2207",
+                    "note": None,
+                    "user_id": 4,
+                    "transfer_id": None,
+                    "created_at": "2026-11-30T16:02:11.503Z",
+                    "running_balance": 41,
+                }
+            ]
+        }
+    )
+
+    running_balance: int = Field(
+        description="The product's total on hand right after this entry, across every "
+        "warehouse, or the one warehouse the list is narrowed to"
+    )

@@ -6,7 +6,8 @@ does. ``stock_levels.holds_until`` is the latest expiry of any hold taken on
 the level, so a decrement can tell in its own row whether a hold may be
 live. ``stock_counts`` and ``stock_count_lines`` record stocktakes. The
 ledger's (product, warehouse) index gains ``created_at`` and ``id``, so the
-balance of a level at any moment is one step along it.
+balance of a level at any moment is one step along it, and a second index
+orders each product's entries in time across its warehouses (its history).
 
 Revision ID: 0008
 Revises: 0007
@@ -178,6 +179,11 @@ def upgrade() -> None:
         "stock_movements",
         ["product_id", "warehouse_id", "created_at", "id"],
     )
+    op.create_index(
+        "ix_stock_movements_product_created_at",
+        "stock_movements",
+        ["product_id", "created_at", "id"],
+    )
     # Its leading columns serve everything the old index served.
     op.drop_index(op.f("ix_stock_movements_product_id_warehouse_id"), table_name="stock_movements")
 
@@ -188,6 +194,7 @@ def downgrade() -> None:
         "stock_movements",
         ["product_id", "warehouse_id"],
     )
+    op.drop_index("ix_stock_movements_product_created_at", table_name="stock_movements")
     op.drop_index("ix_stock_movements_level_created_at", table_name="stock_movements")
     # A plain DROP COLUMN (SQLite 3.35+), not a batch rebuild of a table others point at.
     op.drop_column("stock_levels", "holds_until")

@@ -130,6 +130,7 @@ EXPECTED: dict[tuple[str, str], Role | None] = {
     **_catalogue("/api/v1/suppliers", "{entry_id}"),
     **_catalogue("/api/v1/warehouses", "{entry_id}"),
     **_catalogue("/api/v1/products", "{product_id}"),
+    ("GET", "/api/v1/products/{product_id}/history"): Role.viewer,
     ("GET", "/api/v1/stock"): Role.viewer,
     ("GET", "/api/v1/stock/movements"): Role.viewer,
     ("POST", "/api/v1/stock/movements"): Role.clerk,
