@@ -22,7 +22,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from graphql_schema import mutations, queries
+from graphql_schema import mutations, queries, reservations
 from graphql_schema.context import get_context
 from graphql_schema.errors import EXCEPTION_HANDLERS
 from graphql_schema.extensions import CachedValidation, CostLimit, Transports, shaped_errors
@@ -58,8 +58,8 @@ class InventorySchema(strawberry.Schema):
 
 
 # Each family of operations keeps its own root fields in its own module.
-Query = merge_types("Query", (queries.Query,))
-Mutation = merge_types("Mutation", (mutations.Mutation,))
+Query = merge_types("Query", (queries.Query, reservations.ReservationQuery))
+Mutation = merge_types("Mutation", (mutations.Mutation, reservations.ReservationMutation))
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:

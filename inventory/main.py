@@ -68,6 +68,10 @@ TAGS = [
         "name": "stock",
         "description": "The ledger: movements, transfers, levels and live change feeds.",
     },
+    {
+        "name": "reservations",
+        "description": "Stock promised for a while: hold all lines or none, confirm, release.",
+    },
     {"name": "csv", "description": "Bulk import (as jobs) and streamed export."},
     {"name": "service", "description": "Probes: liveness and readiness."},
     {"name": "graphql", "description": "The same service over GraphQL; tokens as for REST."},

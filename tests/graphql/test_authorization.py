@@ -16,7 +16,7 @@ import pytest
 
 from inventory.models import Role
 from tests.conftest import Account
-from tests.graphql.helpers import LISTINGS, everything, gql
+from tests.graphql.helpers import LISTINGS, RESERVATIONS, everything, gql
 from tests.helpers import API, create, create_product
 
 
@@ -70,6 +70,10 @@ CALLS = [
     Call("updateProduct", "id:ID! input:UpdateProductInput!", "Product",
          {"id": "@product", "input": {"unitPrice": "9.99"}}, Role.manager),
     Call("deleteProduct", "id:ID!", "Deleted", {"id": "@spare_product"}, Role.manager),
+    Call("createReservation", "input:CreateReservationInput!", "Reservation",
+         {"input": {"lines": [{"productId": "@product", "quantity": 1}]}}, Role.clerk),
+    Call("confirmReservation", "id:ID!", "Reservation", {"id": "@reservation"}, Role.clerk),
+    Call("releaseReservation", "id:ID!", "Reservation", {"id": "@reservation"}, Role.clerk),
 ]  # fmt: skip
 
 CALLERS = ["nobody", "bad token", *Role]
@@ -95,6 +99,10 @@ async def ids(client: httpx.AsyncClient) -> dict[str, str]:
         },
     )
     assert received.status_code == 201
+    reservation = await client.post(
+        f"{API}/reservations", json={"lines": [{"product_id": product["id"], "quantity": 1}]}
+    )
+    assert reservation.status_code == 201, reservation.text
     made = {
         "main": main,
         "east": east,
@@ -103,6 +111,7 @@ async def ids(client: httpx.AsyncClient) -> dict[str, str]:
         "supplier": supplier,
         "product": product,
         "spare_product": spare_product,
+        "reservation": reservation.json(),
     }
     return {name: str(entry["id"]) for name, entry in made.items()}
 
@@ -110,6 +119,8 @@ async def ids(client: httpx.AsyncClient) -> dict[str, str]:
 def _filled(value: Any, ids: dict[str, str]) -> Any:
     if isinstance(value, dict):
         return {k: _filled(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_filled(v, ids) for v in value]
     if isinstance(value, str) and value.startswith("@"):
         return ids[value[1:]]
     return value
@@ -157,14 +168,17 @@ async def test_every_mutation_in_the_schema_is_checked(client):
 QUERIES = {
     "me": "{ me { email } }",
     "product": '{ product(sku: "P-1") { sku } }',
+    "reservation": '{ reservation(id: "@reservation") { status } }',
     **{field: listing.query for field, listing in LISTINGS.items()},
+    RESERVATIONS.field: RESERVATIONS.query,
 }
 
 
 @pytest.mark.parametrize("caller", ["nobody", "bad token", Role.viewer], ids=str)
 @pytest.mark.parametrize("field", list(QUERIES))
 async def test_each_query_needs_a_viewers_token(anonymous, accounts, ids, field, caller):
-    body = await gql(anonymous, QUERIES[field], _headers(caller, accounts))
+    query = QUERIES[field].replace('"@reservation"', f'"{ids["reservation"]}"')
+    body = await gql(anonymous, query, _headers(caller, accounts))
     if caller == Role.viewer:
         assert "errors" not in body, body
         answer = body["data"][field]
