@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from inventory.jobs import maintenance
 from inventory.models import Reservation, ReservationLine, ReservationStatus
+from inventory.models.columns import utcnow
 from tests.helpers import API, assert_ledger_consistent, assert_problem, create, create_product
 
 RESERVATIONS = f"{API}/reservations"
@@ -118,7 +120,12 @@ async def test_a_sweep_racing_confirmations_never_leaves_one_both_confirmed_and_
     """Holds confirmed about when they expire, while sweeps run: each ends confirmed with
     its shipment, or expired with none; never both, never a shipment for an expired one."""
     expiring = [await hold(client, world, ttl_seconds=1, reference=f"race-{n}") for n in range(20)]
-    await asyncio.sleep(0.9)
+    # Start when the first one expires: the later ones expire one after another while the
+    # confirmations and sweeps run (which end first varies from run to run; any mix is fine).
+    first = (await client.get(f"{RESERVATIONS}/{expiring[0]}")).json()
+    await asyncio.sleep(
+        max((datetime.fromisoformat(first["expires_at"]) - utcnow()).total_seconds(), 0)
+    )
 
     async def confirm(reservation_id: int) -> int:
         return int((await client.post(f"{RESERVATIONS}/{reservation_id}/confirm")).status_code)
