@@ -52,6 +52,7 @@ from graphql import (
 )
 
 from inventory.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from inventory.reservations.schemas import MAX_LINES
 
 PAGE_ARGUMENT = "first"
 """The argument of a connection field that sizes the ``edges`` list below it."""
@@ -69,6 +70,9 @@ LIST_SIZES: Mapping[str, int] = {
     # cover a shelf or a category, and a large one is read with a small page of counts.
     "Count.lines": 200,
     "FinishedCount.lines": 200,
+    # A reservation holds at most MAX_LINES lines; a shortage names at most each of them.
+    "Reservation.lines": MAX_LINES,
+    "Shortage.errors": MAX_LINES,
     # One per refused input field (the largest input has 8), with room to spare.
     "ValidationFailed.errors": 10,
 }

@@ -213,6 +213,25 @@ def check_ledger() -> None:
     raise typer.Exit(1)
 
 
+reservations_app = typer.Typer(help="Reservations of stock.", no_args_is_help=True)
+app.add_typer(reservations_app, name="reservations")
+
+
+@reservations_app.command("sweep")
+def sweep_reservations() -> None:
+    """Mark holds whose expiry has passed `expired` (what the periodic job does), once."""
+
+    # Here, not at the top: the job bodies' module loads Celery, which no other command needs.
+    from inventory.jobs import maintenance
+
+    async def work(settings: Settings, database: Database) -> int:
+        await _require_migrated(database)
+        return await maintenance.expire_reservations(database)
+
+    marked = _run(work)
+    _say(_settings(), f"marked {marked} reservations expired")
+
+
 import_app = typer.Typer(help="Import CSV files.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 

@@ -73,6 +73,10 @@ TAGS = [
         "name": "counts",
         "description": "Stocktakes: count the shelves, finish into adjustments.",
     },
+    {
+        "name": "reservations",
+        "description": "Stock promised for a while: hold all lines or none, confirm, release.",
+    },
     {"name": "csv", "description": "Bulk import (as jobs) and streamed export."},
     {"name": "service", "description": "Probes: liveness and readiness."},
     {"name": "graphql", "description": "The same service over GraphQL; tokens as for REST."},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -12,7 +13,17 @@ from inventory import migrations
 from inventory.config import Settings
 from inventory.db import create_engine
 from inventory.demo import DEMO_PRODUCT_COUNT
-from inventory.models import Category, Product, StockLevel, User, Warehouse
+from inventory.models import (
+    Category,
+    Product,
+    Reservation,
+    ReservationLine,
+    ReservationStatus,
+    StockLevel,
+    User,
+    Warehouse,
+)
+from inventory.models.columns import utcnow
 from inventory.vendor import asset_url
 from tests.processes import run, serving
 
@@ -250,3 +261,57 @@ async def test_a_bad_import_file_exits_1_listing_its_rows(databases, tmp_path):
     refused = run("import", "products", str(wrong), database_url=url)
     assert refused.returncode == 1
     assert "missing columns" in refused.stderr
+
+
+async def test_reservations_sweep_marks_expired_holds_once_and_says_how_many(databases):
+    url = await databases.create()
+    assert run("migrate", database_url=url).returncode == 0
+    assert run("seed", "--demo", database_url=url).returncode == 0
+    engine = create_engine(Settings(database_url=url))
+    now = utcnow()
+    try:
+        async with engine.begin() as connection:
+            level = (
+                await connection.execute(
+                    select(StockLevel.product_id, StockLevel.warehouse_id)
+                    .where(StockLevel.quantity > 0)
+                    .order_by(StockLevel.id)
+                    .limit(1)
+                )
+            ).one()
+            made = {}
+            for name, expires_at in (
+                ("past", now - timedelta(minutes=5)),
+                ("live", now + timedelta(hours=1)),
+            ):
+                made[name] = await connection.scalar(
+                    insert(Reservation)
+                    .values(status=ReservationStatus.held, expires_at=expires_at, created_at=now)
+                    .returning(Reservation.id)
+                )
+                await connection.execute(
+                    insert(ReservationLine).values(
+                        reservation_id=made[name],
+                        product_id=level.product_id,
+                        warehouse_id=level.warehouse_id,
+                        quantity=1,
+                        held_until=expires_at,
+                    )
+                )
+
+        swept = run("reservations", "sweep", database_url=url)
+        assert swept.returncode == 0, swept.stderr
+        assert "marked 1 reservations expired" in swept.stdout
+        again = run("reservations", "sweep", database_url=url)
+        assert again.returncode == 0, again.stderr
+        assert "marked 0 reservations expired" in again.stdout
+        async with engine.connect() as connection:
+            statuses = dict(
+                (await connection.execute(select(Reservation.id, Reservation.status))).all()
+            )
+        assert statuses == {
+            made["past"]: ReservationStatus.expired,
+            made["live"]: ReservationStatus.held,
+        }
+    finally:
+        await engine.dispose()

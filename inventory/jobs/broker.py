@@ -21,12 +21,15 @@ REPORT_LOW_STOCK = "inventory.report_low_stock"
 SWEEP_JOBS = "inventory.sweep_jobs"
 PURGE_EXPIRED = "inventory.purge_expired"
 CHECK_LEDGER = "inventory.check_ledger"
+EXPIRE_RESERVATIONS = "inventory.expire_reservations"
 
 CONNECT_TIMEOUT_SECONDS = 1.0
 REDIS_SOCKET_TIMEOUT_SECONDS = 5.0  # above the transport's 1 s BRPOP polls
 SWEEP_EVERY_SECONDS = 60.0
 PURGE_EVERY_SECONDS = 60.0 * 60
 LEDGER_CHECK_HOUR_UTC = 3
+EXPIRE_RESERVATIONS_EVERY_SECONDS = 60.0
+"""Expiry itself needs no write; this only records it, so a minute late is harmless."""
 
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # A periodic run that waited past its period is dropped: the next one does its work.
@@ -39,6 +42,11 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": PURGE_EXPIRED,
         "schedule": PURGE_EVERY_SECONDS,
         "options": {"expires": PURGE_EVERY_SECONDS},
+    },
+    "expire-reservations": {
+        "task": EXPIRE_RESERVATIONS,
+        "schedule": EXPIRE_RESERVATIONS_EVERY_SECONDS,
+        "options": {"expires": EXPIRE_RESERVATIONS_EVERY_SECONDS},
     },
     "check-ledger-nightly": {
         "task": CHECK_LEDGER,
@@ -99,7 +107,7 @@ def create_celery(settings: Settings) -> Celery:
         task_queues=[Queue(queue_name(settings)), Queue(maintenance_queue_name(settings))],
         task_routes={
             name: {"queue": maintenance_queue_name(settings)}
-            for name in (SWEEP_JOBS, PURGE_EXPIRED, CHECK_LEDGER)
+            for name in (SWEEP_JOBS, PURGE_EXPIRED, CHECK_LEDGER, EXPIRE_RESERVATIONS)
         },
         broker_connection_timeout=CONNECT_TIMEOUT_SECONDS,
         broker_connection_retry_on_startup=True,

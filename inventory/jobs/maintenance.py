@@ -18,11 +18,13 @@ from inventory.config import Settings
 from inventory.csvio.jobs import sweeps
 from inventory.db import Database
 from inventory.jobs.broker import (
+    EXPIRE_RESERVATIONS_EVERY_SECONDS,
     LEDGER_CHECK_HOUR_UTC,
     PURGE_EVERY_SECONDS,
     SWEEP_EVERY_SECONDS,
 )
 from inventory.models.columns import utcnow
+from inventory.reservations import service as reservations
 from inventory.stock.service import find_ledger_discrepancies
 from inventory.users import sessions
 
@@ -97,6 +99,25 @@ async def check_ledger(database: Database) -> int:
     return len(drift)
 
 
+async def expire_reservations(database: Database, batch: int = reservations.SWEEP_BATCH) -> int:
+    """Mark every hold whose expiry has passed ``expired``, a batch per transaction; how many.
+
+    Stock is not touched: an expired hold stopped counting when its time
+    passed. Each batch is claimed conditionally, so processes sweeping at
+    once (or a confirmation racing one) never take the same reservation twice.
+    """
+    marked = 0
+    while True:
+        async with database.unit_of_work(write=True) as uow:
+            claimed = await reservations.sweep_expired(uow.session, limit=batch)
+        marked += len(claimed)
+        if not claimed:
+            break
+    if marked:
+        logger.info("marked %s reservations expired", marked)
+    return marked
+
+
 def next_nightly_run(now: datetime) -> datetime:
     """The next LEDGER_CHECK_HOUR_UTC o'clock after ``now`` (UTC)."""
     today = now.replace(hour=LEDGER_CHECK_HOUR_UTC, minute=0, second=0, microsecond=0)
@@ -104,7 +125,8 @@ def next_nightly_run(now: datetime) -> datetime:
 
 
 async def run_in_process(database: Database, settings: Settings) -> None:
-    """Without a broker: sweep now and every minute, purge hourly, check the ledger nightly.
+    """Without a broker: sweep now and every minute, mark expired holds every minute, purge
+    hourly, check the ledger nightly.
 
     Only the sweep runs at start (a restart is when jobs are found orphaned);
     the rest wait a period, so a process restarted often does not purge each time.
@@ -116,10 +138,20 @@ async def run_in_process(database: Database, settings: Settings) -> None:
     schedule: list[tuple[str, Callable[[], Awaitable[object]], Callable[[datetime], datetime]]] = [
         ("sweep", lambda: fail_stale_jobs(database), every(SWEEP_EVERY_SECONDS)),
         ("purge", lambda: purge_expired(database, settings), every(PURGE_EVERY_SECONDS)),
+        (
+            "reservation expiry",
+            lambda: expire_reservations(database),
+            every(EXPIRE_RESERVATIONS_EVERY_SECONDS),
+        ),
         ("ledger check", lambda: check_ledger(database), next_nightly_run),
     ]
     now = utcnow()
-    due = [now, now + timedelta(seconds=PURGE_EVERY_SECONDS), next_nightly_run(now)]
+    due = [
+        now,
+        now + timedelta(seconds=PURGE_EVERY_SECONDS),
+        now + timedelta(seconds=EXPIRE_RESERVATIONS_EVERY_SECONDS),
+        next_nightly_run(now),
+    ]
     while True:
         for index, (name, work, following) in enumerate(schedule):
             if due[index] > utcnow():

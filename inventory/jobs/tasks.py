@@ -92,3 +92,9 @@ def purge_expired() -> dict[str, int]:
 @app.task(name=broker.CHECK_LEDGER)
 def check_ledger() -> int:
     return runtime.current().run(maintenance.check_ledger)
+
+
+@app.task(name=broker.EXPIRE_RESERVATIONS)
+def expire_reservations() -> int:
+    """Mark the holds whose expiry has passed ``expired``; how many were."""
+    return runtime.current().run(maintenance.expire_reservations)

@@ -58,6 +58,25 @@ class ReservationLineRead(OutputModel):
 
 
 class ReservationRead(OutputModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 41,
+                    "status": "confirmed",
+                    "reference": "cart-8812",
+                    "expires_at": "2026-12-07T10:15:00Z",
+                    "created_at": "2026-12-07T10:00:00Z",
+                    "lines": [
+                        {"product_id": 1, "warehouse_id": 1, "quantity": 2},
+                        {"product_id": 2, "warehouse_id": 3, "quantity": 1},
+                    ],
+                    "movement_ids": [905, 906],
+                }
+            ]
+        }
+    )
+
     id: int
     status: ReservationStatus = Field(
         description="held until it is confirmed, released or expires_at passes (expired)"

@@ -24,6 +24,9 @@ LEVEL = "productId warehouseId quantity reserved available reorderLevel updatedA
 MOVEMENT = (
     "id productId warehouseId kind quantity balance reference note userId transferId createdAt"
 )
+RESERVATION = (
+    "id status reference expiresAt createdAt lines { productId warehouseId quantity } movementIds"
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ LISTINGS = {
         Listing("movements", "stock/movements", MOVEMENT, "MovementFilter"),
     ]
 }
+RESERVATIONS = Listing("reservations", "reservations", RESERVATION, "ReservationFilter")
+"""Not among LISTINGS: its pages need holds made first (tests/reservations/test_graphql.py)."""
 
 
 async def gql(

@@ -16,7 +16,7 @@ import pytest
 
 from inventory.models import Role
 from tests.conftest import Account
-from tests.graphql.helpers import LISTINGS, everything, gql
+from tests.graphql.helpers import LISTINGS, RESERVATIONS, everything, gql
 from tests.helpers import API, create, create_product
 
 
@@ -76,6 +76,10 @@ CALLS = [
          {"id": "@count", "productId": "@product", "input": {"counted": 4}}, Role.clerk),
     Call("finishCount", "id:ID!", "FinishedCount", {"id": "@count"}, Role.manager),
     Call("cancelCount", "id:ID!", "Count", {"id": "@count"}, Role.clerk),
+    Call("createReservation", "input:CreateReservationInput!", "Reservation",
+         {"input": {"lines": [{"productId": "@product", "quantity": 1}]}}, Role.clerk),
+    Call("confirmReservation", "id:ID!", "Reservation", {"id": "@reservation"}, Role.clerk),
+    Call("releaseReservation", "id:ID!", "Reservation", {"id": "@reservation"}, Role.clerk),
 ]  # fmt: skip
 
 CALLERS = ["nobody", "bad token", *Role]
@@ -102,6 +106,10 @@ async def ids(client: httpx.AsyncClient) -> dict[str, str]:
     )
     assert received.status_code == 201
     count = await create(client, "/counts", warehouse_id=main["id"])
+    reservation = await client.post(
+        f"{API}/reservations", json={"lines": [{"product_id": product["id"], "quantity": 1}]}
+    )
+    assert reservation.status_code == 201, reservation.text
     made = {
         "count": count,
         "main": main,
@@ -111,6 +119,7 @@ async def ids(client: httpx.AsyncClient) -> dict[str, str]:
         "supplier": supplier,
         "product": product,
         "spare_product": spare_product,
+        "reservation": reservation.json(),
     }
     return {name: str(entry["id"]) for name, entry in made.items()}
 
@@ -118,6 +127,8 @@ async def ids(client: httpx.AsyncClient) -> dict[str, str]:
 def _filled(value: Any, ids: dict[str, str]) -> Any:
     if isinstance(value, dict):
         return {k: _filled(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_filled(v, ids) for v in value]
     if isinstance(value, str) and value.startswith("@"):
         return ids[value[1:]]
     return value
@@ -167,10 +178,12 @@ QUERIES = {
     "product": '{ product(sku: "P-1") { sku } }',
     "count": "query($id: ID!) { count(id: $id) { status } }",
     "counts": "{ counts { edges { node { id } } } }",
+    "reservation": "query($id: ID!) { reservation(id: $id) { status } }",
     **{field: listing.query for field, listing in LISTINGS.items()},
+    RESERVATIONS.field: RESERVATIONS.query,
 }
 
-QUERY_VARIABLES = {"count": {"id": "@count"}}
+QUERY_VARIABLES = {"count": {"id": "@count"}, "reservation": {"id": "@reservation"}}
 
 
 @pytest.mark.parametrize("caller", ["nobody", "bad token", Role.viewer], ids=str)

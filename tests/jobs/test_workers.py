@@ -124,6 +124,7 @@ def test_beat_starts_with_the_maintenance_schedule(deployed, tmp_path):
     entries = re.findall(r"<ScheduleEntry: (\S+) (\S+)\(\)", output)
     assert sorted(entries) == [
         ("check-ledger-nightly", broker.CHECK_LEDGER),
+        ("expire-reservations", broker.EXPIRE_RESERVATIONS),
         ("purge-expired", broker.PURGE_EXPIRED),
         ("sweep-stale-jobs", broker.SWEEP_JOBS),
     ], output
@@ -177,7 +178,12 @@ async def test_a_queued_import_waits_for_a_worker_and_runs_in_its_process(
         sender = create_celery(
             Settings(broker_url=deployed.broker_url, redis_key_prefix=deployed.prefix)
         )
-        maintenance = (broker.SWEEP_JOBS, broker.PURGE_EXPIRED, broker.CHECK_LEDGER)
+        maintenance = (
+            broker.SWEEP_JOBS,
+            broker.PURGE_EXPIRED,
+            broker.CHECK_LEDGER,
+            broker.EXPIRE_RESERVATIONS,
+        )
         for name in maintenance:
             sender.send_task(name)
         sender.close()
