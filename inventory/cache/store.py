@@ -142,13 +142,20 @@ class CacheTiers(Backend):
             return value
         if self.redis is not None:
             try:
-                value = cast(bytes | None, await self.redis.get(key))
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.get(key)
+                    pipe.pttl(key)
+                    found, left_ms = await pipe.execute()
+                value = cast(bytes | None, found)
             except RedisError as exc:
                 logger.info("cache read skipped: %s", exc)
                 self._suspect()
                 return None
             if value is not None:
-                self._keep(key, value)
+                # An answer Redis keeps for less than this tier's lifetime (one that
+                # stops being true when a hold expires) is not kept here.
+                if int(left_ms) >= self._local.ttl * 1000:
+                    self._keep(key, value)
                 self.hits += 1
                 return value
         self.misses += 1

@@ -246,25 +246,10 @@ def _stale(answers: dict[int, list[dict[str, Any]]], expected: dict[str, Any]) -
         raise CachedPastExpiry(f"answers other than {expected} per worker: {counts}; {wrong}")
 
 
-def _known_cache_bug(settings: Settings, request: pytest.FixtureRequest) -> None:
-    """With Redis, a page read from Redis is copied into the worker's own tier for that
-    tier's whole lifetime (60 s), not the seconds left until the first hold it counts
-    expires (inventory/cache/store.py, ``CacheTiers.get``). Strict: remove with the fix."""
-    if settings.redis_url:
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="a worker's own cache tier keeps a stock page past its holds' expiry",
-                raises=CachedPastExpiry,
-                strict=True,
-            )
-        )
-
-
 @pytest.mark.slow
 async def test_300_holds_against_100_units_then_expiry_frees_them_on_every_worker(
-    server, settings, client, clerk, accounts, request
+    server, settings, client, clerk, accounts
 ):
-    _known_cache_bug(settings, request)
     warehouse = await create(client, "/warehouses", code="MAIN", name="Main")
     product = await create_product(client, "HOT-1")
     assert (await receive_stock(client, product["id"], warehouse["id"], 100)).status_code == 201
@@ -293,10 +278,9 @@ async def test_300_holds_against_100_units_then_expiry_frees_them_on_every_worke
 
 @pytest.mark.slow
 async def test_a_page_read_twice_while_a_hold_lives_is_not_served_after_it_expires(
-    settings, client, request
+    settings, client
 ):
     """The same claim in one process: the second read is answered from the cache."""
-    _known_cache_bug(settings, request)
     warehouse = await create(client, "/warehouses", code="MAIN", name="Main")
     product = await create_product(client, "HOT-5")
     p, w = product["id"], warehouse["id"]
