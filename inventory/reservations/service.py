@@ -182,10 +182,7 @@ async def confirm(
     nothing. Conflict (409) once it is released or has expired."""
     now = utcnow()
     async with session.begin_nested():
-        reservation = await get_or_404(
-            session, Reservation, reservation_id, "reservation", for_update=True
-        )
-        state = ReservationState.of(reservation, now)
+        reservation, state = await _locked(session, reservation_id, now)
         if state.status is ReservationStatus.confirmed:
             return state
         if state.status is not ReservationStatus.held:
@@ -221,10 +218,7 @@ async def release(session: AsyncSession, reservation_id: int) -> ReservationStat
     Conflict (409) once it is confirmed."""
     now = utcnow()
     async with session.begin_nested():
-        reservation = await get_or_404(
-            session, Reservation, reservation_id, "reservation", for_update=True
-        )
-        state = ReservationState.of(reservation, now)
+        reservation, state = await _locked(session, reservation_id, now)
         if state.status is ReservationStatus.confirmed:
             raise Conflict(f"reservation {reservation_id} is confirmed; it cannot be released")
         if state.status is not ReservationStatus.held:
@@ -238,6 +232,17 @@ async def release(session: AsyncSession, reservation_id: int) -> ReservationStat
         session, *(events.HoldsChanged(ln.product_id, ln.warehouse_id) for ln in reservation.lines)
     )
     return ReservationState.of(reservation, now)
+
+
+async def _locked(
+    session: AsyncSession, reservation_id: int, now: datetime
+) -> tuple[Reservation, ReservationState]:
+    """The reservation, its row locked until the transaction ends (a confirmation and a
+    release of one reservation take turns), and how it stands at ``now``."""
+    reservation = await get_or_404(
+        session, Reservation, reservation_id, "reservation", for_update=True
+    )
+    return reservation, ReservationState.of(reservation, now)
 
 
 async def get(session: AsyncSession, reservation_id: int) -> ReservationState:

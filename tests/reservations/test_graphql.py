@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.graphql.helpers import RESERVATION, RESERVATIONS, gql, rest, rest_loc
-from tests.helpers import API, assert_problem, collect_pages, create, create_product
+from tests.helpers import API, assert_problem, collect_pages
 
 REST = f"{API}/reservations"
 MOVEMENTS = f"{API}/stock/movements"
@@ -28,26 +28,6 @@ CREATE = f"""mutation($input: CreateReservationInput!) {{
 CONFIRM = f"mutation($id: ID!) {{ confirmReservation(id: $id) {{ {RESULT} }} }}"
 RELEASE = f"mutation($id: ID!) {{ releaseReservation(id: $id) {{ {RESULT} }} }}"
 ONE = f"query($id: ID!) {{ reservation(id: $id) {{ {RESERVATION} }} }}"
-
-
-@pytest.fixture
-async def world(client: httpx.AsyncClient) -> dict[str, int]:
-    main = await create(client, "/warehouses", code="MAIN", name="Main")
-    east = await create(client, "/warehouses", code="EAST", name="East")
-    bolt = await create_product(client, "BOLT-1")
-    nut = await create_product(client, "NUT-1")
-    for product, warehouse, quantity in ((bolt, main, 10), (bolt, east, 4), (nut, main, 3)):
-        receipt = await client.post(
-            MOVEMENTS,
-            json={
-                "product_id": product["id"],
-                "warehouse_id": warehouse["id"],
-                "kind": "receipt",
-                "quantity": quantity,
-            },
-        )
-        assert receipt.status_code == 201, receipt.text
-    return {"main": main["id"], "east": east["id"], "bolt": bolt["id"], "nut": nut["id"]}
 
 
 def as_rest(node: dict[str, Any]) -> dict[str, Any]:

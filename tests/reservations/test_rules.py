@@ -7,34 +7,13 @@ import asyncio
 from typing import Any
 
 import httpx
-import pytest
 
 from inventory.models import Role
-from tests.helpers import API, assert_ledger_consistent, assert_problem, create, create_product
+from tests.helpers import API, assert_ledger_consistent, assert_problem
 
 RESERVATIONS = f"{API}/reservations"
 MOVEMENTS = f"{API}/stock/movements"
 LEVELS = f"{API}/stock"
-
-
-@pytest.fixture
-async def world(client: httpx.AsyncClient) -> dict[str, Any]:
-    main = await create(client, "/warehouses", code="MAIN", name="Main")
-    east = await create(client, "/warehouses", code="EAST", name="East")
-    bolt = await create_product(client, "BOLT-1")
-    nut = await create_product(client, "NUT-1")
-    for product, warehouse, quantity in ((bolt, main, 10), (bolt, east, 4), (nut, main, 3)):
-        receipt = await client.post(
-            MOVEMENTS,
-            json={
-                "product_id": product["id"],
-                "warehouse_id": warehouse["id"],
-                "kind": "receipt",
-                "quantity": quantity,
-            },
-        )
-        assert receipt.status_code == 201, receipt.text
-    return {"main": main["id"], "east": east["id"], "bolt": bolt["id"], "nut": nut["id"]}
 
 
 async def level(client: httpx.AsyncClient, product_id: int, warehouse_id: int) -> dict[str, Any]:
