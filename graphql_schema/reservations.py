@@ -170,7 +170,7 @@ class ReservationMutation:
         body["lines"] = [sent(line) for line in input.lines]
         data = ReservationCreate.model_validate(body)
         settings = info.context.settings
-        policy = HoldPolicy(settings.reservation_ttl_seconds, settings.reservation_max_ttl_seconds)
+        policy = HoldPolicy.of(settings)
         async with info.context.write_session() as session:
             return Reservation.of(await service.hold(session, user.id, data, policy))
 

@@ -9,6 +9,8 @@ that did not happen.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -116,6 +118,20 @@ def pending(session: AsyncSession) -> int:
 def forget_since(session: AsyncSession, mark: int) -> None:
     """Drop the events recorded after ``mark`` (their writes were rolled back to a savepoint)."""
     del session.info.get(_PENDING, [])[mark:]
+
+
+@asynccontextmanager
+async def all_or_nothing(session: AsyncSession) -> AsyncIterator[None]:
+    """A savepoint that takes its events with it: when the block raises, what it wrote is
+    rolled back and what it announced is forgotten, even if the caller then commits the
+    rest of its transaction (as a GraphQL mutation answering a typed error does)."""
+    mark = pending(session)
+    try:
+        async with session.begin_nested():
+            yield
+    except BaseException:
+        forget_since(session, mark)
+        raise
 
 
 def take(session: AsyncSession) -> list[Event]:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import lazyload
 
+from inventory import events
 from inventory.counts.filters import CountFilter
 from inventory.counts.schemas import CountLineRecord, CountOpen
 from inventory.errors import Conflict, NotFound, ValidationFailed, field_error
@@ -33,7 +34,7 @@ from inventory.models import (
 from inventory.models.columns import utcnow
 from inventory.stock.history import balance_at, balance_at_expr
 from inventory.stock.schemas import MovementCreate, RecordedKind
-from inventory.stock.service import lock_levels, record_movement
+from inventory.stock.service import ledger_now, lock_levels, record_movement
 
 NOUN = "count"
 COUNT_ORDER = SortOrder("-id", StockCount.id, StockCount.id, "int", descending=True)
@@ -57,7 +58,7 @@ async def open_count(session: AsyncSession, user_id: int | None, data: CountOpen
     warehouse = await session.get(Warehouse, data.warehouse_id)
     if warehouse is None:
         raise _missing("warehouse_id", f"warehouse {data.warehouse_id} does not exist")
-    started_at = utcnow()
+    started_at = await ledger_now(session)
     if data.product_ids is not None:
         product_ids = await _named_products(session, data.product_ids)
     else:
@@ -163,7 +164,7 @@ async def record_line(
     )
     if line is None:
         raise NotFound(f"product {product_id} is not in count {count_id}")
-    counted_at = utcnow()
+    counted_at = await ledger_now(session)
     line.expected = await balance_at(session, product_id, count.warehouse_id, counted_at)
     line.counted = data.counted
     line.counted_at = counted_at
@@ -175,47 +176,50 @@ async def record_line(
 async def finish_count(session: AsyncSession, user_id: int | None, count_id: int) -> FinishedCount:
     """Record one adjustment per counted line that differs from the ledger at its moment.
 
-    All or nothing: a refused adjustment (below zero, below what is reserved,
-    an inactive product) refuses the finish, and the caller's transaction is
-    rolled back with it. The levels are locked first, in the one order every
-    writer of several levels uses, so the balances read next are final.
+    All or nothing, in a savepoint: a refused adjustment (below zero, below what
+    is reserved, an inactive product) refuses the finish and undoes every
+    adjustment made before it, whatever the caller then does with its
+    transaction (GraphQL answers the refusal and commits). The levels are locked
+    first, in the one order every writer of several levels uses, so the balances
+    read next are final.
     """
-    count = await _open_count(session, count_id, "finished")
-    counted = list(
-        await session.scalars(
-            select(StockCountLine)
-            .where(StockCountLine.count_id == count_id, StockCountLine.counted.is_not(None))
-            .order_by(StockCountLine.product_id)
+    async with events.all_or_nothing(session):
+        count = await _open_count(session, count_id, "finished")
+        counted = list(
+            await session.scalars(
+                select(StockCountLine)
+                .where(StockCountLine.count_id == count_id, StockCountLine.counted.is_not(None))
+                .order_by(StockCountLine.product_id)
+            )
         )
-    )
-    await lock_levels(session, [(line.product_id, count.warehouse_id) for line in counted])
-    movement_ids = []
-    for line in counted:
-        assert line.counted is not None
-        assert line.counted_at is not None
-        line.expected = await balance_at(
-            session, line.product_id, count.warehouse_id, line.counted_at
-        )
-        line.difference = line.counted - line.expected
-        if line.difference == 0:
-            continue
-        adjustment = MovementCreate.model_validate(
-            {
-                "product_id": line.product_id,
-                "warehouse_id": count.warehouse_id,
-                "kind": RecordedKind.adjustment,
-                "quantity": line.difference,
-                "reference": count_reference(count.id),
-                "note": f"counted {line.counted} at {line.counted_at.isoformat()}, "
-                f"when the ledger said {line.expected}",
-            }
-        )
-        result = await record_movement(session, user_id, adjustment)
-        movement_ids.append(result.movement.id)
-    count.status = CountStatus.finished
-    count.finished_at = utcnow()
-    await session.flush()
-    await session.refresh(count, ["lines"])
+        await lock_levels(session, [(line.product_id, count.warehouse_id) for line in counted])
+        movement_ids = []
+        for line in counted:
+            assert line.counted is not None
+            assert line.counted_at is not None
+            line.expected = await balance_at(
+                session, line.product_id, count.warehouse_id, line.counted_at
+            )
+            line.difference = line.counted - line.expected
+            if line.difference == 0:
+                continue
+            adjustment = MovementCreate.model_validate(
+                {
+                    "product_id": line.product_id,
+                    "warehouse_id": count.warehouse_id,
+                    "kind": RecordedKind.adjustment,
+                    "quantity": line.difference,
+                    "reference": count_reference(count.id),
+                    "note": f"counted {line.counted} at {line.counted_at.isoformat()}, "
+                    f"when the ledger said {line.expected}",
+                }
+            )
+            result = await record_movement(session, user_id, adjustment)
+            movement_ids.append(result.movement.id)
+        count.status = CountStatus.finished
+        count.finished_at = utcnow()
+        await session.flush()
+        await session.refresh(count, ["lines"])
     return FinishedCount(count, movement_ids)
 
 

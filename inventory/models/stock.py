@@ -107,6 +107,9 @@ class StockMovement(Base):
     quantity: Mapped[int]
     # The level's quantity right after this entry (the running sum of its ledger).
     balance: Mapped[int] = mapped_column(BigInteger)
+    # Units live reservations held at the level right after this entry (null for
+    # entries older than reservations): what a live feed reports with the balance.
+    reserved: Mapped[int | None] = mapped_column(BigInteger)
     reference: Mapped[str | None] = mapped_column(String(100))
     note: Mapped[str | None] = mapped_column(Text)
     user_id: Mapped[int | None] = mapped_column(

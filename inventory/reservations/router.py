@@ -47,7 +47,7 @@ async def hold(
     settings: SettingsDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
-    policy = HoldPolicy(settings.reservation_ttl_seconds, settings.reservation_max_ttl_seconds)
+    policy = HoldPolicy.of(settings)
 
     async def run() -> ReservationRead:
         held = await service.hold(uow.session, user.id, data, policy)

@@ -17,10 +17,11 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from pydantic import Field
-from sqlalchemy import ColumnElement, and_, case, exists, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, case, exists, literal, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory import events
+from inventory.config import Settings
 from inventory.errors import Conflict, NotFound, Shortage, ValidationFailed, field_error, shortage
 from inventory.kit.filters import ListFilter
 from inventory.kit.pagination import SortOrder, paginate
@@ -34,7 +35,7 @@ from inventory.models import (
     StockLevel,
     Warehouse,
 )
-from inventory.models.columns import utcnow
+from inventory.models.columns import UTCDateTime, utcnow
 from inventory.reservations.schemas import ReservationCreate
 from inventory.stock import holds
 from inventory.stock import service as stock
@@ -50,6 +51,10 @@ class HoldPolicy:
 
     default_ttl_seconds: int
     max_ttl_seconds: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> HoldPolicy:
+        return cls(settings.reservation_ttl_seconds, settings.reservation_max_ttl_seconds)
 
 
 @dataclass(frozen=True)
@@ -164,7 +169,8 @@ async def hold(
             .where(tuple_(StockLevel.product_id, StockLevel.warehouse_id).in_(levels))
             .values(
                 holds_until=case(
-                    (holds.no_live_hold(expires_at), expires_at), else_=StockLevel.holds_until
+                    (holds.no_live_hold(expires_at), literal(expires_at, UTCDateTime)),
+                    else_=StockLevel.holds_until,
                 ),
                 updated_at=StockLevel.updated_at,
             )
@@ -180,9 +186,8 @@ async def confirm(
 ) -> ReservationState:
     """Ship the held lines, in one transaction; confirming again answers the same and ships
     nothing. Conflict (409) once it is released or has expired."""
-    now = utcnow()
-    async with session.begin_nested():
-        reservation, state = await _locked(session, reservation_id, now)
+    async with events.all_or_nothing(session):
+        reservation, state = await _locked(session, reservation_id)
         if state.status is ReservationStatus.confirmed:
             return state
         if state.status is not ReservationStatus.held:
@@ -190,6 +195,11 @@ async def confirm(
         await stock.lock_levels(
             session, [(ln.product_id, ln.warehouse_id) for ln in reservation.lines]
         )
+        # Expiry is judged once the locks are held: a confirmation that waited for
+        # them past the reservation's expiry is refused like any late one.
+        now = utcnow()
+        if reservation.expires_at <= now:
+            raise Conflict(f"reservation {reservation_id} is expired; it cannot ship")
         # The lines stop holding first, so the shipments below may take their units.
         for line in reservation.lines:
             line.held_until = None
@@ -216,9 +226,9 @@ async def confirm(
 async def release(session: AsyncSession, reservation_id: int) -> ReservationState:
     """Give the units back; releasing a released (or expired) reservation changes nothing.
     Conflict (409) once it is confirmed."""
-    now = utcnow()
     async with session.begin_nested():
-        reservation, state = await _locked(session, reservation_id, now)
+        reservation, state = await _locked(session, reservation_id)
+        now = utcnow()
         if state.status is ReservationStatus.confirmed:
             raise Conflict(f"reservation {reservation_id} is confirmed; it cannot be released")
         if state.status is not ReservationStatus.held:
@@ -235,14 +245,14 @@ async def release(session: AsyncSession, reservation_id: int) -> ReservationStat
 
 
 async def _locked(
-    session: AsyncSession, reservation_id: int, now: datetime
+    session: AsyncSession, reservation_id: int
 ) -> tuple[Reservation, ReservationState]:
     """The reservation, its row locked until the transaction ends (a confirmation and a
-    release of one reservation take turns), and how it stands at ``now``."""
+    release of one reservation take turns), and how it stands once the lock is held."""
     reservation = await get_or_404(
         session, Reservation, reservation_id, "reservation", for_update=True
     )
-    return reservation, ReservationState.of(reservation, now)
+    return reservation, ReservationState.of(reservation, utcnow())
 
 
 async def get(session: AsyncSession, reservation_id: int) -> ReservationState:

@@ -25,7 +25,7 @@ from inventory.errors import Conflict, InsufficientStock
 from inventory.kit.pagination import SortOrder, paginate
 from inventory.kit.persistence import get_or_404, insert_for
 from inventory.models import MovementKind, Product, StockLevel, StockMovement, Warehouse
-from inventory.models.columns import utcnow
+from inventory.models.columns import UTCDateTime, utcnow
 from inventory.stock import holds
 from inventory.stock.filters import LedgerFilter, LevelFilter
 from inventory.stock.schemas import MAX_QUANTITY, MovementCreate, TransferCreate
@@ -69,9 +69,11 @@ async def record_movement(
             kind=MovementKind(data.kind.value),
             quantity=data.delta,
             balance=level.quantity,
+            reserved=level.reserved,
             reference=data.reference,
             note=data.note,
             user_id=user_id,
+            created_at=level.at,
         )
         session.add(movement)
         await session.flush()
@@ -96,7 +98,8 @@ async def transfer_stock(
             session, data.product_id, data.from_warehouse_id, -data.quantity
         )
         target = await _change_level(session, data.product_id, data.to_warehouse_id, data.quantity)
-        transfer_id, now = uuid.uuid4(), utcnow()
+        # Both legs at the later stamp, taken while both levels were locked.
+        transfer_id, now = uuid.uuid4(), target.at
         legs = [
             StockMovement(
                 product_id=data.product_id,
@@ -104,19 +107,27 @@ async def transfer_stock(
                 kind=kind,
                 quantity=quantity,
                 balance=balance,
+                reserved=reserved,
                 reference=data.reference,
                 user_id=user_id,
                 transfer_id=transfer_id,
                 created_at=now,
             )
-            for warehouse_id, kind, quantity, balance in (
+            for warehouse_id, kind, quantity, balance, reserved in (
                 (
                     data.from_warehouse_id,
                     MovementKind.transfer_out,
                     -data.quantity,
                     source.quantity,
+                    source.reserved,
                 ),
-                (data.to_warehouse_id, MovementKind.transfer_in, data.quantity, target.quantity),
+                (
+                    data.to_warehouse_id,
+                    MovementKind.transfer_in,
+                    data.quantity,
+                    target.quantity,
+                    target.reserved,
+                ),
             )
         ]
         session.add_all(legs)
@@ -139,9 +150,16 @@ async def transfer_stock(
 
 
 async def list_levels(
-    session: AsyncSession, flt: LevelFilter, *, limit: int, cursor: str | None
+    session: AsyncSession,
+    flt: LevelFilter,
+    *,
+    limit: int,
+    cursor: str | None,
+    now: datetime | None = None,
 ) -> tuple[list[StockLevel], str | None]:
-    stmt = select(StockLevel).where(*flt.conditions()).options(holds.with_reserved(utcnow()))
+    """A page of levels with what live holds reserve at ``now`` (the present by default)."""
+    at = utcnow() if now is None else now
+    stmt = select(StockLevel).where(*flt.conditions()).options(holds.with_reserved(at))
     return await paginate(session, stmt, LEVEL_ORDER, limit=limit, cursor=cursor)
 
 
@@ -151,8 +169,7 @@ async def levels_page(
     """``list_levels``, and when the page stops being true without a write: the moment the
     first hold it counts expires (None: it shows no live hold)."""
     now = utcnow()
-    stmt = select(StockLevel).where(*flt.conditions()).options(holds.with_reserved(now))
-    items, next_cursor = await paginate(session, stmt, LEVEL_ORDER, limit=limit, cursor=cursor)
+    items, next_cursor = await list_levels(session, flt, limit=limit, cursor=cursor, now=now)
     held = [(i.product_id, i.warehouse_id) for i in items if i.reserved]
     return items, next_cursor, await holds.first_expiry(session, held, now)
 
@@ -173,7 +190,7 @@ class LedgerEntry(NamedTuple):
     warehouse_id: int
     balance: int
     reserved: int | None = None
-    """The level's units held by live reservations when the entry was read."""
+    """The level's units held by live reservations right after the entry (None: unknown)."""
 
 
 async def ledger_after(session: AsyncSession, after_id: int, *, limit: int) -> list[LedgerEntry]:
@@ -184,7 +201,7 @@ async def ledger_after(session: AsyncSession, after_id: int, *, limit: int) -> l
             StockMovement.product_id,
             StockMovement.warehouse_id,
             StockMovement.balance,
-            holds.live_reserved(StockMovement.product_id, StockMovement.warehouse_id, utcnow()),
+            StockMovement.reserved,
         )
         .where(StockMovement.id > after_id)
         .order_by(StockMovement.id)
@@ -270,6 +287,8 @@ class ChangedLevel:
     quantity: int
     movement_count: int
     reserved: int
+    at: datetime
+    """When the change was made: its ledger entry's ``created_at`` (see ``_ledger_clock``)."""
 
     def change(self, movement_id: int) -> events.StockChanged:
         return events.StockChanged(
@@ -285,23 +304,25 @@ class ChangedLevel:
 async def _change_level(
     session: AsyncSession, product_id: int, warehouse_id: int, delta: int
 ) -> ChangedLevel:
-    """Add ``delta`` to one level, and one to its movement count, in a single statement."""
+    """Add ``delta`` to one level, and one to its movement count: one statement, or, for a
+    decrement where a hold may be live, the row's lock and then one statement."""
     now = utcnow()
-    changed = (StockLevel.quantity, StockLevel.movement_count)
+    stamp = _ledger_clock(session, now)
+    changed = (StockLevel.quantity, StockLevel.movement_count, StockLevel.updated_at)
     if delta > 0:
         upsert = insert_for(session, StockLevel).values(
             product_id=product_id,
             warehouse_id=warehouse_id,
             quantity=delta,
             movement_count=1,
-            updated_at=now,
+            updated_at=stamp,
         )
         upsert = upsert.on_conflict_do_update(
             index_elements=["product_id", "warehouse_id"],
             set_={
                 "quantity": StockLevel.quantity + delta,
                 "movement_count": StockLevel.movement_count + 1,
-                "updated_at": now,
+                "updated_at": stamp,
             },
             where=StockLevel.quantity <= MAX_QUANTITY - delta,
         ).returning(*changed, StockLevel.holds_until)
@@ -309,10 +330,10 @@ async def _change_level(
         if row is None:
             raise Conflict(f"the level would exceed {MAX_QUANTITY} units")
         reserved = 0
-        if row[2] is not None and row[2] > now:
+        if row[3] is not None and row[3] > now:
             promised = holds.live_reserved(product_id, warehouse_id, now)
             reserved = int(await session.scalar(select(promised)) or 0)
-        return ChangedLevel(product_id, warehouse_id, int(row[0]), int(row[1]), reserved)
+        return ChangedLevel(product_id, warehouse_id, int(row[0]), int(row[1]), reserved, row[2])
 
     level = (StockLevel.product_id == product_id, StockLevel.warehouse_id == warehouse_id)
 
@@ -323,7 +344,7 @@ async def _change_level(
             .values(
                 quantity=StockLevel.quantity + delta,
                 movement_count=StockLevel.movement_count + 1,
-                updated_at=now,
+                updated_at=stamp,
             )
             .returning(*changed, promised)
             .execution_options(synchronize_session=False)
@@ -352,7 +373,29 @@ async def _change_level(
             available=max(available or 0, 0),
             requested=-delta,
         )
-    return ChangedLevel(product_id, warehouse_id, int(row[0]), int(row[1]), int(row[2]))
+    return ChangedLevel(product_id, warehouse_id, int(row[0]), int(row[1]), int(row[3]), row[2])
+
+
+def _ledger_clock(session: AsyncSession, now: datetime) -> ColumnElement[datetime]:
+    """The moment a change is stamped with, taken once the level's row is locked.
+
+    A level's ledger entries must be in time order as they are in lock order,
+    or "the balance at T" would pick the wrong one. On PostgreSQL the
+    server's clock gives that for every worker on every machine (their own
+    clocks may disagree by more than the time between two changes); on
+    SQLite every writer is on one machine and writes in turn, so this
+    process's clock, read after its turn came, does.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return func.clock_timestamp(type_=UTCDateTime)
+    return literal(now, UTCDateTime)
+
+
+async def ledger_now(session: AsyncSession) -> datetime:
+    """The ledger's present moment, on the clock its entries are stamped with."""
+    now = utcnow()
+    found: datetime | None = await session.scalar(select(_ledger_clock(session, now)))
+    return now if found is None else found
 
 
 def _low_stock(

@@ -4,7 +4,8 @@
 ``held_until`` is its expiry while it holds units, null once it no longer
 does. ``stock_levels.holds_until`` is the latest expiry of any hold taken on
 the level, so a decrement can tell in its own row whether a hold may be
-live. ``stock_counts`` and ``stock_count_lines`` record stocktakes. The
+live, and each ledger entry keeps the units held at its level right after it.
+``stock_counts`` and ``stock_count_lines`` record stocktakes. The
 ledger's (product, warehouse) index gains ``created_at`` and ``id``, so the
 balance of a level at any moment is one step along it, and a second index
 orders each product's entries in time across its warehouses (its history).
@@ -174,6 +175,7 @@ def upgrade() -> None:
     op.add_column(
         "stock_levels", sa.Column("holds_until", sa.DateTime(timezone=True), nullable=True)
     )
+    op.add_column("stock_movements", sa.Column("reserved", sa.BigInteger(), nullable=True))
     op.create_index(
         "ix_stock_movements_level_created_at",
         "stock_movements",
@@ -197,6 +199,7 @@ def downgrade() -> None:
     op.drop_index("ix_stock_movements_product_created_at", table_name="stock_movements")
     op.drop_index("ix_stock_movements_level_created_at", table_name="stock_movements")
     # A plain DROP COLUMN (SQLite 3.35+), not a batch rebuild of a table others point at.
+    op.drop_column("stock_movements", "reserved")
     op.drop_column("stock_levels", "holds_until")
     op.drop_table("stock_count_lines")
     op.drop_table("stock_counts")

@@ -9,7 +9,7 @@ import pytest
 
 from tests.counts.test_counts import COUNTS, level, move, record
 from tests.graphql.helpers import as_rest, gql, rest
-from tests.helpers import API, collect_pages
+from tests.helpers import API, assert_ledger_consistent, collect_pages
 
 LINE = "productId expected counted countedAt difference"
 COUNT = f"id status warehouseId startedAt finishedAt userId lines {{ {LINE} }}"
@@ -203,3 +203,30 @@ async def test_refusals_are_typed_as_rest_refuses(client, world):
         "__typename"
     ] == "Conflict"
     assert (await gql(client, CANCEL, id="999"))["data"]["cancelCount"]["__typename"] == "NotFound"
+
+
+async def test_a_refused_finish_applies_no_line_even_though_graphql_answers_it(
+    client, world, engine
+):
+    """GraphQL answers a refusal as a typed result and commits the rest of its work: the
+    adjustment of a line finished before the refused one must not survive."""
+    bolt, nut, main = world["bolt"], world["nut"], world["main"]
+    assert bolt < nut, "the bolt's line is adjusted first"
+    await move(client, bolt, main, "receipt", 10)
+    await move(client, nut, main, "receipt", 10)
+    count_id = (await client.post(COUNTS, json={"warehouse_id": main})).json()["id"]
+    await record(client, count_id, bolt, 11)
+    await record(client, count_id, nut, 2)
+    await move(client, nut, main, "shipment", 5)
+    before = await collect_pages(client, f"{API}/stock/movements")
+
+    short = (await gql(client, FINISH, id=str(count_id)))["data"]["finishCount"]
+    assert short["__typename"] == "InsufficientStock"
+    assert await collect_pages(client, f"{API}/stock/movements") == before
+    assert (await level(client, bolt, main), await level(client, nut, main)) == (10, 5)
+
+    await record(client, count_id, nut, 5)
+    finished = (await gql(client, FINISH, id=str(count_id)))["data"]["finishCount"]
+    assert finished["__typename"] == "FinishedCount"
+    assert (await level(client, bolt, main), await level(client, nut, main)) == (11, 5)
+    await assert_ledger_consistent(engine)

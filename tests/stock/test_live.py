@@ -489,6 +489,29 @@ async def test_a_client_back_with_last_event_id_gets_exactly_what_it_missed_then
         await events.assert_quiet()
 
 
+async def test_a_resumed_stream_tells_what_was_held_at_each_movement_not_now(
+    server, clerk, accounts, stocked
+):
+    """The WebSocket's figures, movement by movement, even for a client catching up."""
+    product, east = stocked["product"], stocked["east"]
+    first = await move(clerk, product, east, "receipt", 5)
+    line = {"product_id": product, "warehouse_id": east, "quantity": 4}
+    held = await clerk.post(f"{API}/reservations", json={"lines": [line]})
+    assert held.status_code == 201, held.text
+    second = await move(clerk, product, east, "receipt", 10)
+    await clerk.post(f"{API}/reservations/{held.json()['id']}/release")
+    more = await clerk.post(f"{API}/reservations", json={"lines": [line | {"quantity": 12}]})
+    assert more.status_code == 201, more.text
+
+    async with streaming(
+        server, accounts[Role.viewer].token, last_event_id=first["id"] - 1
+    ) as events:
+        assert [await events.next(), await events.next()] == [
+            Event(first["id"], pushed(first)),
+            Event(second["id"], pushed(second) | {"reserved": 4, "available": 11}),
+        ]
+
+
 async def test_last_event_id_also_as_a_query_parameter_and_the_header_wins(
     server, clerk, accounts, stocked
 ):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -413,3 +414,19 @@ async def test_low_stock_event_from_a_transfer(client, world, caplog):
     caplog.set_level(logging.WARNING, logger="inventory.stock.service")
     assert (await transfer(client, world, 2)).status_code == 201  # MAIN: 7 -> 5
     assert f"product {world['product']} in warehouse {world['main']} is at 5" in caplog.text
+
+
+async def test_a_levels_entries_are_stamped_in_the_order_they_changed_it(client, world, engine):
+    """ "The level at T" follows the stamps, so they must follow the lock order: each entry's
+    time is at or after the one before it on that level, and the level's updated_at is its
+    last entry's."""
+    await move(client, world, "receipt", 500)
+    moves = [move(client, world, "shipment", 1) for _ in range(20)]
+    moves += [move(client, world, "receipt", 1) for _ in range(20)]
+    assert all(r.status_code == 201 for r in await asyncio.gather(*moves))
+    entries = sorted(await ledger(client), key=lambda e: e["id"])
+    stamps = [datetime.fromisoformat(e["created_at"]) for e in entries]
+    assert stamps == sorted(stamps)
+    assert [e["balance"] for e in entries][-1] == 500
+    page = await client.get(LEVELS, params={"product_id": world["product"]})
+    assert datetime.fromisoformat(page.json()["items"][0]["updated_at"]) == stamps[-1]
