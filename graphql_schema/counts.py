@@ -15,7 +15,7 @@ from graphql_schema.context import ContextInfo
 from graphql_schema.errors import StockError
 from graphql_schema.inputs import UNSET, as_filter, parse_id, rest_id, sent
 from graphql_schema.permissions import ClerkRequired, ManagerRequired, ViewerRequired
-from graphql_schema.queries import After, First, _first
+from graphql_schema.queries import After, First, page_size
 from inventory import models
 from inventory.counts import filters
 from inventory.counts import service as counts
@@ -143,7 +143,7 @@ class CountQuery:
         flt = as_filter(filters.CountFilter, filter)
         async with info.context.session() as session:
             rows, next_cursor = await counts.list_counts(
-                session, flt, limit=_first(first), cursor=after
+                session, flt, limit=page_size(first), cursor=after
             )
         return types.Connection.of(rows, next_cursor, counts.COUNT_ORDER, Count.of)
 

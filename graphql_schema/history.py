@@ -6,7 +6,7 @@ from __future__ import annotations
 from graphql_schema import types
 from graphql_schema.context import ContextInfo
 from graphql_schema.inputs import ProductHistoryFilter, as_filter
-from graphql_schema.queries import _first
+from graphql_schema.queries import page_size
 from inventory.stock import filters as stock_filters
 from inventory.stock import history
 
@@ -21,7 +21,7 @@ async def product_history(
     flt = as_filter(stock_filters.HistoryFilter, filter)
     async with info.context.session() as session:
         rows, next_cursor = await history.product_history(
-            session, product_id, flt, limit=_first(first), cursor=after
+            session, product_id, flt, limit=page_size(first), cursor=after
         )
     return types.Connection.of(
         rows, next_cursor, history.HISTORY_ORDER, types.HistoryEntry.of_entry

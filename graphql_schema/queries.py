@@ -51,7 +51,7 @@ After = Annotated[
 ]
 
 
-def _first(first: int | None) -> int:
+def page_size(first: int | None) -> int:
     """A page size as REST's ``limit`` takes it (1 to 200); BAD_USER_INPUT outside that."""
     return DEFAULT_LIMIT if first is None else validated(_PAGE_SIZE, first, ("first",))
 
@@ -97,7 +97,7 @@ class Query:
         by = product_filters.ProductSort(sort.value)
         async with info.context.session() as session:
             rows, next_cursor = await products.list_products(
-                session, flt, sort=by, limit=_first(first), cursor=after
+                session, flt, sort=by, limit=page_size(first), cursor=after
             )
         await prefetch(info, rows)
         order = product_filters.SORT_ORDERS[by]
@@ -109,7 +109,7 @@ class Query:
     ) -> types.Connection[types.Category]:
         entries = catalogue.categories
         async with info.context.session() as session:
-            rows, next_cursor = await entries.list(session, limit=_first(first), cursor=after)
+            rows, next_cursor = await entries.list(session, limit=page_size(first), cursor=after)
         return types.Connection.of(rows, next_cursor, entries.order, types.Category.of)
 
     @strawberry.field(permission_classes=VIEWER)
@@ -118,7 +118,7 @@ class Query:
     ) -> types.Connection[types.Supplier]:
         entries = catalogue.suppliers
         async with info.context.session() as session:
-            rows, next_cursor = await entries.list(session, limit=_first(first), cursor=after)
+            rows, next_cursor = await entries.list(session, limit=page_size(first), cursor=after)
         return types.Connection.of(rows, next_cursor, entries.order, types.Supplier.of)
 
     @strawberry.field(permission_classes=VIEWER)
@@ -127,7 +127,7 @@ class Query:
     ) -> types.Connection[types.Warehouse]:
         entries = catalogue.warehouses
         async with info.context.session() as session:
-            rows, next_cursor = await entries.list(session, limit=_first(first), cursor=after)
+            rows, next_cursor = await entries.list(session, limit=page_size(first), cursor=after)
         return types.Connection.of(rows, next_cursor, entries.order, types.Warehouse.of)
 
     @strawberry.field(permission_classes=VIEWER)
@@ -146,7 +146,7 @@ class Query:
         ] = None,
     ) -> types.Connection[types.StockLevel]:
         flt = as_filter(stock_filters.LevelFilter, filter)
-        limit = _first(first)
+        limit = page_size(first)
         async with info.context.session() as session:
             if as_of is not None:
                 at = validated(_MOMENT, as_of, ("asOf",))
@@ -170,7 +170,7 @@ class Query:
         flt = as_filter(stock_filters.LedgerFilter, filter)
         async with info.context.session() as session:
             rows, next_cursor = await stock.list_movements(
-                session, flt, limit=_first(first), cursor=after
+                session, flt, limit=page_size(first), cursor=after
             )
         return types.Connection.of(rows, next_cursor, stock.LEDGER_ORDER, types.Movement.of)
 

@@ -19,7 +19,7 @@ from graphql_schema.context import ContextInfo
 from graphql_schema.errors import PromiseError
 from graphql_schema.inputs import UNSET, as_filter, parse_id, sent
 from graphql_schema.permissions import ClerkRequired, ViewerRequired
-from graphql_schema.queries import After, First, _first
+from graphql_schema.queries import After, First, page_size
 from inventory.errors import NotFound
 from inventory.reservations import service
 from inventory.reservations.schemas import ReservationCreate
@@ -152,7 +152,7 @@ class ReservationQuery:
         flt = as_filter(service.ReservationFilter, filter)
         async with info.context.session() as session:
             rows, next_cursor = await service.list_reservations(
-                session, flt, limit=_first(first), cursor=after
+                session, flt, limit=page_size(first), cursor=after
             )
         return types.Connection.of(rows, next_cursor, service.ORDER, Reservation.of)
 

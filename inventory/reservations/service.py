@@ -201,8 +201,7 @@ async def confirm(
         if reservation.expires_at <= now:
             raise Conflict(f"reservation {reservation_id} is expired; it cannot ship")
         # The lines stop holding first, so the shipments below may take their units.
-        for line in reservation.lines:
-            line.held_until = None
+        _end(reservation, ReservationStatus.confirmed, now)
         await session.flush()
         for line in reservation.lines:
             shipped = await stock.record_movement(
@@ -217,8 +216,6 @@ async def confirm(
                 ),
             )
             line.movement_id = shipped.movement.id
-        reservation.status = ReservationStatus.confirmed
-        reservation.ended_at = now
         await session.flush()
     return ReservationState.of(reservation, now)
 
@@ -233,10 +230,7 @@ async def release(session: AsyncSession, reservation_id: int) -> ReservationStat
             raise Conflict(f"reservation {reservation_id} is confirmed; it cannot be released")
         if state.status is not ReservationStatus.held:
             return state
-        for line in reservation.lines:
-            line.held_until = None
-        reservation.status = ReservationStatus.released
-        reservation.ended_at = now
+        _end(reservation, ReservationStatus.released, now)
         await session.flush()
     events.record(
         session, *(events.HoldsChanged(ln.product_id, ln.warehouse_id) for ln in reservation.lines)
@@ -255,10 +249,16 @@ async def _locked(
     return reservation, ReservationState.of(reservation, utcnow())
 
 
+def _end(reservation: Reservation, status: ReservationStatus, now: datetime) -> None:
+    """The reservation stops holding anything, for good, as ``status``."""
+    for line in reservation.lines:
+        line.held_until = None
+    reservation.status = status
+    reservation.ended_at = now
+
+
 async def get(session: AsyncSession, reservation_id: int) -> ReservationState:
-    reservation = await session.get(Reservation, reservation_id)
-    if reservation is None:
-        raise NotFound(f"reservation {reservation_id} does not exist")
+    reservation = await get_or_404(session, Reservation, reservation_id, "reservation")
     return ReservationState.of(reservation, utcnow())
 
 

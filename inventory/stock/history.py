@@ -24,9 +24,8 @@ from inventory.kit.pagination import SortOrder, decode_cursor, paginate_rows
 from inventory.kit.persistence import get_or_404
 from inventory.models import MovementKind, Product, StockLevel, StockMovement
 from inventory.stock.filters import HistoryFilter, LevelFilter
+from inventory.stock.holds import IntColumn
 from inventory.stock.service import LEVEL_ORDER
-
-IntColumn = ColumnElement[int] | InstrumentedAttribute[int] | int
 
 HISTORY_ORDER = SortOrder("created_at", StockMovement.created_at, StockMovement.id, "datetime")
 """A product's history, oldest first: the order its running balance adds up in."""
