@@ -59,6 +59,42 @@ class Shortage:
 
 
 @strawberry.type
+class LineOverReceipt:
+    loc: list[str] = strawberry.field(
+        description='The line, in GraphQL names: ["input", "lines", "2"]'
+    )
+    open: int = strawberry.field(description="Units of the line still to be received")
+    requested: int
+
+
+@strawberry.type(description="Some lines receive more than is still open; none was received")
+class OverReceipt:
+    message: str
+    errors: list[LineOverReceipt]
+
+
+@strawberry.type
+class LineNotAllocated:
+    loc: list[str] = strawberry.field(
+        description='The line, in GraphQL names: ["input", "lines", "2"]'
+    )
+    allocated: int = strawberry.field(description="Units allocated to the line and not shipped")
+    requested: int
+
+
+@strawberry.type(description="Some lines ship more than is allocated to them; none shipped")
+class NotAllocated:
+    message: str
+    errors: list[LineNotAllocated]
+
+
+@strawberry.type(description="The order's status does not allow this step")
+class InvalidTransition:
+    message: str
+    current_status: str = strawberry.field(description="The status the order is in, as in REST")
+
+
+@strawberry.type
 class FieldError:
     loc: list[str] = strawberry.field(
         description='The argument, then the field, in GraphQL names: ["input", "unitPrice"]'
@@ -78,6 +114,14 @@ StockError = InsufficientStock | NotFound | Conflict | ValidationFailed
 
 PromiseError = Shortage | InsufficientStock | NotFound | Conflict | ValidationFailed
 """What a write that holds or counts stock answers with instead of its result."""
+
+PurchaseOrderError = InvalidTransition | OverReceipt | NotFound | Conflict | ValidationFailed
+"""What a purchase order write answers with instead of the order."""
+
+SalesOrderError = (
+    InvalidTransition | NotAllocated | InsufficientStock | NotFound | Conflict | ValidationFailed
+)
+"""What a sales order write answers with instead of the order."""
 
 EntryError = NotFound | Conflict | ValidationFailed | PreconditionFailed
 """What a catalogue write answers with instead of its result."""
@@ -111,6 +155,51 @@ class ShortageHandler(strawberry.ExceptionHandler[errors.Shortage, Shortage]):
                 for e in exception.errors
             ],
         )
+
+
+class OverReceiptHandler(strawberry.ExceptionHandler[errors.OverReceipt, OverReceipt]):
+    def handle(
+        self, exception: errors.OverReceipt, *, field: StrawberryField, info: Info
+    ) -> OverReceipt:
+        arguments = {argument.python_name for argument in field.arguments}
+        return OverReceipt(
+            message=exception.detail,
+            errors=[
+                LineOverReceipt(
+                    loc=_graphql_names(argument_loc(e["loc"], arguments)),
+                    open=e["open"],
+                    requested=e["requested"],
+                )
+                for e in exception.errors
+            ],
+        )
+
+
+class NotAllocatedHandler(strawberry.ExceptionHandler[errors.NotAllocated, NotAllocated]):
+    def handle(
+        self, exception: errors.NotAllocated, *, field: StrawberryField, info: Info
+    ) -> NotAllocated:
+        arguments = {argument.python_name for argument in field.arguments}
+        return NotAllocated(
+            message=exception.detail,
+            errors=[
+                LineNotAllocated(
+                    loc=_graphql_names(argument_loc(e["loc"], arguments)),
+                    allocated=e["allocated"],
+                    requested=e["requested"],
+                )
+                for e in exception.errors
+            ],
+        )
+
+
+class InvalidTransitionHandler(
+    strawberry.ExceptionHandler[errors.InvalidTransition, InvalidTransition]
+):
+    def handle(
+        self, exception: errors.InvalidTransition, *, field: StrawberryField, info: Info
+    ) -> InvalidTransition:
+        return InvalidTransition(message=exception.detail, current_status=exception.current_status)
 
 
 class NotFoundHandler(strawberry.ExceptionHandler[errors.NotFound, NotFound]):
@@ -166,6 +255,9 @@ EXCEPTION_HANDLERS = (
     # with: the shortage before the conflict it is a kind of.
     InsufficientStockHandler(),
     ShortageHandler(),
+    OverReceiptHandler(),
+    NotAllocatedHandler(),
+    InvalidTransitionHandler(),
     NotFoundHandler(),
     ConflictHandler(),
     PreconditionFailedHandler(),

@@ -63,11 +63,17 @@ class Reservation:
         description="HELD until it is confirmed, released or expiresAt passes (EXPIRED)"
     )
     reference: str | None
-    expires_at: datetime
+    expires_at: datetime | None = strawberry.field(
+        description="Null for a sales order's allocation, which holds until it ships or the "
+        "order is cancelled"
+    )
     created_at: datetime
     lines: list[ReservationLine]
     movement_ids: list[strawberry.ID] = strawberry.field(
         description="The shipments that confirmed it, one per line; empty unless confirmed"
+    )
+    sales_order_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The sales order it holds allocations for, if any"
     )
 
     @classmethod
@@ -87,6 +93,9 @@ class Reservation:
                 for line in state.lines
             ],
             movement_ids=[strawberry.ID(str(i)) for i in state.movement_ids],
+            sales_order_id=None
+            if state.sales_order_id is None
+            else strawberry.ID(str(state.sales_order_id)),
         )
 
 

@@ -13,8 +13,8 @@ from strawberry.dataloader import DataLoader
 from graphql_schema.context import ContextInfo
 from graphql_schema.loaders import MISSING, loaded
 from inventory import models
+from inventory.kit.money import price_text
 from inventory.kit.pagination import SortOrder, encode_cursor
-from inventory.products.schemas import price_text
 from inventory.stock.history import HistoryEntry as HistoryRow
 from inventory.stock.history import LevelAt
 from inventory.stock.service import TransferResult

@@ -61,12 +61,12 @@ class InsufficientStock(Conflict):
         self.requested = requested
 
 
-class Shortage(Conflict):
-    """Some lines of a write cannot have the units they ask for; it was applied to none.
+class LinesRefused(Conflict):
+    """Some lines of a write cannot be done as asked; it was applied to none.
 
-    Each of ``errors`` is ``{loc, available, requested}``: ``loc`` names the
-    line in the data the service was given (``("lines", 2)``), and each front
-    puts it where its callers sent it, as for ``ValidationFailed``.
+    Each of ``errors`` names its line with ``loc`` in the data the service was
+    given (``("lines", 2)``), beside the figures that refused it; each front
+    puts ``loc`` where its callers sent the line, as for ``ValidationFailed``.
     """
 
     def __init__(self, detail: str, errors: list[dict[str, Any]]) -> None:
@@ -74,8 +74,40 @@ class Shortage(Conflict):
         self.errors = errors
 
 
+class Shortage(LinesRefused):
+    """Some lines ask for more units than are available: each error is
+    ``{loc, available, requested}``."""
+
+
 def shortage(loc: tuple[str | int, ...], available: int, requested: int) -> dict[str, Any]:
     return {"loc": list(loc), "available": available, "requested": requested}
+
+
+class OverReceipt(LinesRefused):
+    """Some lines receive more than is still open on the order: each error is
+    ``{loc, open, requested}``."""
+
+
+def over_receipt(loc: tuple[str | int, ...], open_: int, requested: int) -> dict[str, Any]:
+    return {"loc": list(loc), "open": open_, "requested": requested}
+
+
+class NotAllocated(LinesRefused):
+    """Some lines ship more than is allocated to them and not yet shipped: each error is
+    ``{loc, allocated, requested}``, ``allocated`` being what may still ship."""
+
+
+def not_allocated(loc: tuple[str | int, ...], allocated: int, requested: int) -> dict[str, Any]:
+    return {"loc": list(loc), "allocated": allocated, "requested": requested}
+
+
+class InvalidTransition(Conflict):
+    """The entry's status does not allow the step asked for; ``current_status`` says where
+    it stands."""
+
+    def __init__(self, detail: str, current_status: str) -> None:
+        super().__init__(detail, current_status=current_status)
+        self.current_status = current_status
 
 
 class MalformedBody(DomainError):

@@ -82,6 +82,47 @@ class HoldsChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class OnOrderChanged:
+    """Units on order for a level changed (a purchase order placed, received or cancelled)."""
+
+    product_id: int
+    warehouse_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLineMoved:
+    """Units of one order line that one ledger entry brought in or sent out."""
+
+    line_id: int
+    product_id: int
+    warehouse_id: int
+    quantity: int
+    movement_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseOrderReceived:
+    """Units of a purchase order arrived (``purchase_order.received``); ``status`` is the
+    order's after the receipt."""
+
+    order_id: int
+    number: str
+    status: str
+    lines: tuple[OrderLineMoved, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SalesOrderShipped:
+    """Units of a sales order left (``sales_order.shipped``); ``status`` is the order's after
+    the shipment."""
+
+    order_id: int
+    number: str
+    status: str
+    lines: tuple[OrderLineMoved, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ReservationExpired:
     """A hold's expiry passed and the sweep recorded it (its units were free already)."""
 
@@ -102,7 +143,17 @@ class UserChanged:
     user_id: int
 
 
-Event = StockChanged | LowStock | HoldsChanged | ReservationExpired | EntriesChanged | UserChanged
+Event = (
+    StockChanged
+    | LowStock
+    | HoldsChanged
+    | OnOrderChanged
+    | PurchaseOrderReceived
+    | SalesOrderShipped
+    | ReservationExpired
+    | EntriesChanged
+    | UserChanged
+)
 
 
 def record(session: AsyncSession, *events: Event) -> None:

@@ -27,9 +27,13 @@ from inventory.errors import (
     DomainError,
     Forbidden,
     InsufficientStock,
+    InvalidTransition,
+    LinesRefused,
     MalformedBody,
+    NotAllocated,
     NotFound,
     Overloaded,
+    OverReceipt,
     PayloadTooLarge,
     PreconditionFailed,
     ServiceUnavailable,
@@ -77,6 +81,9 @@ PROBLEMS: dict[type[Exception], ProblemKind] = {
     Conflict: ProblemKind(409, "conflict"),
     InsufficientStock: ProblemKind(409, "insufficient-stock"),
     Shortage: ProblemKind(409, "insufficient-stock"),
+    OverReceipt: ProblemKind(409, "over-receipt"),
+    NotAllocated: ProblemKind(409, "not-allocated"),
+    InvalidTransition: ProblemKind(409, "invalid-transition"),
     MalformedBody: ProblemKind(400, "malformed-body"),
     PayloadTooLarge: ProblemKind(413, "payload-too-large"),
     UnsupportedMediaType: ProblemKind(415, "unsupported-media-type"),
@@ -127,7 +134,7 @@ def problem_response(request: Request, exc: DomainError) -> JSONResponse:
     """The problem+json answer to a domain error."""
     kind = kind_of(type(exc))
     extra = dict(exc.extra)
-    if isinstance(exc, ValidationFailed | Shortage):
+    if isinstance(exc, ValidationFailed | LinesRefused):
         extra["errors"] = [{**e, "loc": request_loc(e["loc"])} for e in exc.errors]
     headers = kind.headers(exc) if kind.headers else None
     return problem(request, kind.status, exc.detail, code=kind.code, headers=headers, **extra)

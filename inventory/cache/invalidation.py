@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from inventory.cache.store import CacheTiers
-from inventory.events import EntriesChanged, Event, HoldsChanged, StockChanged, UserChanged
+from inventory.events import (
+    EntriesChanged,
+    Event,
+    HoldsChanged,
+    OnOrderChanged,
+    StockChanged,
+    UserChanged,
+)
 from inventory.unit_of_work import AfterCommit
 
 # What each cached read depends on; a route names the same strings.
@@ -21,7 +28,7 @@ def invalidator(tiers: CacheTiers) -> AfterCommit:
         namespaces: set[str] = set()
         user_ids: set[int] = set()
         for event in committed:
-            if isinstance(event, StockChanged | HoldsChanged):
+            if isinstance(event, StockChanged | HoldsChanged | OnOrderChanged):
                 namespaces.add("stock")
             elif isinstance(event, EntriesChanged):
                 namespaces.add(event.table)

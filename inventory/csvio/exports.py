@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from inventory.csvio.cells import FORMULA_STARTS, csv_line, text
 from inventory.csvio.products import EXPORT_COLUMNS
 from inventory.db import Database
+from inventory.kit.money import price_text
 from inventory.models import Category, Product, StockLevel, StockMovement, Supplier, User, Warehouse
 from inventory.products.filters import ProductFilter
-from inventory.products.schemas import price_text
 from inventory.stock.filters import LedgerFilter, LevelFilter
 
 BATCH = 2000

@@ -30,11 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inventory import events
 from inventory.csvio.cells import restore
 from inventory.errors import UnsupportedMediaType, ValidationFailed, field_error
+from inventory.kit.money import UnitPrice
 from inventory.kit.persistence import insert_for
 from inventory.kit.schemas import LongText, Name
 from inventory.models import Category, Product, Supplier
 from inventory.models.columns import utcnow
-from inventory.products.schemas import Quantity, Sku, UnitPrice
+from inventory.products.schemas import Quantity, Sku
 
 COLUMNS = (
     "sku",

@@ -5,6 +5,15 @@ from inventory.models.catalogue import Category, Supplier, Warehouse
 from inventory.models.counts import CountStatus, StockCount, StockCountLine
 from inventory.models.idempotency import IdempotencyKey
 from inventory.models.imports import ImportJob, JobStatus
+from inventory.models.orders import (
+    OrderNumber,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    PurchaseOrderStatus,
+    SalesOrder,
+    SalesOrderLine,
+    SalesOrderStatus,
+)
 from inventory.models.products import Product
 from inventory.models.reservations import Reservation, ReservationLine, ReservationStatus
 from inventory.models.sessions import RefreshToken
@@ -18,12 +27,19 @@ __all__ = [
     "ImportJob",
     "JobStatus",
     "MovementKind",
+    "OrderNumber",
     "Product",
+    "PurchaseOrder",
+    "PurchaseOrderLine",
+    "PurchaseOrderStatus",
     "RefreshToken",
     "Reservation",
     "ReservationLine",
     "ReservationStatus",
     "Role",
+    "SalesOrder",
+    "SalesOrderLine",
+    "SalesOrderStatus",
     "StockCount",
     "StockCountLine",
     "StockLevel",

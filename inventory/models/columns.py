@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import Numeric
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import DateTime, TypeDecorator
@@ -36,6 +37,9 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+
+COST = Numeric(16, 4)
+"""A unit cost, kept to four decimal places (``inventory.kit.money.cost``)."""
 
 # SQLite reuses the highest rowid after it is deleted unless AUTOINCREMENT is
 # on; ids appear in ETags and cursors, so they must never come back.

@@ -51,11 +51,16 @@ class Reservation(IdMixin, Base):
         )
     )
     reference: Mapped[str | None] = mapped_column(String(100), index=True)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """Null for a sales order's allocation, which holds until shipped or cancelled."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     """When it was confirmed, released or marked expired."""
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    sales_order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sales_orders.id", ondelete="RESTRICT"), unique=True
+    )
+    """The sales order whose allocations this holds; only that order's writes change it."""
 
     lines: Mapped[list[ReservationLine]] = relationship(
         lazy="selectin", order_by="ReservationLine.id", cascade="all, delete-orphan"
@@ -95,3 +100,7 @@ class ReservationLine(IdMixin, Base):
         ForeignKey("stock_movements.id", ondelete="RESTRICT"),
     )
     """The shipment that confirmed this line."""
+    sales_order_line_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sales_order_lines.id", ondelete="RESTRICT"), index=True
+    )
+    """The sales order line this allocates units to."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
 from sqlalchemy import (
@@ -22,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, column_property, mapped_column, query_expression
 
 from inventory.models.base import Base
-from inventory.models.columns import SQLITE_NO_ID_REUSE, UTCDateTime, utcnow
+from inventory.models.columns import COST, SQLITE_NO_ID_REUSE, UTCDateTime, utcnow
 from inventory.models.products import Product
 
 
@@ -60,6 +61,12 @@ class StockLevel(Base):
     # it has passed, no hold is live here and a decrement needs no look at the
     # reservations; set, under the row lock, by every hold.
     holds_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Units on placed purchase orders not yet received, kept by the orders'
+    # writes under the row lock.
+    on_order: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Weighted average cost of the units here: a receipt with a cost (or a
+    # transfer in) averages it in; everything else leaves it.
+    average_cost: Mapped[Decimal] = mapped_column(COST, default=Decimal(0), server_default="0")
 
     # The product's reorder level, read with the level (one correlated subquery).
     reorder_level: Mapped[int] = column_property(
@@ -112,6 +119,12 @@ class StockMovement(Base):
     reserved: Mapped[int | None] = mapped_column(BigInteger)
     reference: Mapped[str | None] = mapped_column(String(100))
     note: Mapped[str | None] = mapped_column(Text)
+    # The cost a receipt or transfer brought its units in at (null: none given),
+    # and the level's average cost right after the entry: what the level was
+    # worth at any moment is ``balance * average_cost`` of its last entry then
+    # (null for entries older than valuation: 0).
+    unit_cost: Mapped[Decimal | None] = mapped_column(COST)
+    average_cost: Mapped[Decimal | None] = mapped_column(COST)
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="RESTRICT"), index=True
     )

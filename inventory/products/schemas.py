@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated
 
 from pydantic import (
-    AfterValidator,
     BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     StringConstraints,
 )
 
+from inventory.kit.money import PriceOut, UnitPrice
 from inventory.kit.schemas import (
     MAX_ID,
     InputModel,
@@ -36,26 +34,6 @@ Sku = Annotated[
 """1-64 of ``A-Z0-9-_.``, stored upper-case: ``ab-1`` and ``AB-1`` are the same product."""
 
 
-def _to_cents(value: Decimal) -> Decimal:
-    # 0E+999999 passes the digit checks but no database stores it; -0 is 0.
-    return value.quantize(CENT) + 0
-
-
-CENT = Decimal("0.01")
-UnitPrice = Annotated[
-    Decimal,
-    Field(ge=0, max_digits=12, decimal_places=2, strict=False, allow_inf_nan=False),
-    AfterValidator(_to_cents),
-]
-"""A price as a JSON string (``"12.50"``) or number, at most two decimal places."""
-
-
-def price_text(value: Decimal) -> str:
-    """A price as the API writes it everywhere: two decimal places, as text."""
-    return f"{value:.2f}"
-
-
-PriceOut = Annotated[Decimal, PlainSerializer(price_text, return_type=str, when_used="json")]
 Quantity = Annotated[int, Field(ge=0, le=MAX_ID)]
 
 

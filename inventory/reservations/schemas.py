@@ -82,9 +82,15 @@ class ReservationRead(OutputModel):
         description="held until it is confirmed, released or expires_at passes (expired)"
     )
     reference: str | None
-    expires_at: datetime
+    expires_at: datetime | None = Field(
+        description="null for a sales order's allocation, which holds until it ships or "
+        "the order is cancelled"
+    )
     created_at: datetime
     lines: list[ReservationLineRead]
     movement_ids: list[int] = Field(
         description="The shipments that confirmed it, one per line; empty unless confirmed"
+    )
+    sales_order_id: int | None = Field(
+        default=None, description="The sales order it holds allocations for, if any"
     )

@@ -64,15 +64,18 @@ class ReservationState:
     id: int
     status: ReservationStatus
     reference: str | None
-    expires_at: datetime
+    expires_at: datetime | None
+    """None for a sales order's allocation: it holds until shipped or cancelled."""
     created_at: datetime
     lines: Sequence[ReservationLine]
     movement_ids: list[int]
+    sales_order_id: int | None = None
 
     @classmethod
     def of(cls, reservation: Reservation, now: datetime) -> ReservationState:
         status = reservation.status
-        if status is ReservationStatus.held and reservation.expires_at <= now:
+        expires_at = reservation.expires_at
+        if status is ReservationStatus.held and expires_at is not None and expires_at <= now:
             status = ReservationStatus.expired
         return cls(
             id=reservation.id,
@@ -80,8 +83,13 @@ class ReservationState:
             reference=reservation.reference,
             expires_at=reservation.expires_at,
             created_at=reservation.created_at,
-            lines=reservation.lines,
+            # A sales order's allocation shows what it holds now; its lines that
+            # shipped or were released are the order's history.
+            lines=[ln for ln in reservation.lines if ln.held_until is not None]
+            if reservation.sales_order_id is not None
+            else reservation.lines,
             movement_ids=[line.movement_id for line in reservation.lines if line.movement_id],
+            sales_order_id=reservation.sales_order_id,
         )
 
 
@@ -97,7 +105,10 @@ class ReservationFilter(ListFilter):
         conditions: list[ColumnElement[bool]] = []
         held = Reservation.status == ReservationStatus.held
         if self.status is ReservationStatus.held:
-            conditions += [held, Reservation.expires_at > now]
+            conditions += [
+                held,
+                or_(Reservation.expires_at.is_(None), Reservation.expires_at > now),
+            ]
         elif self.status is ReservationStatus.expired:
             expired = Reservation.status == ReservationStatus.expired
             conditions.append(or_(expired, and_(held, Reservation.expires_at <= now)))
@@ -188,6 +199,7 @@ async def confirm(
     nothing. Conflict (409) once it is released or has expired."""
     async with events.all_or_nothing(session):
         reservation, state = await _locked(session, reservation_id)
+        _not_an_allocation(reservation)
         if state.status is ReservationStatus.confirmed:
             return state
         if state.status is not ReservationStatus.held:
@@ -198,7 +210,7 @@ async def confirm(
         # Expiry is judged once the locks are held: a confirmation that waited for
         # them past the reservation's expiry is refused like any late one.
         now = utcnow()
-        if reservation.expires_at <= now:
+        if reservation.expires_at is not None and reservation.expires_at <= now:
             raise Conflict(f"reservation {reservation_id} is expired; it cannot ship")
         # The lines stop holding first, so the shipments below may take their units.
         _end(reservation, ReservationStatus.confirmed, now)
@@ -225,6 +237,7 @@ async def release(session: AsyncSession, reservation_id: int) -> ReservationStat
     Conflict (409) once it is confirmed."""
     async with session.begin_nested():
         reservation, state = await _locked(session, reservation_id)
+        _not_an_allocation(reservation)
         now = utcnow()
         if state.status is ReservationStatus.confirmed:
             raise Conflict(f"reservation {reservation_id} is confirmed; it cannot be released")
@@ -247,6 +260,15 @@ async def _locked(
         session, Reservation, reservation_id, "reservation", for_update=True
     )
     return reservation, ReservationState.of(reservation, utcnow())
+
+
+def _not_an_allocation(reservation: Reservation) -> None:
+    """Refuse to confirm or release a sales order's allocation: its order ships or cancels it."""
+    if reservation.sales_order_id is not None:
+        raise Conflict(
+            f"reservation {reservation.id} holds sales order {reservation.sales_order_id}'s "
+            "allocations; ship or cancel the order instead"
+        )
 
 
 def _end(reservation: Reservation, status: ReservationStatus, now: datetime) -> None:

@@ -9,7 +9,7 @@ was never set) the level has no live hold and nobody needs to add them up.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, case, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +19,9 @@ from sqlalchemy.orm.interfaces import LoaderOption
 from inventory.models import ReservationLine, StockLevel
 
 IntColumn = ColumnElement[int] | InstrumentedAttribute[int] | int
+
+HOLD_FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
+"""``held_until`` of a line that holds until it is ended (a sales order's allocation)."""
 
 
 def live_reserved(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
+from inventory.kit.money import UnitCost
 from inventory.kit.schemas import InputModel, LongText, OutputModel, RefId
 from inventory.models import MovementKind
 
@@ -51,6 +53,11 @@ class MovementCreate(InputModel):
     )
     reference: Reference | None = None
     note: LongText | None = None
+    unit_cost: UnitCost | None = Field(
+        default=None,
+        description="What each unit cost, for a receipt: averaged into the level's cost "
+        "(left out, the average stays)",
+    )
 
     @field_validator("quantity")
     @classmethod
@@ -61,6 +68,15 @@ class MovementCreate(InputModel):
         if kind in (RecordedKind.receipt, RecordedKind.shipment) and quantity <= 0:
             raise ValueError(f"a {kind.value} needs a positive quantity")
         return quantity
+
+    @field_validator("unit_cost")
+    @classmethod
+    def _cost_only_on_receipts(
+        cls, unit_cost: Decimal | None, info: ValidationInfo
+    ) -> Decimal | None:
+        if unit_cost is not None and info.data.get("kind") is not RecordedKind.receipt:
+            raise ValueError("only a receipt brings units in at a cost")
+        return unit_cost
 
     @property
     def delta(self) -> int:

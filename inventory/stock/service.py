@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, Update, func, literal, select, tuple_, union_all, update
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory import events
 from inventory.errors import Conflict, InsufficientStock
+from inventory.kit.money import weighted_average
 from inventory.kit.pagination import SortOrder, paginate
 from inventory.kit.persistence import get_or_404, insert_for
 from inventory.models import MovementKind, Product, StockLevel, StockMovement, Warehouse
@@ -62,7 +64,9 @@ async def record_movement(
     async with session.begin_nested():
         product = await _movable_product(session, data.product_id)
         await _warehouse(session, data.warehouse_id, receiving=data.delta > 0)
-        level = await _change_level(session, data.product_id, data.warehouse_id, data.delta)
+        level = await _change_level(
+            session, data.product_id, data.warehouse_id, data.delta, data.unit_cost
+        )
         movement = StockMovement(
             product_id=data.product_id,
             warehouse_id=data.warehouse_id,
@@ -70,6 +74,8 @@ async def record_movement(
             quantity=data.delta,
             balance=level.quantity,
             reserved=level.reserved,
+            unit_cost=data.unit_cost,
+            average_cost=level.average_cost,
             reference=data.reference,
             note=data.note,
             user_id=user_id,
@@ -88,7 +94,10 @@ async def record_movement(
 async def transfer_stock(
     session: AsyncSession, user_id: int | None, data: TransferCreate
 ) -> TransferResult:
-    """Move stock between warehouses: both ledger legs and both levels, or nothing."""
+    """Move stock between warehouses: both ledger legs and both levels, or nothing.
+
+    The units arrive at the source's average cost, averaged into the target's.
+    """
     async with session.begin_nested():
         product = await _movable_product(session, data.product_id)
         await _warehouse(session, data.from_warehouse_id, receiving=False)
@@ -97,7 +106,9 @@ async def transfer_stock(
         source = await _change_level(
             session, data.product_id, data.from_warehouse_id, -data.quantity
         )
-        target = await _change_level(session, data.product_id, data.to_warehouse_id, data.quantity)
+        target = await _change_level(
+            session, data.product_id, data.to_warehouse_id, data.quantity, source.average_cost
+        )
         # Both legs at the later stamp, taken while both levels were locked.
         transfer_id, now = uuid.uuid4(), target.at
         legs = [
@@ -107,26 +118,28 @@ async def transfer_stock(
                 kind=kind,
                 quantity=quantity,
                 balance=balance,
-                reserved=reserved,
+                reserved=level.reserved,
+                unit_cost=source.average_cost,
+                average_cost=level.average_cost,
                 reference=data.reference,
                 user_id=user_id,
                 transfer_id=transfer_id,
                 created_at=now,
             )
-            for warehouse_id, kind, quantity, balance, reserved in (
+            for warehouse_id, kind, quantity, balance, level in (
                 (
                     data.from_warehouse_id,
                     MovementKind.transfer_out,
                     -data.quantity,
                     source.quantity,
-                    source.reserved,
+                    source,
                 ),
                 (
                     data.to_warehouse_id,
                     MovementKind.transfer_in,
                     data.quantity,
                     target.quantity,
-                    target.reserved,
+                    target,
                 ),
             )
         ]
@@ -289,6 +302,8 @@ class ChangedLevel:
     reserved: int
     at: datetime
     """When the change was made: its ledger entry's ``created_at`` (see ``_ledger_clock``)."""
+    average_cost: Decimal
+    """The level's average unit cost after the change."""
 
     def change(self, movement_id: int) -> events.StockChanged:
         return events.StockChanged(
@@ -302,20 +317,38 @@ class ChangedLevel:
 
 
 async def _change_level(
-    session: AsyncSession, product_id: int, warehouse_id: int, delta: int
+    session: AsyncSession,
+    product_id: int,
+    warehouse_id: int,
+    delta: int,
+    unit_cost: Decimal | None = None,
 ) -> ChangedLevel:
     """Add ``delta`` to one level, and one to its movement count: one statement, or, for a
-    decrement where a hold may be live, the row's lock and then one statement."""
+    decrement where a hold may be live, or units arriving at a cost, the row's lock and
+    then one statement."""
     now = utcnow()
     stamp = _ledger_clock(session, now)
-    changed = (StockLevel.quantity, StockLevel.movement_count, StockLevel.updated_at)
+    changed = (
+        StockLevel.quantity,
+        StockLevel.movement_count,
+        StockLevel.updated_at,
+        StockLevel.average_cost,
+    )
     if delta > 0:
+        costed: dict[str, Decimal] = {}
+        if unit_cost is not None:
+            # The new average depends on what is there: read it under the lock.
+            [current] = await lock_levels(session, [(product_id, warehouse_id)], create=True)
+            costed["average_cost"] = weighted_average(
+                current.quantity, current.average_cost, delta, unit_cost
+            )
         upsert = insert_for(session, StockLevel).values(
             product_id=product_id,
             warehouse_id=warehouse_id,
             quantity=delta,
             movement_count=1,
             updated_at=stamp,
+            **costed,
         )
         upsert = upsert.on_conflict_do_update(
             index_elements=["product_id", "warehouse_id"],
@@ -323,6 +356,7 @@ async def _change_level(
                 "quantity": StockLevel.quantity + delta,
                 "movement_count": StockLevel.movement_count + 1,
                 "updated_at": stamp,
+                **costed,
             },
             where=StockLevel.quantity <= MAX_QUANTITY - delta,
         ).returning(*changed, StockLevel.holds_until)
@@ -330,10 +364,12 @@ async def _change_level(
         if row is None:
             raise Conflict(f"the level would exceed {MAX_QUANTITY} units")
         reserved = 0
-        if row[3] is not None and row[3] > now:
+        if row[4] is not None and row[4] > now:
             promised = holds.live_reserved(product_id, warehouse_id, now)
             reserved = int(await session.scalar(select(promised)) or 0)
-        return ChangedLevel(product_id, warehouse_id, int(row[0]), int(row[1]), reserved, row[2])
+        return ChangedLevel(
+            product_id, warehouse_id, int(row[0]), int(row[1]), reserved, row[2], row[3]
+        )
 
     level = (StockLevel.product_id == product_id, StockLevel.warehouse_id == warehouse_id)
 
@@ -373,7 +409,9 @@ async def _change_level(
             available=max(available or 0, 0),
             requested=-delta,
         )
-    return ChangedLevel(product_id, warehouse_id, int(row[0]), int(row[1]), int(row[3]), row[2])
+    return ChangedLevel(
+        product_id, warehouse_id, int(row[0]), int(row[1]), int(row[4]), row[2], row[3]
+    )
 
 
 def _ledger_clock(session: AsyncSession, now: datetime) -> ColumnElement[datetime]:

@@ -26,6 +26,7 @@ MOVEMENT = (
 )
 RESERVATION = (
     "id status reference expiresAt createdAt lines { productId warehouseId quantity } movementIds"
+    " salesOrderId"
 )
 
 
