@@ -80,6 +80,7 @@ PROBLEMS: dict[type[Exception], ProblemKind] = {
     NotFound: ProblemKind(404, "not-found"),
     Conflict: ProblemKind(409, "conflict"),
     InsufficientStock: ProblemKind(409, "insufficient-stock"),
+    LinesRefused: ProblemKind(409, "conflict"),
     Shortage: ProblemKind(409, "insufficient-stock"),
     OverReceipt: ProblemKind(409, "over-receipt"),
     NotAllocated: ProblemKind(409, "not-allocated"),
