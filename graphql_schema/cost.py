@@ -52,6 +52,7 @@ from graphql import (
 )
 
 from inventory.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from inventory.purchase_orders.schemas import MAX_LINES as ORDER_LINES
 from inventory.reservations.schemas import MAX_LINES
 
 PAGE_ARGUMENT = "first"
@@ -73,6 +74,10 @@ LIST_SIZES: Mapping[str, int] = {
     # A reservation holds at most MAX_LINES lines; a shortage names at most each of them.
     "Reservation.lines": MAX_LINES,
     "Shortage.errors": MAX_LINES,
+    # A purchase order carries at most ORDER_LINES lines; an over-receipt names at most
+    # each line of the receipt, which names at most as many.
+    "PurchaseOrder.lines": ORDER_LINES,
+    "OverReceipt.errors": ORDER_LINES,
     # One per refused input field (the largest input has 8), with room to spare.
     "ValidationFailed.errors": 10,
 }
