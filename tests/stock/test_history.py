@@ -70,6 +70,7 @@ class History:
                 "quantity": quantity[p, w],
                 "reserved": None,
                 "available": None,
+                "on_order": None,
                 "reorder_level": self.products[p],
                 "updated_at": changed[p, w],
             }
@@ -376,6 +377,7 @@ async def test_a_moment_still_to_come_answers_with_the_ledger_so_far(client, vie
     assert level == today | {
         "reserved": None,
         "available": None,
+        "on_order": None,
         "updated_at": history["items"][-1]["created_at"],
     }
     assert (today["quantity"], today["reserved"], today["available"]) == (5, 0, 5)
