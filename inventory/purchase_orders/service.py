@@ -149,10 +149,10 @@ async def update_draft(
         order = await _locked(session, order_id)
         require_status(_noun(order), order.status, (Status.draft,), "be edited")
         changes = data.model_dump(exclude_unset=True, exclude={"lines"})
-        if "supplier_id" in changes:
-            await _check_supplier(session, data.supplier_id or 0)
-        if "warehouse_id" in changes:
-            await _check_warehouse(session, data.warehouse_id or 0)
+        if data.supplier_id is not None:
+            await _check_supplier(session, data.supplier_id)
+        if data.warehouse_id is not None:
+            await _check_warehouse(session, data.warehouse_id)
         if data.lines is not None:
             await _check_products(session, data.lines)
             order.lines = _new_lines(data.lines)
