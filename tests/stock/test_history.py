@@ -281,8 +281,8 @@ async def test_history_pages_one_entry_at_a_time_through_transfers(app, client, 
 LEVELS_AS_OF = """
 query($asOf: DateTime, $f: StockLevelFilter, $first: Int, $after: String) {
   stockLevels(asOf: $asOf, filter: $f, first: $first, after: $after) {
-    edges { cursor node { productId warehouseId quantity reserved available reorderLevel
-                          updatedAt } }
+    edges { cursor node { productId warehouseId quantity reserved available onOrder
+                          reorderLevel updatedAt } }
     pageInfo { hasNextPage endCursor }
   }
 }
