@@ -52,6 +52,7 @@ from graphql import (
 )
 
 from inventory.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from inventory.purchase_orders.schemas import MAX_LINES as ORDER_LINES
 from inventory.reservations.schemas import MAX_LINES
 
 PAGE_ARGUMENT = "first"
@@ -77,6 +78,10 @@ LIST_SIZES: Mapping[str, int] = {
     # warehouse may hold more; the estimate assumes a warehouse's or a product range's
     # worth, and a caller after the whole report narrows it (or reads REST's).
     "StockValuation.lines": 1000,
+    # A purchase order carries at most ORDER_LINES lines; an over-receipt names at most
+    # each line of the receipt, which names at most as many.
+    "PurchaseOrder.lines": ORDER_LINES,
+    "OverReceipt.errors": ORDER_LINES,
     # One per refused input field (the largest input has 8), with room to spare.
     "ValidationFailed.errors": 10,
 }

@@ -141,7 +141,7 @@ class Query:
             datetime | None,
             strawberry.argument(
                 description="The levels as they stood at this moment (without a zone, UTC), "
-                "rebuilt from the ledger; `reserved` and `available` are null then"
+                "rebuilt from the ledger; `reserved`, `available` and `onOrder` are null then"
             ),
         ] = None,
     ) -> types.Connection[types.StockLevel]:

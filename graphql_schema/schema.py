@@ -22,7 +22,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from graphql_schema import mutations, queries, reservations, valuation
+from graphql_schema import mutations, purchase_orders, queries, reservations, valuation
 from graphql_schema.context import get_context
 from graphql_schema.counts import CountMutation, CountQuery
 from graphql_schema.errors import EXCEPTION_HANDLERS
@@ -61,10 +61,22 @@ class InventorySchema(strawberry.Schema):
 # Each family of operations keeps its own root fields in its own module.
 Query = merge_types(
     "Query",
-    (queries.Query, CountQuery, reservations.ReservationQuery, valuation.ValuationQuery),
+    (
+        queries.Query,
+        CountQuery,
+        reservations.ReservationQuery,
+        valuation.ValuationQuery,
+        purchase_orders.PurchaseOrderQuery,
+    ),
 )
 Mutation = merge_types(
-    "Mutation", (mutations.Mutation, CountMutation, reservations.ReservationMutation)
+    "Mutation",
+    (
+        mutations.Mutation,
+        CountMutation,
+        reservations.ReservationMutation,
+        purchase_orders.PurchaseOrderMutation,
+    ),
 )
 
 

@@ -126,6 +126,10 @@ class StockLevel:
     available: int | None = strawberry.field(
         description="quantity - reserved: what may still be promised; null with reserved"
     )
+    on_order: int | None = strawberry.field(
+        description="Units on placed purchase orders not yet received; null for a level "
+        "rebuilt as of a past moment"
+    )
     reorder_level: int
     updated_at: datetime
 
@@ -146,6 +150,7 @@ class StockLevel:
             quantity=row.quantity,
             reserved=row.reserved,
             available=row.available,
+            on_order=row.on_order,
             reorder_level=row.reorder_level,
             updated_at=row.updated_at,
         )

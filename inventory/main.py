@@ -35,6 +35,7 @@ from inventory.middleware import (
 from inventory.openapi import complete_openapi
 from inventory.problems import install_error_handlers
 from inventory.products.router import router as product_router
+from inventory.purchase_orders.router import router as purchase_orders_router
 from inventory.reservations.router import router as reservations_router
 from inventory.shedding import LoadShedder
 from inventory.stock.router import router as stock_router
@@ -97,6 +98,7 @@ API_ROUTERS = (
     supplier_router,
     warehouse_router,
     count_router,
+    purchase_orders_router,
     csv_router,
     user_router,
     auth_router,

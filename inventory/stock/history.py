@@ -85,8 +85,8 @@ async def balance_at(
 
 @dataclass(frozen=True)
 class LevelAt:
-    """A level as it stood at a past moment. What was promised then is not kept, so
-    ``reserved`` and ``available`` are None."""
+    """A level as it stood at a past moment. What was promised or on order then is not
+    kept, so ``reserved``, ``available`` and ``on_order`` are None."""
 
     id: int
     product_id: int
@@ -97,6 +97,7 @@ class LevelAt:
     """When its last entry at or before the moment was recorded."""
     reserved: None = None
     available: None = None
+    on_order: None = None
 
 
 async def list_levels_at(

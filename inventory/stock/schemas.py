@@ -147,6 +147,10 @@ class StockLevelRead(OutputModel):
     available: int | None = Field(
         description="quantity - reserved: what may still be promised; null with reserved"
     )
+    on_order: int | None = Field(
+        description="Units on placed purchase orders not yet received; null for levels "
+        "rebuilt as of a past moment (as_of)"
+    )
     reorder_level: int
     updated_at: datetime
 

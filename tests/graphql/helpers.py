@@ -20,7 +20,7 @@ PRODUCT = (
     "id sku name description categoryId supplierId unitPrice reorderLevel isActive version "
     "createdAt updatedAt"
 )
-LEVEL = "productId warehouseId quantity reserved available reorderLevel updatedAt"
+LEVEL = "productId warehouseId quantity reserved available onOrder reorderLevel updatedAt"
 MOVEMENT = (
     "id productId warehouseId kind quantity balance reference note unitCost userId transferId"
     " createdAt"
@@ -135,5 +135,6 @@ async def everything(client: httpx.AsyncClient) -> dict[str, list[dict[str, Any]
         "stock",
         "stock/movements",
         "counts",
+        "purchase-orders",
     ]
     return {path: await collect_pages(client, f"{API}/{path}") for path in paths}

@@ -80,6 +80,17 @@ CALLS = [
          {"input": {"lines": [{"productId": "@product", "quantity": 1}]}}, Role.clerk),
     Call("confirmReservation", "id:ID!", "Reservation", {"id": "@reservation"}, Role.clerk),
     Call("releaseReservation", "id:ID!", "Reservation", {"id": "@reservation"}, Role.clerk),
+    Call("createPurchaseOrder", "input:CreatePurchaseOrderInput!", "PurchaseOrder",
+         {"input": {"supplierId": "@supplier", "warehouseId": "@main",
+                    "lines": [{"productId": "@product", "quantity": 3, "unitCost": "1.5"}]}},
+         Role.manager),
+    Call("updatePurchaseOrder", "id:ID! input:UpdatePurchaseOrderInput!", "PurchaseOrder",
+         {"id": "@draft_order", "input": {"reference": "Q-2"}}, Role.manager),
+    Call("placePurchaseOrder", "id:ID!", "PurchaseOrder", {"id": "@draft_order"}, Role.manager),
+    Call("receivePurchaseOrder", "id:ID! input:ReceivePurchaseOrderInput!", "PurchaseOrder",
+         {"id": "@placed_order", "input": {"lines": [{"lineId": "@placed_line", "quantity": 1}]}},
+         Role.clerk),
+    Call("cancelPurchaseOrder", "id:ID!", "PurchaseOrder", {"id": "@draft_order"}, Role.manager),
 ]  # fmt: skip
 
 CALLERS = ["nobody", "bad token", *Role]
@@ -110,7 +121,21 @@ async def ids(client: httpx.AsyncClient) -> dict[str, str]:
         f"{API}/reservations", json={"lines": [{"product_id": product["id"], "quantity": 1}]}
     )
     assert reservation.status_code == 201, reservation.text
+    # Their own supplier: the one above is deleted by deleteSupplier.
+    vendor = await create(client, "/suppliers", name="Orders Ltd")
+    order = {
+        "supplier_id": vendor["id"],
+        "warehouse_id": main["id"],
+        "lines": [{"product_id": product["id"], "quantity": 2, "unit_cost": "1"}],
+    }
+    draft_order = await create(client, "/purchase-orders", **order)
+    placed_order = await create(client, "/purchase-orders", **order)
+    placed = await client.post(f"{API}/purchase-orders/{placed_order['id']}/place")
+    assert placed.status_code == 200, placed.text
     made = {
+        "draft_order": draft_order,
+        "placed_order": placed_order,
+        "placed_line": placed_order["lines"][0],
         "count": count,
         "main": main,
         "east": east,
@@ -181,9 +206,15 @@ QUERIES = {
     "reservation": "query($id: ID!) { reservation(id: $id) { status } }",
     **{field: listing.query for field, listing in LISTINGS.items()},
     RESERVATIONS.field: RESERVATIONS.query,
+    "purchaseOrder": "query($id: ID!) { purchaseOrder(id: $id) { status } }",
+    "purchaseOrders": "{ purchaseOrders { edges { node { number } } } }",
 }
 
-QUERY_VARIABLES = {"count": {"id": "@count"}, "reservation": {"id": "@reservation"}}
+QUERY_VARIABLES = {
+    "count": {"id": "@count"},
+    "reservation": {"id": "@reservation"},
+    "purchaseOrder": {"id": "@draft_order"},
+}
 
 
 @pytest.mark.parametrize("caller", ["nobody", "bad token", Role.viewer], ids=str)

@@ -70,6 +70,7 @@ class History:
                 "quantity": quantity[p, w],
                 "reserved": None,
                 "available": None,
+                "on_order": None,
                 "reorder_level": self.products[p],
                 "updated_at": changed[p, w],
             }
@@ -280,8 +281,8 @@ async def test_history_pages_one_entry_at_a_time_through_transfers(app, client, 
 LEVELS_AS_OF = """
 query($asOf: DateTime, $f: StockLevelFilter, $first: Int, $after: String) {
   stockLevels(asOf: $asOf, filter: $f, first: $first, after: $after) {
-    edges { cursor node { productId warehouseId quantity reserved available reorderLevel
-                          updatedAt } }
+    edges { cursor node { productId warehouseId quantity reserved available onOrder
+                          reorderLevel updatedAt } }
     pageInfo { hasNextPage endCursor }
   }
 }
@@ -376,6 +377,7 @@ async def test_a_moment_still_to_come_answers_with_the_ledger_so_far(client, vie
     assert level == today | {
         "reserved": None,
         "available": None,
+        "on_order": None,
         "updated_at": history["items"][-1]["created_at"],
     }
     assert (today["quantity"], today["reserved"], today["available"]) == (5, 0, 5)

@@ -94,11 +94,12 @@ async def test_stock_level_shape(client, world):
         "quantity",
         "reserved",
         "available",
+        "on_order",
         "reorder_level",
         "updated_at",
     }
     assert item["quantity"] == 7
-    assert (item["reserved"], item["available"]) == (0, 7)
+    assert (item["reserved"], item["available"], item["on_order"]) == (0, 7, 0)
     assert item["reorder_level"] == 5
 
 

@@ -1,0 +1,1 @@
+"""Purchase orders: stock ordered from suppliers, placed, received line by line, cancelled."""
