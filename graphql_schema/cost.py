@@ -53,6 +53,7 @@ from graphql import (
 
 from inventory.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from inventory.reservations.schemas import MAX_LINES
+from inventory.sales_orders.schemas import MAX_LINES as MAX_ORDER_LINES
 
 PAGE_ARGUMENT = "first"
 """The argument of a connection field that sizes the ``edges`` list below it."""
@@ -73,6 +74,9 @@ LIST_SIZES: Mapping[str, int] = {
     # A reservation holds at most MAX_LINES lines; a shortage names at most each of them.
     "Reservation.lines": MAX_LINES,
     "Shortage.errors": MAX_LINES,
+    # A sales order has at most MAX_ORDER_LINES lines; a refused shipment names at most each.
+    "SalesOrder.lines": MAX_ORDER_LINES,
+    "NotAllocated.errors": MAX_ORDER_LINES,
     # One per refused input field (the largest input has 8), with room to spare.
     "ValidationFailed.errors": 10,
 }

@@ -22,7 +22,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from graphql_schema import mutations, queries, reservations
+from graphql_schema import mutations, queries, reservations, sales_orders
 from graphql_schema.context import get_context
 from graphql_schema.counts import CountMutation, CountQuery
 from graphql_schema.errors import EXCEPTION_HANDLERS
@@ -59,9 +59,23 @@ class InventorySchema(strawberry.Schema):
 
 
 # Each family of operations keeps its own root fields in its own module.
-Query = merge_types("Query", (queries.Query, CountQuery, reservations.ReservationQuery))
+Query = merge_types(
+    "Query",
+    (
+        queries.Query,
+        CountQuery,
+        reservations.ReservationQuery,
+        sales_orders.SalesOrderQuery,
+    ),
+)
 Mutation = merge_types(
-    "Mutation", (mutations.Mutation, CountMutation, reservations.ReservationMutation)
+    "Mutation",
+    (
+        mutations.Mutation,
+        CountMutation,
+        reservations.ReservationMutation,
+        sales_orders.SalesOrderMutation,
+    ),
 )
 
 

@@ -134,5 +134,6 @@ async def everything(client: httpx.AsyncClient) -> dict[str, list[dict[str, Any]
         "stock",
         "stock/movements",
         "counts",
+        "sales-orders",
     ]
     return {path: await collect_pages(client, f"{API}/{path}") for path in paths}

@@ -80,6 +80,15 @@ CALLS = [
          {"input": {"lines": [{"productId": "@product", "quantity": 1}]}}, Role.clerk),
     Call("confirmReservation", "id:ID!", "Reservation", {"id": "@reservation"}, Role.clerk),
     Call("releaseReservation", "id:ID!", "Reservation", {"id": "@reservation"}, Role.clerk),
+    Call("createSalesOrder", "input:CreateSalesOrderInput!", "SalesOrder",
+         {"input": {"lines": [{"productId": "@product", "warehouseId": "@main", "quantity": 1}]}},
+         Role.clerk),
+    Call("confirmSalesOrder", "id:ID!", "SalesOrder", {"id": "@draft_order"}, Role.clerk),
+    Call("allocateSalesOrder", "id:ID!", "SalesOrder", {"id": "@sales_order"}, Role.clerk),
+    Call("shipSalesOrder", "id:ID! input:ShipSalesOrderInput!", "SalesOrder",
+         {"id": "@sales_order",
+          "input": {"lines": [{"lineId": "@sales_order_line", "quantity": 1}]}}, Role.clerk),
+    Call("cancelSalesOrder", "id:ID!", "SalesOrder", {"id": "@sales_order"}, Role.clerk),
 ]  # fmt: skip
 
 CALLERS = ["nobody", "bad token", *Role]
@@ -110,6 +119,30 @@ async def ids(client: httpx.AsyncClient) -> dict[str, str]:
         f"{API}/reservations", json={"lines": [{"product_id": product["id"], "quantity": 1}]}
     )
     assert reservation.status_code == 201, reservation.text
+    # 4 of the 5 units are free: the order allocates them, backorders 6, and then 2
+    # arrive for allocateSalesOrder to take.
+    sales_order = await create(
+        client,
+        "/sales-orders",
+        lines=[{"product_id": product["id"], "warehouse_id": main["id"], "quantity": 10}],
+    )
+    confirmed = await client.post(f"{API}/sales-orders/{sales_order['id']}/confirm")
+    assert confirmed.json()["lines"][0]["allocated"] == 4, confirmed.text
+    received = await client.post(
+        f"{API}/stock/movements",
+        json={
+            "product_id": product["id"],
+            "warehouse_id": main["id"],
+            "kind": "receipt",
+            "quantity": 2,
+        },
+    )
+    assert received.status_code == 201
+    draft_order = await create(
+        client,
+        "/sales-orders",
+        lines=[{"product_id": product["id"], "warehouse_id": main["id"], "quantity": 1}],
+    )
     made = {
         "count": count,
         "main": main,
@@ -120,6 +153,9 @@ async def ids(client: httpx.AsyncClient) -> dict[str, str]:
         "product": product,
         "spare_product": spare_product,
         "reservation": reservation.json(),
+        "sales_order": sales_order,
+        "sales_order_line": sales_order["lines"][0],
+        "draft_order": draft_order,
     }
     return {name: str(entry["id"]) for name, entry in made.items()}
 
@@ -179,11 +215,17 @@ QUERIES = {
     "count": "query($id: ID!) { count(id: $id) { status } }",
     "counts": "{ counts { edges { node { id } } } }",
     "reservation": "query($id: ID!) { reservation(id: $id) { status } }",
+    "salesOrder": "query($id: ID!) { salesOrder(id: $id) { status } }",
+    "salesOrders": "{ salesOrders { edges { node { id } } } }",
     **{field: listing.query for field, listing in LISTINGS.items()},
     RESERVATIONS.field: RESERVATIONS.query,
 }
 
-QUERY_VARIABLES = {"count": {"id": "@count"}, "reservation": {"id": "@reservation"}}
+QUERY_VARIABLES = {
+    "count": {"id": "@count"},
+    "reservation": {"id": "@reservation"},
+    "salesOrder": {"id": "@sales_order"},
+}
 
 
 @pytest.mark.parametrize("caller", ["nobody", "bad token", Role.viewer], ids=str)
