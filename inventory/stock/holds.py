@@ -2,8 +2,11 @@
 
 A reservation line holds its units while its ``held_until`` is in the
 future; nothing has to happen when it passes. A level's ``holds_until`` is
-the latest expiry of any hold ever taken on it, so while it has passed (or
-was never set) the level has no live hold and nobody needs to add them up.
+the latest expiry of any hold taken on it, so while it has passed (or was
+never set) the level has no live hold and nobody needs to add them up. A
+sales order's allocation holds until it is ended (``HOLD_FOREVER``); when it
+ships or is cancelled, ``settle_holds`` lowers ``holds_until`` back to the
+holds still live.
 """
 
 from __future__ import annotations
