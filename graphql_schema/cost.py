@@ -77,6 +77,10 @@ LIST_SIZES: Mapping[str, int] = {
     # A sales order has at most MAX_ORDER_LINES lines; a refused shipment names at most each.
     "SalesOrder.lines": MAX_ORDER_LINES,
     "NotAllocated.errors": MAX_ORDER_LINES,
+    # One per level holding stock in the selection. A whole catalogue across every
+    # warehouse may hold more; the estimate assumes a warehouse's or a product range's
+    # worth, and a caller after the whole report narrows it (or reads REST's).
+    "StockValuation.lines": 1000,
     # One per refused input field (the largest input has 8), with room to spare.
     "ValidationFailed.errors": 10,
 }

@@ -171,6 +171,11 @@ class RecordMovementInput:
     quantity: int
     reference: str | None = UNSET
     note: str | None = UNSET
+    unit_cost: str | None = strawberry.field(
+        default=UNSET,
+        description="What each unit cost, for a receipt only: a decimal as a string, at most "
+        'four places, e.g. "3.50"; averaged into the level\'s cost (left out, the average stays)',
+    )
 
 
 @strawberry.input

@@ -22,7 +22,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from graphql_schema import mutations, queries, reservations, sales_orders
+from graphql_schema import mutations, queries, reservations, sales_orders, valuation
 from graphql_schema.context import get_context
 from graphql_schema.counts import CountMutation, CountQuery
 from graphql_schema.errors import EXCEPTION_HANDLERS
@@ -66,6 +66,7 @@ Query = merge_types(
         CountQuery,
         reservations.ReservationQuery,
         sales_orders.SalesOrderQuery,
+        valuation.ValuationQuery,
     ),
 )
 Mutation = merge_types(

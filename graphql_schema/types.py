@@ -13,7 +13,7 @@ from strawberry.dataloader import DataLoader
 from graphql_schema.context import ContextInfo
 from graphql_schema.loaders import MISSING, loaded
 from inventory import models
-from inventory.kit.money import price_text
+from inventory.kit.money import cost_text, price_text
 from inventory.kit.pagination import SortOrder, encode_cursor
 from inventory.stock.history import HistoryEntry as HistoryRow
 from inventory.stock.history import LevelAt
@@ -240,6 +240,10 @@ class Movement:
     balance: int = strawberry.field(description="The level's quantity right after this entry")
     reference: str | None
     note: str | None
+    unit_cost: str | None = strawberry.field(
+        description="What each unit came in at, four places as a string: a receipt's cost, "
+        "or a transfer's (the source's average cost, on both legs); null when none was given"
+    )
     user_id: strawberry.ID | None
     transfer_id: strawberry.ID | None
     created_at: datetime
@@ -264,6 +268,7 @@ def _movement_fields(row: models.StockMovement | HistoryRow) -> dict[str, Any]:
         "balance": row.balance,
         "reference": row.reference,
         "note": row.note,
+        "unit_cost": None if row.unit_cost is None else cost_text(row.unit_cost),
         "user_id": _id(row.user_id),
         "transfer_id": strawberry.ID(str(row.transfer_id)) if row.transfer_id else None,
         "created_at": row.created_at,

@@ -35,6 +35,7 @@ from inventory.db import Database
 from inventory.errors import Conflict, DomainError
 from inventory.logs import configure_startup_logging, logging_config, writes_json
 from inventory.models import ImportJob, Role
+from inventory.orders.filters import PurchaseOrderFilter, SalesOrderFilter
 from inventory.products.filters import ProductFilter
 from inventory.readiness import DatabaseUnavailable, wait_for_database
 from inventory.serving import BACKLOG, KEEP_ALIVE_SECONDS, raise_open_files_limit
@@ -360,6 +361,8 @@ class ExportKind(StrEnum):
     products = "products"
     stock = "stock"
     movements = "movements"
+    purchase_orders = "purchase-orders"
+    sales_orders = "sales-orders"
 
 
 @app.command()
@@ -370,11 +373,13 @@ def export(
         typer.Option("-o", "--output", help="File to write; standard output if left out."),
     ] = None,
 ) -> None:
-    """Write products, stock levels or the ledger as CSV, streamed in batches."""
+    """Write products, stock levels, the ledger or orders as CSV, streamed in batches."""
     export = {
         ExportKind.products: lambda: exports.products_export(ProductFilter()),
         ExportKind.stock: lambda: exports.stock_export(LevelFilter()),
         ExportKind.movements: lambda: exports.movements_export(LedgerFilter()),
+        ExportKind.purchase_orders: lambda: exports.purchase_orders_export(PurchaseOrderFilter()),
+        ExportKind.sales_orders: lambda: exports.sales_orders_export(SalesOrderFilter()),
     }[kind]()
 
     async def work(settings: Settings, database: Database) -> int:

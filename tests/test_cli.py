@@ -240,6 +240,12 @@ async def test_export_then_import_round_trip_from_the_command_line(databases, tm
     assert second.read_bytes() == first.read_bytes()
     to_stdout = run("export", "stock", database_url=url)
     assert to_stdout.stdout.splitlines()[0] == "sku,warehouse,quantity,reorder_level"
+    orders = run("export", "purchase-orders", database_url=url)
+    assert orders.returncode == 0, orders.stderr
+    assert orders.stdout.splitlines()[0] == (
+        "number,status,supplier,warehouse,reference,expected_on,line_id,sku,quantity,unit_cost,"
+        "received"
+    )
 
 
 async def test_a_bad_import_file_exits_1_listing_its_rows(databases, tmp_path):

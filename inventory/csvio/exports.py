@@ -16,12 +16,26 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, String, case, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
 
 from inventory.csvio.cells import FORMULA_STARTS, csv_line, text
 from inventory.csvio.products import EXPORT_COLUMNS
 from inventory.db import Database
-from inventory.kit.money import price_text
-from inventory.models import Category, Product, StockLevel, StockMovement, Supplier, User, Warehouse
+from inventory.kit.money import cost_text, price_text
+from inventory.models import (
+    Category,
+    Product,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    SalesOrder,
+    SalesOrderLine,
+    StockLevel,
+    StockMovement,
+    Supplier,
+    User,
+    Warehouse,
+)
+from inventory.orders.filters import PurchaseOrderFilter, SalesOrderFilter
 from inventory.products.filters import ProductFilter
 from inventory.stock.filters import LedgerFilter, LevelFilter
 
@@ -36,7 +50,9 @@ _PYTHON: dict[str, Callable[[Any], str]] = {
     "text": text,
     "number": str,
     "price": price_text,
+    "cost": cost_text,
     "bool": text,
+    "date": lambda v: v.isoformat(),
     "time": lambda v: v.isoformat(timespec="microseconds"),
     "enum": lambda v: v.value,
 }
@@ -51,8 +67,12 @@ def _postgres(kind: str, column: Any) -> ColumnElement[Any]:
     if kind == "time":
         utc = func.timezone("UTC", column)
         return func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')
+    if kind == "date":
+        return func.to_char(column, "YYYY-MM-DD")
     if kind == "price":
         return func.to_char(column, "FM9999999999990.00")
+    if kind == "cost":
+        return func.to_char(column, "FM9999999999990.0000")
     return cast(column, String)
 
 
@@ -151,6 +171,97 @@ def movements_export(flt: LedgerFilter) -> Export:
     )
 
 
+def purchase_orders_export(flt: PurchaseOrderFilter) -> Export:
+    """One row per purchase order line, by order, then line."""
+    # The filter's "has a line of" tests read the lines table in subqueries: the
+    # rows' own lines are an alias, so those subqueries stay whole.
+    line = aliased(PurchaseOrderLine)
+
+    def shape(stmt: Rows) -> Rows:
+        return (
+            stmt.join(line, line.order_id == PurchaseOrder.id)
+            .join(Supplier, Supplier.id == PurchaseOrder.supplier_id)
+            .join(Warehouse, Warehouse.id == PurchaseOrder.warehouse_id)
+            .join(Product, Product.id == line.product_id)
+            .where(*flt.conditions())
+            .order_by(PurchaseOrder.id, line.id)
+        )
+
+    return Export(
+        "purchase-orders",
+        (
+            "number",
+            "status",
+            "supplier",
+            "warehouse",
+            "reference",
+            "expected_on",
+            "line_id",
+            "sku",
+            "quantity",
+            "unit_cost",
+            "received",
+        ),
+        [
+            ("text", PurchaseOrder.number),
+            ("enum", PurchaseOrder.status),
+            ("text", Supplier.name),
+            ("text", Warehouse.code),
+            ("text", PurchaseOrder.reference),
+            ("date", PurchaseOrder.expected_on),
+            ("number", line.id),
+            ("text", Product.sku),
+            ("number", line.quantity),
+            ("cost", line.unit_cost),
+            ("number", line.received),
+        ],
+        shape,
+    )
+
+
+def sales_orders_export(flt: SalesOrderFilter) -> Export:
+    """One row per sales order line, by order, then line."""
+    line = aliased(SalesOrderLine)  # as for purchase orders
+
+    def shape(stmt: Rows) -> Rows:
+        return (
+            stmt.join(line, line.order_id == SalesOrder.id)
+            .join(Product, Product.id == line.product_id)
+            .join(Warehouse, Warehouse.id == line.warehouse_id)
+            .where(*flt.conditions())
+            .order_by(SalesOrder.id, line.id)
+        )
+
+    return Export(
+        "sales-orders",
+        (
+            "number",
+            "status",
+            "customer_reference",
+            "line_id",
+            "sku",
+            "warehouse",
+            "quantity",
+            "unit_price",
+            "allocated",
+            "shipped",
+        ),
+        [
+            ("text", SalesOrder.number),
+            ("enum", SalesOrder.status),
+            ("text", SalesOrder.customer_reference),
+            ("number", line.id),
+            ("text", Product.sku),
+            ("text", Warehouse.code),
+            ("number", line.quantity),
+            ("price", line.unit_price),
+            ("number", line.allocated),
+            ("number", line.shipped),
+        ],
+        shape,
+    )
+
+
 def _header(export: Export) -> bytes:
     return csv_line(export.header).encode()
 
@@ -188,7 +299,10 @@ async def _copy(database: Database, export: Export) -> AsyncGenerator[bytes, Non
     and its connection closed, not returned to the pool halfway through a
     COPY, so the server session ends at once.
     """
-    compiled = export.query(for_copy=True).compile(dialect=database.engine.dialect)
+    # IN lists are expanded into their parameters here: COPY takes no expanding ones.
+    compiled = export.query(for_copy=True).compile(
+        dialect=database.engine.dialect, compile_kwargs={"render_postcompile": True}
+    )
     arguments = [compiled.params[name] for name in compiled.positiontup or ()]
     chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=8)
 

@@ -27,6 +27,7 @@ from inventory.deps import (
     require_role,
 )
 from inventory.models import JobStatus, Role
+from inventory.orders.params import PurchaseOrderFilterQuery, SalesOrderFilterQuery
 from inventory.problems import problem_responses
 from inventory.products.params import ProductFilterQuery
 from inventory.stock.params import LedgerFilterQuery, LevelFilterQuery
@@ -180,3 +181,30 @@ async def export_movements(
     database: DatabaseDep, settings: SettingsDep, release: DownloadSlot, flt: LedgerFilterQuery
 ) -> StreamingResponse:
     return _csv(database, settings, release, exports.movements_export(flt))
+
+
+@router.get(
+    "/exports/purchase-orders.csv",
+    response_class=StreamingResponse,
+    responses=CSV_RESPONSE,
+    summary="Export purchase orders as CSV, one row per line",
+)
+async def export_purchase_orders(
+    database: DatabaseDep,
+    settings: SettingsDep,
+    release: DownloadSlot,
+    flt: PurchaseOrderFilterQuery,
+) -> StreamingResponse:
+    return _csv(database, settings, release, exports.purchase_orders_export(flt))
+
+
+@router.get(
+    "/exports/sales-orders.csv",
+    response_class=StreamingResponse,
+    responses=CSV_RESPONSE,
+    summary="Export sales orders as CSV, one row per line",
+)
+async def export_sales_orders(
+    database: DatabaseDep, settings: SettingsDep, release: DownloadSlot, flt: SalesOrderFilterQuery
+) -> StreamingResponse:
+    return _csv(database, settings, release, exports.sales_orders_export(flt))

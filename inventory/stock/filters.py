@@ -56,6 +56,19 @@ class LevelFilter(ListFilter):
         return conditions
 
 
+class ValuationFilter(ListFilter):
+    product_id: RefId | None = None
+    warehouse_id: RefId | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        conditions = []
+        if self.product_id is not None:
+            conditions.append(StockLevel.product_id == self.product_id)
+        if self.warehouse_id is not None:
+            conditions.append(StockLevel.warehouse_id == self.warehouse_id)
+        return conditions
+
+
 class LedgerFilter(ListFilter):
     product_id: RefId | None = None
     warehouse_id: RefId | None = None

@@ -1,10 +1,10 @@
 """The ledger read back in time: levels at any moment and a product's history, from the
 ledger alone.
 
-Each ledger entry stores the level's balance right after it, and the ledger
-is indexed by (product, warehouse, created_at, id): the balance at a moment
-is the balance of the level's last entry at or before it, one backward step
-along that index. Entries are put in time order by (created_at, id), the
+Each ledger entry stores the level's balance and average cost right after it,
+and the ledger is indexed by (product, warehouse, created_at, id): the balance
+(or the cost) at a moment is that of the level's last entry at or before it,
+one backward step along that index. Entries are put in time order by (created_at, id), the
 order of that index; the two legs of a transfer share a created_at, and the
 lower id comes first.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, literal, or_, select
@@ -23,6 +24,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from inventory.kit.pagination import SortOrder, decode_cursor, paginate_rows
 from inventory.kit.persistence import get_or_404
 from inventory.models import MovementKind, Product, StockLevel, StockMovement
+from inventory.models.columns import COST
 from inventory.stock.filters import HistoryFilter, LevelFilter
 from inventory.stock.holds import IntColumn
 from inventory.stock.service import LEVEL_ORDER
@@ -61,6 +63,17 @@ def balance_at_expr(
         StockMovement.balance, product_id, warehouse_id, StockMovement.created_at <= at
     )
     return func.coalesce(last, 0)
+
+
+def average_cost_at_expr(
+    product_id: IntColumn, warehouse_id: IntColumn, at: datetime
+) -> ColumnElement[Decimal]:
+    """The level's average unit cost at ``at``, as a scalar subquery: the one its last
+    entry then recorded (0 before its first entry, and for entries older than valuation)."""
+    last = _last_entry(
+        StockMovement.average_cost, product_id, warehouse_id, StockMovement.created_at <= at
+    )
+    return func.coalesce(last, literal(0, COST))
 
 
 async def balance_at(
@@ -136,6 +149,7 @@ class HistoryEntry:
     balance: int
     reference: str | None
     note: str | None
+    unit_cost: Decimal | None
     user_id: int | None
     transfer_id: uuid.UUID | None
     created_at: datetime
@@ -152,6 +166,7 @@ _ENTRY_COLUMNS = (
     StockMovement.balance,
     StockMovement.reference,
     StockMovement.note,
+    StockMovement.unit_cost,
     StockMovement.user_id,
     StockMovement.transfer_id,
     StockMovement.created_at,

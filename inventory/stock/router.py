@@ -1,4 +1,5 @@
-"""REST routes for the stock ledger: record movements and transfers, read levels and the ledger."""
+"""REST routes for the stock ledger: record movements and transfers, read levels, the ledger
+and what the stock is worth."""
 
 from __future__ import annotations
 
@@ -13,15 +14,22 @@ from inventory.idempotent_routes import IdempotencyKeyHeader, answer_once
 from inventory.kit.pagination import Page
 from inventory.models import Role
 from inventory.problems import problem_responses
-from inventory.stock import history, service
+from inventory.stock import history, service, valuation
 from inventory.stock.filters import LevelFilter
-from inventory.stock.params import AsOfQuery, LedgerFilterQuery, LevelFilterQuery
+from inventory.stock.params import (
+    AsOfQuery,
+    LedgerFilterQuery,
+    LevelFilterQuery,
+    ValuationAsOfQuery,
+    ValuationFilterQuery,
+)
 from inventory.stock.schemas import (
     MovementCreate,
     MovementRead,
     StockLevelRead,
     TransferCreate,
     TransferRead,
+    ValuationRead,
 )
 
 router = APIRouter(prefix="/stock", tags=["stock"], dependencies=[require_role(Role.viewer)])
@@ -128,3 +136,17 @@ async def list_movements(
         uow.session, flt, limit=page.limit, cursor=page.cursor
     )
     return Page(items=[MovementRead.model_validate(i) for i in items], next_cursor=next_cursor)
+
+
+@router.get(
+    "/valuation",
+    response_model=ValuationRead,
+    summary="What the stock is worth at weighted average cost, now or as of a moment",
+    dependencies=[require_role(Role.manager)],
+    responses=problem_responses(422),
+)
+async def stock_valuation(
+    uow: UnitOfWorkDep, flt: ValuationFilterQuery, as_of: ValuationAsOfQuery = None
+) -> ValuationRead:
+    found = await valuation.value_stock(uow.session, flt, as_of)
+    return ValuationRead.model_validate(found)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
-from inventory.kit.money import UnitCost
+from inventory.kit.money import CostOut, PriceOut, UnitCost
 from inventory.kit.schemas import InputModel, LongText, OutputModel, RefId
 from inventory.models import MovementKind
 
@@ -116,6 +116,10 @@ class MovementRead(OutputModel):
     balance: int = Field(description="The level's quantity right after this entry")
     reference: str | None
     note: str | None
+    unit_cost: CostOut | None = Field(
+        description="What each unit came in at: a receipt's cost, or a transfer's (the "
+        "source's average cost, on both legs); null when none was given"
+    )
     user_id: int | None
     transfer_id: uuid.UUID | None
     created_at: datetime
@@ -160,6 +164,7 @@ class HistoryEntryRead(MovementRead):
                     "balance": 9,
                     "reference": "SO-2207",
                     "note": None,
+                    "unit_cost": None,
                     "user_id": 4,
                     "transfer_id": None,
                     "created_at": "2026-11-30T16:02:11.503Z",
@@ -173,3 +178,42 @@ class HistoryEntryRead(MovementRead):
         description="The product's total on hand right after this entry, across every "
         "warehouse, or the one warehouse the list is narrowed to"
     )
+
+
+class ValuationLineRead(OutputModel):
+    product_id: int
+    warehouse_id: int
+    quantity: int = Field(description="Units on hand (levels at 0 are left out)")
+    average_cost: CostOut = Field(description="Weighted average cost of a unit, 4 places")
+    value: PriceOut = Field(description="quantity * average_cost, to the cent")
+
+
+class ValuationRead(OutputModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "lines": [
+                        {
+                            "product_id": 1,
+                            "warehouse_id": 1,
+                            "quantity": 15,
+                            "average_cost": "3.5000",
+                            "value": "52.50",
+                        },
+                        {
+                            "product_id": 1,
+                            "warehouse_id": 2,
+                            "quantity": 5,
+                            "average_cost": "3.5000",
+                            "value": "17.50",
+                        },
+                    ],
+                    "total": "70.00",
+                }
+            ]
+        }
+    )
+
+    lines: list[ValuationLineRead] = Field(description="By product, then warehouse")
+    total: PriceOut = Field(description="The sum of the lines' values")

@@ -19,11 +19,13 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "0009"
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+# SQLite rebuilds a table to alter it; the copy must keep AUTOINCREMENT (ids never reused).
+NO_ID_REUSE = {"sqlite_autoincrement": True}
 
 
 def upgrade() -> None:
@@ -222,7 +224,9 @@ def upgrade() -> None:
             batch_op.f("ix_sales_order_lines_warehouse_id"), ["warehouse_id"], unique=False
         )
 
-    with op.batch_alter_table("reservation_lines", schema=None) as batch_op:
+    with op.batch_alter_table(
+        "reservation_lines", schema=None, table_kwargs=NO_ID_REUSE
+    ) as batch_op:
         batch_op.add_column(sa.Column("sales_order_line_id", sa.Integer(), nullable=True))
         batch_op.create_index(
             batch_op.f("ix_reservation_lines_sales_order_line_id"),
@@ -237,7 +241,7 @@ def upgrade() -> None:
             ondelete="RESTRICT",
         )
 
-    with op.batch_alter_table("reservations", schema=None) as batch_op:
+    with op.batch_alter_table("reservations", schema=None, table_kwargs=NO_ID_REUSE) as batch_op:
         batch_op.add_column(sa.Column("sales_order_id", sa.Integer(), nullable=True))
         batch_op.alter_column("expires_at", existing_type=sa.DateTime(timezone=True), nullable=True)
         batch_op.create_unique_constraint(
@@ -286,7 +290,7 @@ def downgrade() -> None:
         batch_op.drop_column("average_cost")
         batch_op.drop_column("on_order")
 
-    with op.batch_alter_table("reservations", schema=None) as batch_op:
+    with op.batch_alter_table("reservations", schema=None, table_kwargs=NO_ID_REUSE) as batch_op:
         batch_op.drop_constraint(
             batch_op.f("fk_reservations_sales_order_id_sales_orders"), type_="foreignkey"
         )
@@ -296,7 +300,9 @@ def downgrade() -> None:
         )
         batch_op.drop_column("sales_order_id")
 
-    with op.batch_alter_table("reservation_lines", schema=None) as batch_op:
+    with op.batch_alter_table(
+        "reservation_lines", schema=None, table_kwargs=NO_ID_REUSE
+    ) as batch_op:
         batch_op.drop_constraint(
             batch_op.f("fk_reservation_lines_sales_order_line_id_sales_order_lines"),
             type_="foreignkey",

@@ -135,6 +135,7 @@ EXPECTED: dict[tuple[str, str], Role | None] = {
     ("GET", "/api/v1/stock/movements"): Role.viewer,
     ("POST", "/api/v1/stock/movements"): Role.clerk,
     ("POST", "/api/v1/stock/transfers"): Role.clerk,
+    ("GET", "/api/v1/stock/valuation"): Role.manager,
     ("GET", "/api/v1/counts"): Role.viewer,
     ("POST", "/api/v1/counts"): Role.clerk,
     ("GET", "/api/v1/counts/{count_id}"): Role.viewer,
@@ -158,6 +159,8 @@ EXPECTED: dict[tuple[str, str], Role | None] = {
     ("GET", "/api/v1/exports/products.csv"): Role.viewer,
     ("GET", "/api/v1/exports/stock.csv"): Role.viewer,
     ("GET", "/api/v1/exports/movements.csv"): Role.viewer,
+    ("GET", "/api/v1/exports/purchase-orders.csv"): Role.viewer,
+    ("GET", "/api/v1/exports/sales-orders.csv"): Role.viewer,
     ("GET", "/api/v1/stock/events"): Role.viewer,
     (WEBSOCKET, "/api/v1/ws/stock"): Role.viewer,
 }

@@ -22,7 +22,8 @@ PRODUCT = (
 )
 LEVEL = "productId warehouseId quantity reserved available reorderLevel updatedAt"
 MOVEMENT = (
-    "id productId warehouseId kind quantity balance reference note userId transferId createdAt"
+    "id productId warehouseId kind quantity balance reference note unitCost userId transferId"
+    " createdAt"
 )
 RESERVATION = (
     "id status reference expiresAt createdAt lines { productId warehouseId quantity } movementIds"

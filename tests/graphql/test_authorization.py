@@ -244,8 +244,27 @@ async def test_each_query_needs_a_viewers_token(anonymous, accounts, ids, field,
     ]
 
 
+MANAGER_QUERIES = {
+    "stockValuation": "{ stockValuation { lines { productId value } total } }",
+}
+"""Reads a viewer may not make: what the stock is worth is for managers."""
+
+
+@pytest.mark.parametrize("caller", CALLERS, ids=str)
+@pytest.mark.parametrize("field", list(MANAGER_QUERIES))
+async def test_each_managers_query_needs_a_managers_token(anonymous, accounts, ids, field, caller):
+    body = await gql(anonymous, MANAGER_QUERIES[field], _headers(caller, accounts))
+    if isinstance(caller, Role) and caller.allows(Role.manager):
+        assert "errors" not in body, body
+        assert body["data"][field]["lines"], "something from the fixture's stock"
+        return
+    expected = "FORBIDDEN" if isinstance(caller, Role) else "UNAUTHENTICATED"
+    assert body["data"] is None
+    assert [(e["path"], e["extensions"]["code"]) for e in body["errors"]] == [([field], expected)]
+
+
 async def test_every_query_in_the_schema_is_checked(client):
     """A query added later without a row above fails here."""
     body = await gql(client, "{ __schema { queryType { fields { name } } } }")
     names = [field["name"] for field in body["data"]["__schema"]["queryType"]["fields"]]
-    assert sorted(names) == sorted(QUERIES)
+    assert sorted(names) == sorted([*QUERIES, *MANAGER_QUERIES])

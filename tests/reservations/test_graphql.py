@@ -48,9 +48,7 @@ def as_rest(node: dict[str, Any]) -> dict[str, Any]:
                 for line in node["lines"]
             ],
             "movement_ids": [int(i) for i in node["movementIds"]],
-            "sales_order_id": None
-            if node["salesOrderId"] is None
-            else int(node["salesOrderId"]),
+            "sales_order_id": None if node["salesOrderId"] is None else int(node["salesOrderId"]),
         }
     )
 
