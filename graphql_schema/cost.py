@@ -54,6 +54,7 @@ from graphql import (
 from inventory.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from inventory.purchase_orders.schemas import MAX_LINES as ORDER_LINES
 from inventory.reservations.schemas import MAX_LINES
+from inventory.sales_orders.schemas import MAX_LINES as MAX_ORDER_LINES
 
 PAGE_ARGUMENT = "first"
 """The argument of a connection field that sizes the ``edges`` list below it."""
@@ -74,6 +75,9 @@ LIST_SIZES: Mapping[str, int] = {
     # A reservation holds at most MAX_LINES lines; a shortage names at most each of them.
     "Reservation.lines": MAX_LINES,
     "Shortage.errors": MAX_LINES,
+    # A sales order has at most MAX_ORDER_LINES lines; a refused shipment names at most each.
+    "SalesOrder.lines": MAX_ORDER_LINES,
+    "NotAllocated.errors": MAX_ORDER_LINES,
     # One per level holding stock in the selection. A whole catalogue across every
     # warehouse may hold more; the estimate assumes a warehouse's or a product range's
     # worth, and a caller after the whole report narrows it (or reads REST's).

@@ -22,7 +22,14 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from graphql_schema import mutations, purchase_orders, queries, reservations, valuation
+from graphql_schema import (
+    mutations,
+    purchase_orders,
+    queries,
+    reservations,
+    sales_orders,
+    valuation,
+)
 from graphql_schema.context import get_context
 from graphql_schema.counts import CountMutation, CountQuery
 from graphql_schema.errors import EXCEPTION_HANDLERS
@@ -67,6 +74,8 @@ Query = merge_types(
         reservations.ReservationQuery,
         valuation.ValuationQuery,
         purchase_orders.PurchaseOrderQuery,
+        sales_orders.SalesOrderQuery,
+        valuation.ValuationQuery,
     ),
 )
 Mutation = merge_types(
@@ -76,6 +85,7 @@ Mutation = merge_types(
         CountMutation,
         reservations.ReservationMutation,
         purchase_orders.PurchaseOrderMutation,
+        sales_orders.SalesOrderMutation,
     ),
 )
 

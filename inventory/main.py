@@ -37,6 +37,7 @@ from inventory.problems import install_error_handlers
 from inventory.products.router import router as product_router
 from inventory.purchase_orders.router import router as purchase_orders_router
 from inventory.reservations.router import router as reservations_router
+from inventory.sales_orders.router import router as sales_orders_router
 from inventory.shedding import LoadShedder
 from inventory.stock.router import router as stock_router
 from inventory.stock.sse import router as stock_stream_router
@@ -78,6 +79,10 @@ TAGS = [
         "name": "reservations",
         "description": "Stock promised for a while: hold all lines or none, confirm, release.",
     },
+    {
+        "name": "sales orders",
+        "description": "Stock sold: confirm to allocate (backorder the rest), ship, cancel.",
+    },
     {"name": "csv", "description": "Bulk import (as jobs) and streamed export."},
     {"name": "service", "description": "Probes: liveness and readiness."},
     {"name": "graphql", "description": "The same service over GraphQL; tokens as for REST."},
@@ -94,6 +99,7 @@ API_ROUTERS = (
     product_router,
     stock_router,
     reservations_router,
+    sales_orders_router,
     category_router,
     supplier_router,
     warehouse_router,

@@ -11,13 +11,13 @@ into shipments in the same transaction that stops them holding.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated
 
 from pydantic import Field
-from sqlalchemy import ColumnElement, and_, case, exists, literal, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, exists, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory import events
@@ -35,7 +35,7 @@ from inventory.models import (
     StockLevel,
     Warehouse,
 )
-from inventory.models.columns import UTCDateTime, utcnow
+from inventory.models.columns import utcnow
 from inventory.reservations.schemas import ReservationCreate
 from inventory.stock import holds
 from inventory.stock import service as stock
@@ -88,7 +88,10 @@ class ReservationState:
             lines=[ln for ln in reservation.lines if ln.held_until is not None]
             if reservation.sales_order_id is not None
             else reservation.lines,
-            movement_ids=[line.movement_id for line in reservation.lines if line.movement_id],
+            # One shipment may consume several lines of a sales order's allocation.
+            movement_ids=list(
+                dict.fromkeys(line.movement_id for line in reservation.lines if line.movement_id)
+            ),
             sales_order_id=reservation.sales_order_id,
         )
 
@@ -145,7 +148,12 @@ async def hold(
     now = utcnow()
     expires_at = now + timedelta(seconds=ttl)
     async with session.begin_nested():
-        await _check_references(session, data)
+        await check_references(
+            session,
+            [ln.product_id for ln in data.lines],
+            [ln.warehouse_id for ln in data.lines if ln.warehouse_id is not None],
+            "reserved",
+        )
         free = await _lock_and_read_free(session, data, now)
         placed: list[tuple[int, int, int]] = []
         shortages = []
@@ -175,18 +183,7 @@ async def hold(
         )
         session.add(reservation)
         levels = sorted({(p, w) for p, w, _ in placed})
-        await session.execute(
-            update(StockLevel)
-            .where(tuple_(StockLevel.product_id, StockLevel.warehouse_id).in_(levels))
-            .values(
-                holds_until=case(
-                    (holds.no_live_hold(expires_at), literal(expires_at, UTCDateTime)),
-                    else_=StockLevel.holds_until,
-                ),
-                updated_at=StockLevel.updated_at,
-            )
-            .execution_options(synchronize_session=False)
-        )
+        await holds.extend_holds(session, levels, expires_at)
         await session.flush()
     events.record(session, *(events.HoldsChanged(p, w) for p, w in levels))
     return ReservationState.of(reservation, now)
@@ -337,39 +334,35 @@ async def sweep_expired(session: AsyncSession, *, limit: int = SWEEP_BATCH) -> l
     return sorted(claimed)
 
 
-async def _check_references(session: AsyncSession, data: ReservationCreate) -> None:
-    product_ids = sorted({line.product_id for line in data.lines})
+async def check_references(
+    session: AsyncSession, product_ids: Iterable[int], warehouse_ids: Iterable[int], verb: str
+) -> dict[int, Product]:
+    """The products, by id; NotFound (404) for a product or warehouse that does not exist,
+    Conflict (409) for an inactive product, which cannot be ``verb`` ("reserved", "sold")."""
+    wanted = sorted(set(product_ids))
     products = {
-        p.id: p for p in await session.scalars(select(Product).where(Product.id.in_(product_ids)))
+        p.id: p for p in await session.scalars(select(Product).where(Product.id.in_(wanted)))
     }
-    for product_id in product_ids:
+    for product_id in wanted:
         product = products.get(product_id)
         if product is None:
             raise NotFound(f"product {product_id} does not exist")
         if not product.is_active:
-            raise Conflict(f"product {product_id} is inactive; it cannot be reserved")
-    warehouse_ids = sorted({ln.warehouse_id for ln in data.lines if ln.warehouse_id is not None})
-    if warehouse_ids:
-        found = set(
-            await session.scalars(select(Warehouse.id).where(Warehouse.id.in_(warehouse_ids)))
-        )
-        for warehouse_id in warehouse_ids:
+            raise Conflict(f"product {product_id} is inactive; it cannot be {verb}")
+    named = sorted(set(warehouse_ids))
+    if named:
+        found = set(await session.scalars(select(Warehouse.id).where(Warehouse.id.in_(named))))
+        for warehouse_id in named:
             if warehouse_id not in found:
                 raise NotFound(f"warehouse {warehouse_id} does not exist")
-
-
-Free = dict[tuple[int, int], tuple[int, bool]]
-"""(product, warehouse) -> (units free to promise, whether the warehouse may be chosen)."""
+    return products
 
 
 async def _lock_and_read_free(
     session: AsyncSession, data: ReservationCreate, now: datetime
-) -> Free:
-    """Lock every level the lines may draw on, then read what each has free.
-
-    The read is a statement of its own after the lock: on PostgreSQL it sees
-    every hold and movement committed before the lock was granted.
-    """
+) -> holds.Free:
+    """Lock every level the lines may draw on (primary-key order), then read what each has
+    free (``holds.read_free``)."""
     named = {(ln.product_id, ln.warehouse_id) for ln in data.lines if ln.warehouse_id is not None}
     open_products = {ln.product_id for ln in data.lines if ln.warehouse_id is None}
     pair = tuple_(StockLevel.product_id, StockLevel.warehouse_id)
@@ -380,20 +373,10 @@ async def _lock_and_read_free(
     await session.execute(
         select(StockLevel.id).where(or_(*scope)).order_by(StockLevel.id).with_for_update()
     )
-    rows = await session.execute(
-        select(
-            StockLevel.product_id,
-            StockLevel.warehouse_id,
-            StockLevel.quantity - holds.level_reserved(now),
-            Warehouse.is_active,
-        )
-        .join(Warehouse, Warehouse.id == StockLevel.warehouse_id)
-        .where(or_(*scope))
-    )
-    return {(p, w): (int(free), bool(active)) for p, w, free, active in rows}
+    return await holds.read_free(session, now, levels=named, products=open_products)
 
 
-def _place(free: Free, product_id: int, warehouse_id: int | None) -> tuple[int | None, int]:
+def _place(free: holds.Free, product_id: int, warehouse_id: int | None) -> tuple[int | None, int]:
     """The warehouse a line draws from and what it has free there.
 
     A line that names no warehouse takes the active one with the most free

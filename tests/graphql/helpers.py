@@ -136,5 +136,6 @@ async def everything(client: httpx.AsyncClient) -> dict[str, list[dict[str, Any]
         "stock/movements",
         "counts",
         "purchase-orders",
+        "sales-orders",
     ]
     return {path: await collect_pages(client, f"{API}/{path}") for path in paths}

@@ -91,6 +91,15 @@ CALLS = [
          {"id": "@placed_order", "input": {"lines": [{"lineId": "@placed_line", "quantity": 1}]}},
          Role.clerk),
     Call("cancelPurchaseOrder", "id:ID!", "PurchaseOrder", {"id": "@draft_order"}, Role.manager),
+    Call("createSalesOrder", "input:CreateSalesOrderInput!", "SalesOrder",
+         {"input": {"lines": [{"productId": "@product", "warehouseId": "@main", "quantity": 1}]}},
+         Role.clerk),
+    Call("confirmSalesOrder", "id:ID!", "SalesOrder", {"id": "@draft_sales_order"}, Role.clerk),
+    Call("allocateSalesOrder", "id:ID!", "SalesOrder", {"id": "@sales_order"}, Role.clerk),
+    Call("shipSalesOrder", "id:ID! input:ShipSalesOrderInput!", "SalesOrder",
+         {"id": "@sales_order",
+          "input": {"lines": [{"lineId": "@sales_order_line", "quantity": 1}]}}, Role.clerk),
+    Call("cancelSalesOrder", "id:ID!", "SalesOrder", {"id": "@sales_order"}, Role.clerk),
 ]  # fmt: skip
 
 CALLERS = ["nobody", "bad token", *Role]
@@ -132,6 +141,30 @@ async def ids(client: httpx.AsyncClient) -> dict[str, str]:
     placed_order = await create(client, "/purchase-orders", **order)
     placed = await client.post(f"{API}/purchase-orders/{placed_order['id']}/place")
     assert placed.status_code == 200, placed.text
+    # 4 of the 5 units are free: the order allocates them, backorders 6, and then 2
+    # arrive for allocateSalesOrder to take.
+    sales_order = await create(
+        client,
+        "/sales-orders",
+        lines=[{"product_id": product["id"], "warehouse_id": main["id"], "quantity": 10}],
+    )
+    confirmed = await client.post(f"{API}/sales-orders/{sales_order['id']}/confirm")
+    assert confirmed.json()["lines"][0]["allocated"] == 4, confirmed.text
+    received = await client.post(
+        f"{API}/stock/movements",
+        json={
+            "product_id": product["id"],
+            "warehouse_id": main["id"],
+            "kind": "receipt",
+            "quantity": 2,
+        },
+    )
+    assert received.status_code == 201
+    draft_sales_order = await create(
+        client,
+        "/sales-orders",
+        lines=[{"product_id": product["id"], "warehouse_id": main["id"], "quantity": 1}],
+    )
     made = {
         "draft_order": draft_order,
         "placed_order": placed_order,
@@ -145,6 +178,9 @@ async def ids(client: httpx.AsyncClient) -> dict[str, str]:
         "product": product,
         "spare_product": spare_product,
         "reservation": reservation.json(),
+        "sales_order": sales_order,
+        "sales_order_line": sales_order["lines"][0],
+        "draft_sales_order": draft_sales_order,
     }
     return {name: str(entry["id"]) for name, entry in made.items()}
 
@@ -204,6 +240,8 @@ QUERIES = {
     "count": "query($id: ID!) { count(id: $id) { status } }",
     "counts": "{ counts { edges { node { id } } } }",
     "reservation": "query($id: ID!) { reservation(id: $id) { status } }",
+    "salesOrder": "query($id: ID!) { salesOrder(id: $id) { status } }",
+    "salesOrders": "{ salesOrders { edges { node { id } } } }",
     **{field: listing.query for field, listing in LISTINGS.items()},
     RESERVATIONS.field: RESERVATIONS.query,
     "purchaseOrder": "query($id: ID!) { purchaseOrder(id: $id) { status } }",
@@ -214,6 +252,7 @@ QUERY_VARIABLES = {
     "count": {"id": "@count"},
     "reservation": {"id": "@reservation"},
     "purchaseOrder": {"id": "@draft_order"},
+    "salesOrder": {"id": "@sales_order"},
 }
 
 

@@ -1,0 +1,1 @@
+"""Sales orders: stock sold to customers, allocated from what is available, then shipped."""
