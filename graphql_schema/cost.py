@@ -52,9 +52,9 @@ from graphql import (
 )
 
 from inventory.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from inventory.purchase_orders.schemas import MAX_LINES as ORDER_LINES
+from inventory.purchase_orders.schemas import MAX_LINES as PURCHASE_ORDER_LINES
 from inventory.reservations.schemas import MAX_LINES
-from inventory.sales_orders.schemas import MAX_LINES as MAX_ORDER_LINES
+from inventory.sales_orders.schemas import MAX_LINES as SALES_ORDER_LINES
 
 PAGE_ARGUMENT = "first"
 """The argument of a connection field that sizes the ``edges`` list below it."""
@@ -75,17 +75,17 @@ LIST_SIZES: Mapping[str, int] = {
     # A reservation holds at most MAX_LINES lines; a shortage names at most each of them.
     "Reservation.lines": MAX_LINES,
     "Shortage.errors": MAX_LINES,
-    # A sales order has at most MAX_ORDER_LINES lines; a refused shipment names at most each.
-    "SalesOrder.lines": MAX_ORDER_LINES,
-    "NotAllocated.errors": MAX_ORDER_LINES,
+    # A sales order has at most SALES_ORDER_LINES lines; a refused shipment names at most each.
+    "SalesOrder.lines": SALES_ORDER_LINES,
+    "NotAllocated.errors": SALES_ORDER_LINES,
     # One per level holding stock in the selection. A whole catalogue across every
     # warehouse may hold more; the estimate assumes a warehouse's or a product range's
     # worth, and a caller after the whole report narrows it (or reads REST's).
     "StockValuation.lines": 1000,
-    # A purchase order carries at most ORDER_LINES lines; an over-receipt names at most
+    # A purchase order carries at most PURCHASE_ORDER_LINES lines; an over-receipt names at most
     # each line of the receipt, which names at most as many.
-    "PurchaseOrder.lines": ORDER_LINES,
-    "OverReceipt.errors": ORDER_LINES,
+    "PurchaseOrder.lines": PURCHASE_ORDER_LINES,
+    "OverReceipt.errors": PURCHASE_ORDER_LINES,
     # One per refused input field (the largest input has 8), with room to spare.
     "ValidationFailed.errors": 10,
 }

@@ -75,7 +75,6 @@ Query = merge_types(
         valuation.ValuationQuery,
         purchase_orders.PurchaseOrderQuery,
         sales_orders.SalesOrderQuery,
-        valuation.ValuationQuery,
     ),
 )
 Mutation = merge_types(
