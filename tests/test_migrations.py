@@ -163,3 +163,24 @@ async def test_balances_and_movement_counts_are_backfilled(databases):
             ]
     finally:
         await engine.dispose()
+
+
+async def test_each_step_down_and_up_again_leaves_the_schema_of_the_models(databases):
+    """Down one, two and three revisions from the head and up again: every table a
+    downgrade rebuilds keeps what the models declare (SQLite's AUTOINCREMENT included)."""
+    migrated = create_engine(Settings(database_url=await databases.create()))
+    from_models = create_engine(Settings(database_url=await databases.create()))
+    try:
+        async with from_models.begin() as connection:
+            await connection.run_sync(Base.metadata.create_all)
+        async with from_models.connect() as connection:
+            model_schema = await connection.run_sync(_schema)
+        await migrations.upgrade(migrated)
+        for step in range(1, 4):
+            await migrations.downgrade(migrated, f"-{step}")
+            await migrations.upgrade(migrated)
+            async with migrated.connect() as connection:
+                assert await connection.run_sync(_schema) == model_schema, f"down {step}"
+    finally:
+        await migrated.dispose()
+        await from_models.dispose()

@@ -23,8 +23,6 @@ from inventory import events
 from inventory.errors import (
     Conflict,
     OverReceipt,
-    ValidationFailed,
-    field_error,
     over_receipt,
 )
 from inventory.kit.pagination import SortOrder, paginate
@@ -39,6 +37,7 @@ from inventory.models import (
     Warehouse,
 )
 from inventory.models.columns import utcnow
+from inventory.orders import references
 from inventory.orders.filters import PurchaseOrderFilter
 from inventory.orders.numbering import next_number
 from inventory.orders.transitions import require_status
@@ -124,7 +123,7 @@ async def create(
     async with session.begin_nested():
         await _check_supplier(session, data.supplier_id)
         await _check_warehouse(session, data.warehouse_id)
-        await _check_products(session, data.lines)
+        await references.line_products(session, [ln.product_id for ln in data.lines])
         order = PurchaseOrder(
             # Taken last: the counter's row stays locked until the transaction ends.
             number=await next_number(session, "PO"),
@@ -154,7 +153,7 @@ async def update_draft(
         if data.warehouse_id is not None:
             await _check_warehouse(session, data.warehouse_id)
         if data.lines is not None:
-            await _check_products(session, data.lines)
+            await references.line_products(session, [ln.product_id for ln in data.lines])
             order.lines = _new_lines(data.lines)
         for name, value in changes.items():
             setattr(order, name, value)
@@ -168,12 +167,12 @@ async def place(session: AsyncSession, order_id: int) -> PurchaseOrderState:
     async with session.begin_nested():
         order = await _locked(session, order_id)
         require_status(_noun(order), order.status, (Status.draft,), "be placed")
-        warehouse = await get_or_404(session, Warehouse, order.warehouse_id, "warehouse")
-        if not warehouse.is_active:
-            raise Conflict(
-                f"warehouse {warehouse.id} is inactive; it cannot receive the order's stock"
+        await _check_warehouse(session, order.warehouse_id)
+        references.refuse_inactive(
+            await session.scalars(
+                select(Product).where(Product.id.in_({ln.product_id for ln in order.lines}))
             )
-        await _refuse_inactive(session, {ln.product_id for ln in order.lines})
+        )
         now = utcnow()
         order.status = Status.placed
         order.placed_at = now
@@ -200,7 +199,7 @@ async def receive(
         order = await _locked(session, order_id)
         require_status(_noun(order), order.status, OPEN, "receive stock")
         lines = {line.id: line for line in order.lines}
-        _check_receipt_lines(order, lines, data)
+        references.named_lines(_noun(order), lines, [r.line_id for r in data.lines])
         too_many = [
             over_receipt(
                 ("lines", index),
@@ -346,82 +345,14 @@ async def _change_on_order(
     return [events.OnOrderChanged(p, warehouse_id) for p in sorted(deltas)]
 
 
-def _check_receipt_lines(
-    order: PurchaseOrder, lines: dict[int, PurchaseOrderLine], data: PurchaseOrderReceive
-) -> None:
-    """ValidationFailed naming each line id that is not the order's, or is named again."""
-    seen = Counter(r.line_id for r in data.lines)
-    refused = []
-    for index, r in enumerate(data.lines):
-        if r.line_id not in lines:
-            refused.append(
-                field_error(
-                    ("lines", index, "line_id"),
-                    f"line {r.line_id} is not a line of {_noun(order)}",
-                    "missing_reference",
-                )
-            )
-        elif seen[r.line_id] > 1:
-            refused.append(
-                field_error(
-                    ("lines", index, "line_id"),
-                    f"line {r.line_id} is named more than once",
-                    "duplicate",
-                )
-            )
-    if refused:
-        raise ValidationFailed("The receipt names lines it cannot receive.", refused)
-
-
 async def _check_supplier(session: AsyncSession, supplier_id: int) -> None:
     if await session.get(Supplier, supplier_id) is None:
-        raise _missing(("supplier_id",), f"supplier {supplier_id} does not exist")
+        raise references.missing(("supplier_id",), f"supplier {supplier_id} does not exist")
 
 
 async def _check_warehouse(session: AsyncSession, warehouse_id: int) -> None:
     warehouse = await session.get(Warehouse, warehouse_id)
     if warehouse is None:
-        raise _missing(("warehouse_id",), f"warehouse {warehouse_id} does not exist")
+        raise references.missing(("warehouse_id",), f"warehouse {warehouse_id} does not exist")
     if not warehouse.is_active:
-        raise Conflict(f"warehouse {warehouse_id} is inactive; it cannot receive stock")
-
-
-async def _check_products(session: AsyncSession, lines: Sequence[PurchaseOrderLineCreate]) -> None:
-    """ValidationFailed naming each line whose product does not exist; Conflict when one is
-    inactive."""
-    wanted = {ln.product_id for ln in lines}
-    found = set(await session.scalars(select(Product.id).where(Product.id.in_(wanted))))
-    missing = [
-        field_error(
-            ("lines", index, "product_id"),
-            f"product {ln.product_id} does not exist",
-            "missing_reference",
-        )
-        for index, ln in enumerate(lines)
-        if ln.product_id not in found
-    ]
-    if missing:
-        raise ValidationFailed("The order names products that do not exist.", missing)
-    await _refuse_inactive(session, wanted)
-
-
-async def _refuse_inactive(session: AsyncSession, product_ids: set[int]) -> None:
-    """Conflict when any of the products is inactive: its stock cannot move, so the order
-    could never be received."""
-    inactive = list(
-        await session.scalars(
-            select(Product.id)
-            .where(Product.id.in_(product_ids), Product.is_active.is_(False))
-            .order_by(Product.id)
-        )
-    )
-    if inactive:
-        listed = ", ".join(str(p) for p in inactive)
-        raise Conflict(f"inactive products cannot be ordered (their stock cannot move): {listed}")
-
-
-def _missing(loc: tuple[str | int, ...], message: str) -> ValidationFailed:
-    return ValidationFailed(
-        "The order refers to entries that do not exist.",
-        [field_error(loc, message, "missing_reference")],
-    )
+        raise Conflict(f"warehouse {warehouse_id} is inactive; it cannot receive the order's stock")

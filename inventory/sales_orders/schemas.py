@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Self
+from typing import Annotated
 
-from pydantic import ConfigDict, Field, computed_field, model_validator
+from pydantic import ConfigDict, Field, computed_field
 
 from inventory.kit.money import PriceOut, UnitPrice
 from inventory.kit.schemas import InputModel, OutputModel, RefId
@@ -57,15 +57,6 @@ class SalesOrderShip(InputModel):
     )
 
     lines: Annotated[list[ShipLine], Field(min_length=1, max_length=MAX_LINES)]
-
-    @model_validator(mode="after")
-    def _each_line_once(self) -> Self:
-        seen: set[int] = set()
-        for line in self.lines:
-            if line.line_id in seen:
-                raise ValueError(f"line {line.line_id} is named twice; ship it once")
-            seen.add(line.line_id)
-        return self
 
 
 class SalesOrderLineRead(OutputModel):

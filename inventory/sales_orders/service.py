@@ -24,12 +24,11 @@ from inventory import events
 from inventory.errors import (
     NotAllocated,
     NotFound,
-    ValidationFailed,
-    field_error,
     not_allocated,
 )
 from inventory.kit.pagination import SortOrder, paginate
 from inventory.models import (
+    Product,
     Reservation,
     ReservationLine,
     ReservationStatus,
@@ -38,10 +37,10 @@ from inventory.models import (
     SalesOrderStatus,
 )
 from inventory.models.columns import utcnow
+from inventory.orders import references
 from inventory.orders.filters import SalesOrderFilter
 from inventory.orders.numbering import next_number
 from inventory.orders.transitions import require_status
-from inventory.reservations.service import check_references
 from inventory.sales_orders.schemas import SalesOrderCreate, SalesOrderShip
 from inventory.stock import holds
 from inventory.stock import service as stock
@@ -58,16 +57,12 @@ CANCELLABLE = (SalesOrderStatus.draft, *OPEN)
 async def create(session: AsyncSession, user_id: int | None, data: SalesOrderCreate) -> SalesOrder:
     """A draft order with the next ``SO-`` number; a line without a price takes its product's.
 
-    NotFound (404) for a missing product or warehouse, Conflict (409) for an
-    inactive product.
+    ValidationFailed (422) names each line whose product or warehouse does not
+    exist; Conflict (409) for an inactive product.
     """
     async with session.begin_nested():
-        products = await check_references(
-            session,
-            [line.product_id for line in data.lines],
-            [line.warehouse_id for line in data.lines],
-            "sold",
-        )
+        products = await references.line_products(session, [ln.product_id for ln in data.lines])
+        await references.line_warehouses(session, [ln.warehouse_id for ln in data.lines])
         order = SalesOrder(
             number=await next_number(session, "SO"),
             status=SalesOrderStatus.draft,
@@ -134,17 +129,7 @@ async def ship(
         order = await _locked(session, order_id)
         require_status(_noun(order), order.status, OPEN, "ship")
         lines = {line.id: line for line in order.lines}
-        unknown = [
-            field_error(
-                ("lines", index, "line_id"),
-                f"{_noun(order)} has no line {asked.line_id}",
-                "unknown_line",
-            )
-            for index, asked in enumerate(data.lines)
-            if asked.line_id not in lines
-        ]
-        if unknown:
-            raise ValidationFailed("Some lines are not on the order.", unknown)
+        references.named_lines(_noun(order), lines, [asked.line_id for asked in data.lines])
         short = []
         for index, asked in enumerate(data.lines):
             shippable = _shippable(lines[asked.line_id])
@@ -286,8 +271,17 @@ async def _allocate(
     wanted = [line for line in order.lines if line.allocated < line.quantity]
     if not wanted:
         return []
+    # A product made inactive since the order was taken can never ship: allocating it
+    # would only hold units for nothing.
+    references.refuse_inactive(
+        await session.scalars(
+            select(Product).where(Product.id.in_({line.product_id for line in wanted}))
+        )
+    )
     await stock.lock_levels(session, {_level(line) for line in wanted})
     free = await holds.read_free(session, utcnow(), levels={_level(line) for line in wanted})
+    reservation = await _allocation(session, order)
+    live = {} if reservation is None else _live_lines(reservation)
     added = []
     for line in wanted:
         units, active = free.get(_level(line), (0, True))
@@ -296,10 +290,12 @@ async def _allocate(
             continue
         free[_level(line)] = (units - taken, active)
         line.allocated += taken
-        added.append(_holding(line, taken))
+        # One live line per order line: what it held before and what it takes now.
+        for held in live.get(line.id, ()):
+            held.held_until = None
+        added.append(_holding(line, _shippable(line)))
     if not added:
         return []
-    reservation = await _allocation(session, order)
     if reservation is None:
         session.add(
             Reservation(

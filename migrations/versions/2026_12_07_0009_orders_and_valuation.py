@@ -282,11 +282,20 @@ def downgrade() -> None:
     # hold: they go with the orders.
     op.execute("DELETE FROM reservation_lines WHERE sales_order_line_id IS NOT NULL")
     op.execute("DELETE FROM reservations WHERE sales_order_id IS NOT NULL")
-    with op.batch_alter_table("stock_movements", schema=None) as batch_op:
+    # Their levels' latest hold goes back to what the remaining holds say, so
+    # decrements there take the one-statement path again.
+    op.execute(
+        "UPDATE stock_levels SET holds_until = ("
+        " SELECT max(rl.held_until) FROM reservation_lines rl"
+        " WHERE rl.product_id = stock_levels.product_id"
+        " AND rl.warehouse_id = stock_levels.warehouse_id)"
+        " WHERE holds_until IS NOT NULL"
+    )
+    with op.batch_alter_table("stock_movements", schema=None, table_kwargs=NO_ID_REUSE) as batch_op:
         batch_op.drop_column("average_cost")
         batch_op.drop_column("unit_cost")
 
-    with op.batch_alter_table("stock_levels", schema=None) as batch_op:
+    with op.batch_alter_table("stock_levels", schema=None, table_kwargs=NO_ID_REUSE) as batch_op:
         batch_op.drop_column("average_cost")
         batch_op.drop_column("on_order")
 

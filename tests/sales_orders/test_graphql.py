@@ -192,7 +192,7 @@ async def test_refusals_are_typed_as_rest_refuses_them(client, world):
     }
 
     missing = await gql(client, CREATE, input={"lines": [gql_line(999, world["main"], 1)]})
-    assert missing["data"]["createSalesOrder"]["__typename"] == "NotFound"
+    assert missing["data"]["createSalesOrder"]["__typename"] == "ValidationFailed"
     await client.patch(f"{API}/products/{world['nut']}", json={"is_active": False})
     inactive = await gql(
         client, CREATE, input={"lines": [gql_line(world["nut"], world["main"], 1)]}
