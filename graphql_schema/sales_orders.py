@@ -73,7 +73,7 @@ class SalesOrderLine:
             allocated=row.allocated,
             shipped=row.shipped,
             unit_price=price_text(row.unit_price),
-            backordered=row.quantity - row.allocated,
+            backordered=row.backordered,
         )
 
 

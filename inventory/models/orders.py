@@ -157,3 +157,8 @@ class SalesOrderLine(IdMixin, Base):
     unit_price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     allocated: Mapped[int] = mapped_column(default=0)
     shipped: Mapped[int] = mapped_column(default=0)
+
+    @property
+    def backordered(self) -> int:
+        """Units still owed and not allocated: ``quantity - allocated``."""
+        return self.quantity - self.allocated

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, computed_field
+from pydantic import ConfigDict, Field
 
 from inventory.kit.money import PriceOut, UnitPrice
 from inventory.kit.schemas import InputModel, OutputModel, RefId
@@ -67,11 +67,7 @@ class SalesOrderLineRead(OutputModel):
     allocated: int = Field(description="Units ever allocated to the line, shipped ones included")
     shipped: int
     unit_price: PriceOut
-
-    @computed_field(description="Units not yet allocated: quantity - allocated")  # type: ignore[prop-decorator]
-    @property
-    def backordered(self) -> int:
-        return self.quantity - self.allocated
+    backordered: int = Field(description="Units not yet allocated: quantity - allocated")
 
 
 class SalesOrderRead(OutputModel):
