@@ -26,11 +26,9 @@ def missing(loc: tuple[str | int, ...], message: str) -> ValidationFailed:
 
 
 async def line_products(session: AsyncSession, product_ids: Sequence[int]) -> dict[int, Product]:
-    """The products the lines name (``product_ids[i]`` is line i's), by id.
-
-    ValidationFailed naming each line whose product does not exist; Conflict
-    when one is inactive.
-    """
+    """The products the lines name (``product_ids[i]`` is line i's), by id; ValidationFailed
+    naming each line whose product does not exist. Whether they are active is the caller's
+    next check (``refuse_inactive``), once every name is known to exist."""
     wanted = sorted(set(product_ids))
     found = {p.id: p for p in await session.scalars(select(Product).where(Product.id.in_(wanted)))}
     absent = [
@@ -44,7 +42,6 @@ async def line_products(session: AsyncSession, product_ids: Sequence[int]) -> di
     ]
     if absent:
         raise ValidationFailed("The order names products that do not exist.", absent)
-    refuse_inactive(found.values())
     return found
 
 

@@ -122,8 +122,9 @@ async def create(
     """A draft order with the next number; nothing is on order until it is placed."""
     async with session.begin_nested():
         await _check_supplier(session, data.supplier_id)
+        products = await references.line_products(session, [ln.product_id for ln in data.lines])
         await _check_warehouse(session, data.warehouse_id)
-        await references.line_products(session, [ln.product_id for ln in data.lines])
+        references.refuse_inactive(products.values())
         order = PurchaseOrder(
             # Taken last: the counter's row stays locked until the transaction ends.
             number=await next_number(session, "PO"),
@@ -150,10 +151,13 @@ async def update_draft(
         changes = data.model_dump(exclude_unset=True, exclude={"lines"})
         if data.supplier_id is not None:
             await _check_supplier(session, data.supplier_id)
+        products = {}
+        if data.lines is not None:
+            products = await references.line_products(session, [ln.product_id for ln in data.lines])
         if data.warehouse_id is not None:
             await _check_warehouse(session, data.warehouse_id)
+        references.refuse_inactive(products.values())
         if data.lines is not None:
-            await references.line_products(session, [ln.product_id for ln in data.lines])
             order.lines = _new_lines(data.lines)
         for name, value in changes.items():
             setattr(order, name, value)

@@ -88,7 +88,8 @@ class ReservationState:
             lines=[ln for ln in reservation.lines if ln.held_until is not None]
             if reservation.sales_order_id is not None
             else reservation.lines,
-            # One shipment may consume several lines of a sales order's allocation.
+            # One shipment may end several lines of a sales order's allocation (an order
+            # line keeps one live line, but allocations made before that rule may have more).
             movement_ids=list(
                 dict.fromkeys(line.movement_id for line in reservation.lines if line.movement_id)
             ),

@@ -63,6 +63,7 @@ async def create(session: AsyncSession, user_id: int | None, data: SalesOrderCre
     async with session.begin_nested():
         products = await references.line_products(session, [ln.product_id for ln in data.lines])
         await references.line_warehouses(session, [ln.warehouse_id for ln in data.lines])
+        references.refuse_inactive(products.values())
         order = SalesOrder(
             number=await next_number(session, "SO"),
             status=SalesOrderStatus.draft,

@@ -333,6 +333,9 @@ async def test_bad_orders_are_refused_and_take_no_number(client, world):
         assert loc in error_locs(await client.post(ORDERS, json=body)), body
     await client.patch(f"{API}/products/{world['nut']}", json={"is_active": False})
     assert_problem(await client.post(ORDERS, json={"lines": [line(world["nut"], main, 1)]}), 409)
+    # A name that does not exist is reported before an inactive product.
+    both = await client.post(ORDERS, json={"lines": [line(world["nut"], 999, 1)]})
+    assert error_locs(both) == [["body", "lines", 0, "warehouse_id"]]
     assert (await client.get(ORDERS)).json()["items"] == []
     assert (await new_order(client, line(bolt, main, 1)))["number"] == "SO-000001"
     assert_problem(await client.get(f"{ORDERS}/999"), 404)
