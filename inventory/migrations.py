@@ -64,6 +64,34 @@ async def _run(engine: AsyncEngine, action: Callable[[Config], None]) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
         action(config)
+        if connection.dialect.name == "sqlite":
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"the migration broke foreign keys: {broken[:10]}")
 
-    async with transactional(engine).begin() as connection:
-        await connection.run_sync(run)
+    if engine.dialect.name != "sqlite":
+        async with transactional(engine).begin() as connection:
+            await connection.run_sync(run)
+        return
+    # SQLite alters a table by copying it and dropping the original, and with
+    # foreign keys on, dropping a table first deletes its rows, cascading to
+    # the tables that refer to it. They are switched off around the migration
+    # (a pragma that only takes effect outside a transaction) and checked
+    # before it commits.
+    async with engine.connect() as connection:
+        await connection.run_sync(sqlite_foreign_keys, False)
+        try:
+            async with connection.begin():
+                await connection.run_sync(run)
+        finally:
+            await connection.run_sync(sqlite_foreign_keys, True)
+
+
+def sqlite_foreign_keys(connection: Connection, on: bool) -> None:
+    """Switch SQLite's foreign key enforcement on this connection, outside any transaction
+    (on the driver's connection, so SQLAlchemy does not begin one first)."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    finally:
+        cursor.close()

@@ -18,6 +18,7 @@ import inventory.models  # noqa: F401 - registers every table on the metadata
 from inventory.config import load_settings
 from inventory.db import create_engine
 from inventory.logs import configure_logging
+from inventory.migrations import sqlite_foreign_keys
 from inventory.models.base import Base
 from inventory.models.columns import UTCDateTime
 
@@ -46,10 +47,18 @@ def run_migrations(connection: Connection) -> None:
 
 async def run_with_new_engine() -> None:
     engine = create_engine(load_settings())
+    sqlite = engine.dialect.name == "sqlite"
     try:
         async with engine.connect() as connection:
-            await connection.run_sync(run_migrations)
-            await connection.commit()
+            # As inventory.migrations does: SQLite's table rebuilds need foreign keys off.
+            if sqlite:
+                await connection.run_sync(sqlite_foreign_keys, False)
+            try:
+                await connection.run_sync(run_migrations)
+                await connection.commit()
+            finally:
+                if sqlite:
+                    await connection.run_sync(sqlite_foreign_keys, True)
     finally:
         await engine.dispose()
 

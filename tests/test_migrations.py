@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import func, inspect, select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory import migrations
 from inventory.config import Settings
 from inventory.db import create_engine
+from inventory.models import (
+    Product,
+    Reservation,
+    ReservationLine,
+    ReservationStatus,
+    SalesOrder,
+    SalesOrderLine,
+    SalesOrderStatus,
+    StockLevel,
+    Warehouse,
+)
 from inventory.models.base import Base
+from inventory.stock.holds import HOLD_FOREVER
 
 
 def _diff(connection: Connection) -> list[Any]:
@@ -184,3 +198,130 @@ async def test_each_step_down_and_up_again_leaves_the_schema_of_the_models(datab
     finally:
         await migrated.dispose()
         await from_models.dispose()
+
+
+async def test_stepping_down_from_orders_lets_levels_lose_the_allocations_holds(databases):
+    """0009's downgrade drops sales orders' allocations (the older schema cannot hold a
+    hold without expiry), and each level's latest hold falls back to what remains."""
+    engine = create_engine(Settings(database_url=await databases.create()))
+    later = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    try:
+        await migrations.upgrade(engine)
+        async with AsyncSession(engine) as session, session.begin():
+            bolt = Product(sku="BOLT", name="Bolt", unit_price=Decimal("1.00"))
+            nut = Product(sku="NUT", name="Nut", unit_price=Decimal("1.00"))
+            main = Warehouse(code="MAIN", name="Main")
+            session.add_all([bolt, nut, main])
+            await session.flush()
+            session.add_all(
+                StockLevel(
+                    product_id=p.id, warehouse_id=main.id, quantity=10, holds_until=HOLD_FOREVER
+                )
+                for p in (bolt, nut)
+            )
+            order = SalesOrder(
+                number="SO-000001",
+                status=SalesOrderStatus.confirmed,
+                lines=[
+                    SalesOrderLine(
+                        product_id=p.id,
+                        warehouse_id=main.id,
+                        quantity=5,
+                        unit_price=Decimal("1.00"),
+                        allocated=5,
+                        shipped=0,
+                    )
+                    for p in (bolt, nut)
+                ],
+            )
+            session.add(order)
+            await session.flush()
+            session.add(
+                Reservation(
+                    status=ReservationStatus.held,
+                    reference=order.number,
+                    expires_at=None,
+                    sales_order_id=order.id,
+                    lines=[
+                        ReservationLine(
+                            product_id=line.product_id,
+                            warehouse_id=main.id,
+                            quantity=5,
+                            held_until=HOLD_FOREVER,
+                            sales_order_line_id=line.id,
+                        )
+                        for line in order.lines
+                    ],
+                )
+            )
+            # A plain hold on the nuts outlives the downgrade.
+            session.add(
+                Reservation(
+                    status=ReservationStatus.held,
+                    expires_at=later,
+                    lines=[
+                        ReservationLine(
+                            product_id=nut.id, warehouse_id=main.id, quantity=2, held_until=later
+                        )
+                    ],
+                )
+            )
+            bolt_id, nut_id = bolt.id, nut.id
+        await migrations.downgrade(engine, "0008")
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                select(StockLevel.product_id, StockLevel.holds_until).order_by(
+                    StockLevel.product_id
+                )
+            )
+            assert [tuple(row) for row in rows] == [(bolt_id, None), (nut_id, later)]
+            left = await connection.execute(select(func.count()).select_from(ReservationLine))
+            assert left.scalar_one() == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_upgrading_keeps_the_rows_of_the_tables_it_rebuilds(databases):
+    """On SQLite an altered table is copied and the original dropped: the rows of tables
+    that refer to it (reservation lines, to reservations) must survive that."""
+    engine = create_engine(Settings(database_url=await databases.create()))
+    now = datetime.now(UTC)
+    try:
+        await migrations.upgrade(engine, "0008")
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO products (sku, name, unit_price, reorder_level, is_active,"
+                    " version, created_at, updated_at) VALUES ('A', 'A', 1, 0, true, 1, :now, :now)"
+                ),
+                {"now": now},
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO warehouses (code, name, is_active, created_at, updated_at)"
+                    " VALUES ('E', 'E', true, :now, :now)"
+                ),
+                {"now": now},
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO reservations (status, expires_at, created_at)"
+                    " VALUES ('held', :later, :now)"
+                ),
+                {"now": now, "later": now + timedelta(hours=1)},
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO reservation_lines (reservation_id, product_id, warehouse_id,"
+                    " quantity, held_until) VALUES (1, 1, 1, 3, :later)"
+                ),
+                {"later": now + timedelta(hours=1)},
+            )
+        await migrations.upgrade(engine)
+        async with engine.connect() as connection:
+            lines = await connection.execute(
+                text("SELECT reservation_id, quantity FROM reservation_lines")
+            )
+            assert [tuple(row) for row in lines] == [(1, 3)]
+    finally:
+        await engine.dispose()
