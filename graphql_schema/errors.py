@@ -9,8 +9,8 @@ stays a GraphQL error (a query's, or one the result cannot hold) gets its
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import strawberry
 from pydantic import ValidationError as PydanticValidationError
@@ -126,6 +126,8 @@ SalesOrderError = (
 EntryError = NotFound | Conflict | ValidationFailed | PreconditionFailed
 """What a catalogue write answers with instead of its result."""
 
+LineT = TypeVar("LineT")
+
 PAYLOAD_ARGUMENT = "input"
 """The argument a mutation takes its data in: what a service calls its data's fields."""
 
@@ -143,35 +145,15 @@ class InsufficientStockHandler(
 
 class ShortageHandler(strawberry.ExceptionHandler[errors.Shortage, Shortage]):
     def handle(self, exception: errors.Shortage, *, field: StrawberryField, info: Info) -> Shortage:
-        arguments = {argument.python_name for argument in field.arguments}
-        return Shortage(
-            message=exception.detail,
-            errors=[
-                LineShortage(
-                    loc=_graphql_names(argument_loc(e["loc"], arguments)),
-                    available=e["available"],
-                    requested=e["requested"],
-                )
-                for e in exception.errors
-            ],
-        )
+        return Shortage(message=exception.detail, errors=_lines(exception, field, LineShortage))
 
 
 class OverReceiptHandler(strawberry.ExceptionHandler[errors.OverReceipt, OverReceipt]):
     def handle(
         self, exception: errors.OverReceipt, *, field: StrawberryField, info: Info
     ) -> OverReceipt:
-        arguments = {argument.python_name for argument in field.arguments}
         return OverReceipt(
-            message=exception.detail,
-            errors=[
-                LineOverReceipt(
-                    loc=_graphql_names(argument_loc(e["loc"], arguments)),
-                    open=e["open"],
-                    requested=e["requested"],
-                )
-                for e in exception.errors
-            ],
+            message=exception.detail, errors=_lines(exception, field, LineOverReceipt)
         )
 
 
@@ -179,18 +161,21 @@ class NotAllocatedHandler(strawberry.ExceptionHandler[errors.NotAllocated, NotAl
     def handle(
         self, exception: errors.NotAllocated, *, field: StrawberryField, info: Info
     ) -> NotAllocated:
-        arguments = {argument.python_name for argument in field.arguments}
         return NotAllocated(
-            message=exception.detail,
-            errors=[
-                LineNotAllocated(
-                    loc=_graphql_names(argument_loc(e["loc"], arguments)),
-                    allocated=e["allocated"],
-                    requested=e["requested"],
-                )
-                for e in exception.errors
-            ],
+            message=exception.detail, errors=_lines(exception, field, LineNotAllocated)
         )
+
+
+def _lines(
+    exception: errors.LinesRefused, field: StrawberryField, line: Callable[..., LineT]
+) -> list[LineT]:
+    """Each refused line as its GraphQL type: the same figures, ``loc`` where the caller
+    sent the line (``["input", "lines", "2"]``)."""
+    arguments = {argument.python_name for argument in field.arguments}
+    return [
+        line(**{**e, "loc": _graphql_names(argument_loc(e["loc"], arguments))})
+        for e in exception.errors
+    ]
 
 
 class InvalidTransitionHandler(

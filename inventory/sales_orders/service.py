@@ -27,6 +27,7 @@ from inventory.errors import (
     not_allocated,
 )
 from inventory.kit.pagination import SortOrder, paginate
+from inventory.kit.persistence import get_or_404
 from inventory.models import (
     Product,
     Reservation,
@@ -226,10 +227,7 @@ async def cancel(session: AsyncSession, order_id: int) -> SalesOrder:
 
 
 async def get(session: AsyncSession, order_id: int) -> SalesOrder:
-    order = await session.get(SalesOrder, order_id)
-    if order is None:
-        raise NotFound(f"sales order {order_id} does not exist")
-    return order
+    return await get_or_404(session, SalesOrder, order_id, "sales order")
 
 
 async def list_orders(
